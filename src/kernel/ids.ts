@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Identifiers are `<prefix>_<ulid>`: the prefix tells a human (and a validator) what kind of
+ * object an id names, and the ULID sorts by creation time, which keeps cursor pagination and
+ * B-tree inserts cheap.
+ */
+export const ID_PREFIXES = {
+  checkoutSession: 'cs',
+  order: 'ord',
+  payment: 'pay',
+  attempt: 'att',
+  refund: 're',
+  operation: 'op',
+  journalTransaction: 'jtx',
+  journalEntry: 'je',
+  event: 'evt',
+  coupon: 'coupon',
+  customer: 'cus',
+  product: 'prod',
+  price: 'price',
+  sandboxCharge: 'sbch',
+  challenge: 'tds',
+} as const;
+
+export type IdKind = keyof typeof ID_PREFIXES;
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+function encodeTime(ms: number): string {
+  let out = '';
+  let rest = ms;
+  for (let i = 0; i < 10; i++) {
+    out = CROCKFORD[rest % 32] + out;
+    rest = Math.floor(rest / 32);
+  }
+  return out;
+}
+
+function encodeRandom(): string {
+  const bytes = randomBytes(16);
+  let out = '';
+  for (let i = 0; i < 16; i++) out += CROCKFORD[bytes[i]! % 32];
+  return out;
+}
+
+export function newId(kind: IdKind, nowMs: number = Date.now()): string {
+  return `${ID_PREFIXES[kind]}_${encodeTime(nowMs)}${encodeRandom()}`;
+}
+
+const ID_BODY = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+/** True when `value` is a well-formed id of the given kind (demo catalog ids use a readable body). */
+export function isId(kind: IdKind, value: string): boolean {
+  const prefix = `${ID_PREFIXES[kind]}_`;
+  if (!value.startsWith(prefix)) return false;
+  const body = value.slice(prefix.length);
+  return ID_BODY.test(body);
+}
+
+/** Catalog objects (products, prices, coupons' ids) may carry readable slugs: `price_plus_monthly_usd`. */
+const SLUG_BODY = /^[a-z0-9][a-z0-9_]{0,62}$/;
+
+export function isCatalogId(kind: 'product' | 'price' | 'coupon' | 'customer', value: string): boolean {
+  const prefix = `${ID_PREFIXES[kind]}_`;
+  if (!value.startsWith(prefix)) return false;
+  const body = value.slice(prefix.length);
+  return SLUG_BODY.test(body) || ID_BODY.test(body);
+}

@@ -1,0 +1,139 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, MysqlDialect, SqliteDialect, type SelectQueryBuilder, type Transaction } from 'kysely';
+import { createPool } from 'mysql2';
+import type { Dialect } from './dialect.js';
+import type { Database } from './schema.js';
+
+export type Tx = Transaction<Database>;
+export type Executor = Kysely<Database> | Tx;
+
+/** The system of record: a Kysely instance plus what differs between the dialects we support. */
+export interface Db {
+  readonly kysely: Kysely<Database>;
+  readonly dialect: Dialect;
+  /** A human-readable location without credentials, for logs and /readyz. */
+  readonly description: string;
+  /**
+   * Runs `fn` in one transaction. On MySQL a deadlock or lock-wait timeout rolls everything back,
+   * so the whole function is retried (a few times): nothing outside the database happens inside.
+   */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export type DatabaseLocation =
+  | { readonly kind: 'sqlite'; readonly file: string }
+  | { readonly kind: 'mysql'; readonly url: string };
+
+/** `sqlite:./data/obol.db`, `sqlite::memory:` or `mysql://user:pass@host:3306/db`. */
+export function parseDatabaseUrl(url: string): DatabaseLocation | undefined {
+  if (url.startsWith('sqlite:')) {
+    const file = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (file.length === 0) return undefined;
+    return { kind: 'sqlite', file };
+  }
+  if (url.startsWith('mysql://') || url.startsWith('mariadb://')) {
+    try {
+      const parsed = new URL(url.replace(/^mariadb:/, 'mysql:'));
+      if (parsed.pathname.length <= 1) return undefined;
+      return { kind: 'mysql', url: parsed.toString() };
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+export function describeLocation(location: DatabaseLocation): string {
+  if (location.kind === 'sqlite') return `sqlite:${location.file}`;
+  const u = new URL(location.url);
+  return `mysql://${u.hostname}:${u.port || '3306'}${u.pathname}`;
+}
+
+const RETRYABLE_MYSQL_ERRNOS = new Set([1213 /* deadlock */, 1205 /* lock wait timeout */]);
+
+function errno(err: unknown): number | undefined {
+  if (typeof err === 'object' && err !== null && 'errno' in err && typeof err.errno === 'number') return err.errno;
+  return undefined;
+}
+
+function errCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}
+
+/** True when `err` is a violated primary-key or unique constraint, on either dialect. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = errCode(err);
+  return errno(err) === 1062 || code === 'ER_DUP_ENTRY' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+export function openDatabase(location: DatabaseLocation): Db {
+  if (location.kind === 'sqlite') return openSqlite(location.file);
+  return openMysql(location.url);
+}
+
+function openSqlite(file: string): Db {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const sqlite = new SqliteDatabase(file);
+  sqlite.pragma('journal_mode = WAL');
+  // FULL: a committed payment survives power loss, not only a process crash.
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return {
+    kysely,
+    dialect: 'sqlite',
+    description: `sqlite:${file}`,
+    // Kysely serialises SQLite work on its single connection, so transactions never interleave.
+    transaction: (fn) => kysely.transaction().execute(fn),
+    close: () => kysely.destroy(),
+  };
+}
+
+function openMysql(url: string): Db {
+  const u = new URL(url);
+  const pool = createPool({
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username || 'root'),
+    password: decodeURIComponent(u.password),
+    database: decodeURIComponent(u.pathname.slice(1)),
+    connectionLimit: Number(u.searchParams.get('connectionLimit') ?? 20),
+    // Amounts are BIGINT minor units: numbers while they are safe integers, strings beyond.
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    decimalNumbers: true,
+    charset: 'utf8mb4',
+    timezone: 'Z',
+  });
+  const kysely = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) });
+  return {
+    kysely,
+    dialect: 'mysql',
+    description: describeLocation({ kind: 'mysql', url }),
+    async transaction(fn) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await kysely.transaction().setIsolationLevel('read committed').execute(fn);
+        } catch (err) {
+          const n = errno(err);
+          if (n === undefined || !RETRYABLE_MYSQL_ERRNOS.has(n) || attempt >= 5) throw err;
+          await new Promise((r) => setTimeout(r, 5 * attempt + Math.floor(Math.random() * 10)));
+        }
+      }
+    },
+    close: () => kysely.destroy(),
+  };
+}
+
+/**
+ * Adds `FOR UPDATE` where the dialect has it. SQLite runs one writer at a time (and Kysely
+ * serialises our connection), so a plain read inside a transaction is already exclusive there.
+ */
+export function forUpdate<DB, TB extends keyof DB, O>(db: Db, qb: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O> {
+  return db.dialect === 'mysql' ? qb.forUpdate() : qb;
+}

@@ -1,0 +1,40 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import type { Db } from './database.js';
+import type { Dialect } from './dialect.js';
+import * as foundation from './migrations/0001_foundation.js';
+
+interface DialectMigration {
+  up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
+}
+
+/** Ordered by name; bundled in code so a compiled build needs no migration files on disk. */
+const MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
+  '0001_foundation': foundation,
+};
+
+class BundledProvider implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const out: Record<string, Migration> = {};
+    for (const [name, m] of Object.entries(MIGRATIONS)) {
+      out[name] = { up: (db) => m.up(db, this.dialect) };
+    }
+    return out;
+  }
+}
+
+function migrator(db: Db): Migrator {
+  return new Migrator({ db: db.kysely, provider: new BundledProvider(db.dialect) });
+}
+
+export async function migrateToLatest(db: Db): Promise<readonly string[]> {
+  const result: MigrationResultSet = await migrator(db).migrateToLatest();
+  if (result.error) throw result.error instanceof Error ? result.error : new Error(String(result.error));
+  return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** Names of migrations not yet applied; empty when the schema is current (used by /readyz). */
+export async function pendingMigrations(db: Db): Promise<readonly string[]> {
+  const all = await migrator(db).getMigrations();
+  return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
