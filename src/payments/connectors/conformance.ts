@@ -1,0 +1,263 @@
+/**
+ * The battery every connector must pass, whatever gateway is behind it: the sandbox today, Stripe,
+ * Braintree and Razorpay (each against a local simulator of its API) later. A connector's test
+ * file calls `connectorConformanceSuite` once per environment it runs in.
+ *
+ * Only Obol's port is checked here: outcomes, normalized decline reasons and classes, the two
+ * exceptions, and idempotency as seen through `retrieve`. Gateway-specific codes and logs belong
+ * in the connector's own tests. Every test uses fresh idempotency keys, so the suite can share
+ * one gateway (and one database) across tests and across runs.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { money, parseCurrency, type CurrencyCode, type Money } from '../../money/index.js';
+import { CONNECTOR_OPERATIONS, ConnectorUnknownOutcomeError, isChallengeSimulator, type AuthorizeOutcome, type Connector } from './port.js';
+
+/** The connector's test payment methods that play each part. */
+export interface ConformanceTokens {
+  /** Approved. */
+  readonly success: string;
+  /** Declined with reason `generic_decline`, class hard. */
+  readonly genericDecline: string;
+  /** Declined with reason `insufficient_funds`, class hard. */
+  readonly insufficientFunds: string;
+  /** Declined with reason `processing_error`, class soft. */
+  readonly processingError: string;
+  /** Asks for a 3-D Secure challenge. */
+  readonly threeDSecure: string;
+  /** Executed by the gateway, but the response never arrives. */
+  readonly timeout: string;
+}
+
+export interface ConformanceContext {
+  readonly connector: Connector;
+  readonly tokens: ConformanceTokens;
+  teardown(): Promise<void>;
+}
+
+function currency(code: string): CurrencyCode {
+  const parsed = parseCurrency(code);
+  if (parsed === undefined) throw new Error(`unknown currency ${code}`);
+  return parsed;
+}
+
+const USD = currency('USD');
+const JPY = currency('JPY');
+const usd = (amount: number): Money => money(amount, USD);
+
+/** Asserts the outcome's status and narrows its type, printing the whole outcome on failure. */
+function expectStatus<O extends { readonly status: string }, S extends O['status']>(outcome: O, status: S): Extract<O, { readonly status: S }> {
+  expect(outcome.status, `unexpected outcome ${JSON.stringify(outcome)}`).toBe(status);
+  return outcome as Extract<O, { readonly status: S }>;
+}
+
+export function connectorConformanceSuite(args: { readonly name: string; readonly setup: () => Promise<ConformanceContext> }): void {
+  describe(`connector conformance: ${args.name}`, () => {
+    let ctx: ConformanceContext | undefined;
+    const connector = (): Connector => {
+      if (!ctx) throw new Error('conformance setup did not run');
+      return ctx.connector;
+    };
+    const tokens = (): ConformanceTokens => {
+      if (!ctx) throw new Error('conformance setup did not run');
+      return ctx.tokens;
+    };
+    // A fresh key per call: the suite never depends on what earlier tests or runs left behind.
+    const key = (label: string): string => `conf_${label}_${randomUUID()}`;
+
+    const authorize = (props: { readonly token: keyof ConformanceTokens; readonly captureMethod: 'automatic' | 'manual'; readonly amount?: Money; readonly idempotencyKey?: string }): Promise<AuthorizeOutcome> =>
+      connector().authorize({
+        idempotencyKey: props.idempotencyKey ?? key('auth'),
+        amount: props.amount ?? usd(1000),
+        paymentMethod: tokens()[props.token],
+        captureMethod: props.captureMethod,
+        customerId: 'cus_conformance',
+        description: 'Obol connector conformance',
+      });
+
+    beforeAll(async () => {
+      ctx = await args.setup();
+    });
+    afterAll(async () => {
+      await ctx?.teardown();
+    });
+
+    describe('authorization', () => {
+      it('captures the full amount at once with automatic capture', async () => {
+        const outcome = expectStatus(await authorize({ token: 'success', captureMethod: 'automatic' }), 'succeeded');
+        expect(outcome.reference).toEqual(expect.any(String));
+        expect(outcome.reference.length).toBeGreaterThan(0);
+        expect(outcome.captured).toEqual(usd(1000));
+      });
+
+      it('holds the full amount with manual capture, and a full capture takes it', async () => {
+        const auth = expectStatus(await authorize({ token: 'success', captureMethod: 'manual' }), 'requires_capture');
+        expect(auth.authorized).toEqual(usd(1000));
+        const capture = expectStatus(await connector().capture({ idempotencyKey: key('cap'), reference: auth.reference, amount: usd(1000) }), 'succeeded');
+        expect(capture.captured).toEqual(usd(1000));
+      });
+
+      it('captures part of an authorization, and only once', async () => {
+        const auth = expectStatus(await authorize({ token: 'success', captureMethod: 'manual' }), 'requires_capture');
+        const capture = expectStatus(await connector().capture({ idempotencyKey: key('cap'), reference: auth.reference, amount: usd(600) }), 'succeeded');
+        expect(capture.captured).toEqual(usd(600));
+        expectStatus(await connector().capture({ idempotencyKey: key('cap'), reference: auth.reference, amount: usd(400) }), 'declined');
+      });
+
+      it('declines a capture above the authorized amount and changes nothing', async () => {
+        const auth = expectStatus(await authorize({ token: 'success', captureMethod: 'manual' }), 'requires_capture');
+        expectStatus(await connector().capture({ idempotencyKey: key('cap'), reference: auth.reference, amount: usd(1001) }), 'declined');
+        expectStatus(await connector().capture({ idempotencyKey: key('cap'), reference: auth.reference, amount: usd(1000) }), 'succeeded');
+      });
+
+      it('keeps amounts exact in a zero-decimal currency', async () => {
+        const outcome = expectStatus(await authorize({ token: 'success', captureMethod: 'automatic', amount: money(1234, JPY) }), 'succeeded');
+        expect(outcome.captured).toEqual(money(1234, JPY));
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: outcome.reference, amount: money(234, JPY) }), 'succeeded');
+      });
+    });
+
+    describe('void', () => {
+      it('voids an uncaptured authorization, which then cannot be captured', async () => {
+        const auth = expectStatus(await authorize({ token: 'success', captureMethod: 'manual' }), 'requires_capture');
+        expectStatus(await connector().void({ idempotencyKey: key('void'), reference: auth.reference }), 'succeeded');
+        expectStatus(await connector().capture({ idempotencyKey: key('cap'), reference: auth.reference, amount: usd(1000) }), 'declined');
+      });
+
+      it('declines to void a captured payment', async () => {
+        const auth = expectStatus(await authorize({ token: 'success', captureMethod: 'automatic' }), 'succeeded');
+        expectStatus(await connector().void({ idempotencyKey: key('void'), reference: auth.reference }), 'declined');
+      });
+    });
+
+    describe('refund', () => {
+      it('refunds part, then the rest, and declines anything beyond what was captured', async () => {
+        const auth = expectStatus(await authorize({ token: 'success', captureMethod: 'automatic' }), 'succeeded');
+        const refund = (amount: number) => connector().refund({ idempotencyKey: key('ref'), reference: auth.reference, amount: usd(amount) });
+        const first = expectStatus(await refund(300), 'succeeded');
+        expect(first.reference.length).toBeGreaterThan(0);
+        expectStatus(await refund(701), 'declined');
+        const rest = expectStatus(await refund(700), 'succeeded');
+        expect(rest.reference).not.toBe(first.reference);
+        expectStatus(await refund(1), 'declined');
+      });
+
+      it('declines refunding more than was captured in one go', async () => {
+        const auth = expectStatus(await authorize({ token: 'success', captureMethod: 'automatic' }), 'succeeded');
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: auth.reference, amount: usd(1001) }), 'declined');
+      });
+
+      it('refunds no more than a partial capture took', async () => {
+        const auth = expectStatus(await authorize({ token: 'success', captureMethod: 'manual' }), 'requires_capture');
+        expectStatus(await connector().capture({ idempotencyKey: key('cap'), reference: auth.reference, amount: usd(600) }), 'succeeded');
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: auth.reference, amount: usd(601) }), 'declined');
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: auth.reference, amount: usd(600) }), 'succeeded');
+      });
+
+      it('declines refunding an authorization that was never captured', async () => {
+        const auth = expectStatus(await authorize({ token: 'success', captureMethod: 'manual' }), 'requires_capture');
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: auth.reference, amount: usd(100) }), 'declined');
+      });
+    });
+
+    describe('declines', () => {
+      it.each([
+        { token: 'genericDecline', reason: 'generic_decline', declineClass: 'hard' },
+        { token: 'insufficientFunds', reason: 'insufficient_funds', declineClass: 'hard' },
+        { token: 'processingError', reason: 'processing_error', declineClass: 'soft' },
+      ] as const)('returns $token as data: reason $reason, class $declineClass', async ({ token, reason, declineClass }) => {
+        const outcome = expectStatus(await authorize({ token, captureMethod: 'automatic' }), 'declined');
+        expect(outcome.decline.reason).toBe(reason);
+        expect(outcome.decline.declineClass).toBe(declineClass);
+        expect(outcome.decline.code.length).toBeGreaterThan(0);
+        expect(outcome.decline.message.length).toBeGreaterThan(0);
+      });
+
+      it('replays a declined authorization as the same decline', async () => {
+        const idempotencyKey = key('auth');
+        const first = await authorize({ token: 'genericDecline', captureMethod: 'automatic', idempotencyKey });
+        expect(await authorize({ token: 'genericDecline', captureMethod: 'automatic', idempotencyKey })).toEqual(first);
+      });
+    });
+
+    describe('3-D Secure', () => {
+      it('asks for a challenge, and keeps asking until the cardholder answers', async () => {
+        const outcome = expectStatus(await authorize({ token: 'threeDSecure', captureMethod: 'automatic' }), 'requires_action');
+        expect(outcome.action.type).toBe('three_d_secure_challenge');
+        expect(outcome.action.challengeId.length).toBeGreaterThan(0);
+        expect(outcome.action.redirectUrl).toMatch(/^https:\/\//);
+        const resumed = expectStatus(await connector().resume({ idempotencyKey: key('resume'), reference: outcome.reference, captureMethod: 'automatic' }), 'requires_action');
+        expect(resumed.reference).toBe(outcome.reference);
+      });
+
+      it.for([
+        { captureMethod: 'automatic', expected: 'succeeded' },
+        { captureMethod: 'manual', expected: 'requires_capture' },
+      ] as const)('authorizes on resume after an authenticated challenge ($captureMethod capture → $expected)', async ({ captureMethod, expected }, test) => {
+        const c = connector();
+        if (!isChallengeSimulator(c)) return test.skip('the connector cannot play the cardholder');
+        const outcome = expectStatus(await authorize({ token: 'threeDSecure', captureMethod }), 'requires_action');
+        await c.completeChallenge({ challengeId: outcome.action.challengeId, outcome: 'authenticated' });
+        const resumed = await c.resume({ idempotencyKey: key('resume'), reference: outcome.reference, captureMethod });
+        expect(resumed.status).toBe(expected);
+        if (resumed.status === 'succeeded') expect(resumed.captured).toEqual(usd(1000));
+        if (resumed.status === 'requires_capture') expect(resumed.authorized).toEqual(usd(1000));
+      });
+
+      it('declines on resume after a failed challenge, for the customer to act', async (test) => {
+        const c = connector();
+        if (!isChallengeSimulator(c)) return test.skip('the connector cannot play the cardholder');
+        const outcome = expectStatus(await authorize({ token: 'threeDSecure', captureMethod: 'automatic' }), 'requires_action');
+        await c.completeChallenge({ challengeId: outcome.action.challengeId, outcome: 'failed' });
+        const resumed = expectStatus(await c.resume({ idempotencyKey: key('resume'), reference: outcome.reference, captureMethod: 'automatic' }), 'declined');
+        expect(resumed.decline.declineClass).toBe('customer_action');
+      });
+    });
+
+    describe('unknown outcomes', () => {
+      it('reports a lost response as an unknown outcome that retrieve then resolves', async () => {
+        const idempotencyKey = key('auth');
+        await expect(authorize({ token: 'timeout', captureMethod: 'automatic', idempotencyKey })).rejects.toBeInstanceOf(ConnectorUnknownOutcomeError);
+        const found = await connector().retrieve({ idempotencyKey, operation: 'authorize' });
+        if (found.status !== 'found' || found.operation !== 'authorize') throw new Error(`expected the authorization to be found: ${JSON.stringify(found)}`);
+        expect(expectStatus(found.outcome, 'succeeded').captured).toEqual(usd(1000));
+      });
+
+      it.each(CONNECTOR_OPERATIONS)('retrieve of a %s key the gateway never saw is not_found', async (operation) => {
+        expect(await connector().retrieve({ idempotencyKey: key('never'), operation })).toEqual({ status: 'not_found' });
+      });
+    });
+
+    describe('idempotency', () => {
+      it('replays an authorization under the same key, without a second charge', async () => {
+        const idempotencyKey = key('auth');
+        const first = expectStatus(await authorize({ token: 'success', captureMethod: 'automatic', idempotencyKey }), 'succeeded');
+        const again = await authorize({ token: 'success', captureMethod: 'automatic', idempotencyKey });
+        expect(again).toEqual(first);
+        expect(await connector().retrieve({ idempotencyKey, operation: 'authorize' })).toEqual({ status: 'found', operation: 'authorize', outcome: first });
+        // One charge of 1000: refunding 1000 succeeds and a single unit more does not.
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: first.reference, amount: usd(1000) }), 'succeeded');
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: first.reference, amount: usd(1) }), 'declined');
+      });
+
+      it('replays a refund under the same key, without refunding twice', async () => {
+        const auth = expectStatus(await authorize({ token: 'success', captureMethod: 'automatic' }), 'succeeded');
+        const idempotencyKey = key('ref');
+        const first = expectStatus(await connector().refund({ idempotencyKey, reference: auth.reference, amount: usd(600) }), 'succeeded');
+        expect(await connector().refund({ idempotencyKey, reference: auth.reference, amount: usd(600) })).toEqual(first);
+        expect(await connector().retrieve({ idempotencyKey, operation: 'refund' })).toEqual({ status: 'found', operation: 'refund', outcome: first });
+        // Had the replay refunded again, nothing would be left for the remaining 400.
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: auth.reference, amount: usd(400) }), 'succeeded');
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: auth.reference, amount: usd(1) }), 'declined');
+      });
+
+      it('replays a capture under the same key', async () => {
+        const auth = expectStatus(await authorize({ token: 'success', captureMethod: 'manual' }), 'requires_capture');
+        const idempotencyKey = key('cap');
+        const first = expectStatus(await connector().capture({ idempotencyKey, reference: auth.reference, amount: usd(500) }), 'succeeded');
+        expect(await connector().capture({ idempotencyKey, reference: auth.reference, amount: usd(500) })).toEqual(first);
+        expect(await connector().retrieve({ idempotencyKey, operation: 'capture' })).toEqual({ status: 'found', operation: 'capture', outcome: first });
+      });
+    });
+  });
+}
