@@ -1,0 +1,276 @@
+import { describe, expect, it } from 'vitest';
+import { CONFIG_REFERENCE, ConfigError, loadConfig, redactConfig, redactUrlCredentials } from './config.js';
+
+function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('runs with no configuration at all: every role on SQLite, demo catalog and GraphiQL on', () => {
+    expect(loadConfig({})).toEqual({
+      nodeEnv: 'development',
+      port: 4000,
+      host: '0.0.0.0',
+      databaseUrl: 'sqlite:./data/obol.db',
+      database: { kind: 'sqlite', file: './data/obol.db' },
+      logLevel: 'info',
+      roles: ['api', 'worker'],
+      checkoutSessionTtlSeconds: 1800,
+      paymentMaxFailedAttempts: 5,
+      reconcileAfterSeconds: 30,
+      workerPollIntervalMs: 500,
+      sandboxLatencyMs: 0,
+      sandboxFailureRate: 0,
+      sandboxTimeoutRate: 0,
+      graphqlMaxDepth: 10,
+      graphqlMaxCost: 5000,
+      graphqlMaxAliases: 15,
+      bodyLimitBytes: 102400,
+      requestTimeoutMs: 15000,
+      shutdownTimeoutMs: 10000,
+      seedDemoCatalog: true,
+      graphiql: true,
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: 'mysql://obol:s3cret@db.internal:3306/obol',
+      LOG_LEVEL: 'debug',
+      OBOL_ROLES: 'worker',
+      CHECKOUT_SESSION_TTL_SECONDS: '60',
+      PAYMENT_MAX_FAILED_ATTEMPTS: '3',
+      RECONCILE_AFTER_SECONDS: '45',
+      WORKER_POLL_INTERVAL_MS: '250',
+      SANDBOX_LATENCY_MS: '20',
+      SANDBOX_FAILURE_RATE: '0.25',
+      SANDBOX_TIMEOUT_RATE: '1',
+      GRAPHQL_MAX_DEPTH: '8',
+      GRAPHQL_MAX_COST: '1000',
+      GRAPHQL_MAX_ALIASES: '0',
+      BODY_LIMIT_BYTES: '2048',
+      REQUEST_TIMEOUT_MS: '5000',
+      SHUTDOWN_TIMEOUT_MS: '0',
+      SEED_DEMO_CATALOG: 'true',
+      GRAPHIQL: 'false',
+    });
+    expect(config).toMatchObject({
+      nodeEnv: 'test',
+      port: 0,
+      host: '127.0.0.1',
+      database: { kind: 'mysql', url: 'mysql://obol:s3cret@db.internal:3306/obol' },
+      logLevel: 'debug',
+      roles: ['worker'],
+      checkoutSessionTtlSeconds: 60,
+      paymentMaxFailedAttempts: 3,
+      reconcileAfterSeconds: 45,
+      workerPollIntervalMs: 250,
+      sandboxLatencyMs: 20,
+      sandboxFailureRate: 0.25,
+      sandboxTimeoutRate: 1,
+      graphqlMaxDepth: 8,
+      graphqlMaxCost: 1000,
+      graphqlMaxAliases: 0,
+      bodyLimitBytes: 2048,
+      requestTimeoutMs: 5000,
+      shutdownTimeoutMs: 0,
+      seedDemoCatalog: true,
+      graphiql: false,
+    });
+  });
+
+  it('returns a frozen configuration', () => {
+    const config = loadConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.roles)).toBe(true);
+  });
+
+  it('treats an empty value as unset', () => {
+    expect(loadConfig({ PORT: '', LOG_LEVEL: '' })).toMatchObject({ port: 4000, logLevel: 'info' });
+  });
+
+  it('does not seed the demo catalog on MySQL unless asked to', () => {
+    expect(loadConfig({ DATABASE_URL: 'mariadb://root@127.0.0.1:3306/obol' }).seedDemoCatalog).toBe(false);
+    expect(loadConfig({ DATABASE_URL: 'mariadb://root@127.0.0.1:3306/obol', SEED_DEMO_CATALOG: 'true' }).seedDemoCatalog).toBe(true);
+    expect(loadConfig({ SEED_DEMO_CATALOG: 'false' }).seedDemoCatalog).toBe(false);
+  });
+
+  it('turns GraphiQL off in production unless asked for', () => {
+    expect(loadConfig({ NODE_ENV: 'production' }).graphiql).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', GRAPHIQL: 'true' }).graphiql).toBe(true);
+  });
+
+  it('accepts roles with spaces and repeats, keeping each once', () => {
+    expect(loadConfig({ OBOL_ROLES: ' api , worker,api' }).roles).toEqual(['api', 'worker']);
+  });
+
+  it('refuses the grpc role as not available yet', () => {
+    expect(problemsOf({ OBOL_ROLES: 'api,grpc' })).toEqual([
+      'OBOL_ROLES: asks for the grpc role, which is not available yet in this version (available: api, worker) (got "api,grpc")',
+    ]);
+  });
+
+  it('refuses unknown and empty roles', () => {
+    expect(problemsOf({ OBOL_ROLES: 'api,,web' })).toEqual([
+      'OBOL_ROLES: has an empty entry (got "api,,web")',
+      'OBOL_ROLES: has an unknown role "web" (roles: api, worker) (got "api,,web")',
+    ]);
+  });
+
+  it('parses numbers strictly', () => {
+    for (const bad of ['12abc', '1e3', '0x10', ' 12', '12.0', '12.5', '+12', '-', '١٢']) {
+      expect(problemsOf({ PORT: bad })).toEqual([`PORT: must be a whole number from 0 to 65535 (got ${JSON.stringify(bad)})`]);
+    }
+  });
+
+  it('enforces ranges, naming the unit', () => {
+    expect(problemsOf({ PORT: '65536' })).toEqual(['PORT: must be a whole number from 0 to 65535 (got "65536")']);
+    expect(problemsOf({ CHECKOUT_SESSION_TTL_SECONDS: '59' })).toEqual([
+      'CHECKOUT_SESSION_TTL_SECONDS: must be a whole number of seconds from 60 to 86400 (got "59")',
+    ]);
+    expect(problemsOf({ CHECKOUT_SESSION_TTL_SECONDS: '86401' })).toHaveLength(1);
+  });
+
+  it('reads rates as probabilities, not percentages', () => {
+    expect(loadConfig({ SANDBOX_FAILURE_RATE: '.5' }).sandboxFailureRate).toBe(0.5);
+    for (const bad of ['5%', '1.5', '-0.1', '50', 'half', '1e-2']) {
+      expect(problemsOf({ SANDBOX_FAILURE_RATE: bad })).toEqual([
+        `SANDBOX_FAILURE_RATE: must be a probability from 0 to 1, such as 0.05 (got ${JSON.stringify(bad)})`,
+      ]);
+    }
+  });
+
+  it('accepts only true or false for switches', () => {
+    expect(problemsOf({ GRAPHIQL: 'yes' })).toEqual(['GRAPHIQL: must be true or false (got "yes")']);
+    expect(problemsOf({ SEED_DEMO_CATALOG: 'TRUE' })).toEqual(['SEED_DEMO_CATALOG: must be true or false (got "TRUE")']);
+  });
+
+  it('lists the allowed values of enumerations', () => {
+    expect(problemsOf({ NODE_ENV: 'prod', LOG_LEVEL: 'verbose' })).toEqual([
+      'NODE_ENV: must be one of development, test, production (got "prod")',
+      'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")',
+    ]);
+  });
+
+  it('refuses a URL as HOST', () => {
+    expect(problemsOf({ HOST: 'http://localhost' })).toEqual([
+      'HOST: must be a host name or IP address to listen on, not a URL (got "http://localhost")',
+    ]);
+    expect(loadConfig({ HOST: '::' }).host).toBe('::');
+    expect(loadConfig({ HOST: '[::1]' }).host).toBe('::1');
+  });
+
+  it('refuses database URLs of other kinds, or without a database, never echoing the password', () => {
+    expect(problemsOf({ DATABASE_URL: 'postgres://app:hunter2@db/obol' })).toEqual([
+      'DATABASE_URL: must start with sqlite:, mysql:// or mariadb:// (got "postgres://app:[redacted]@db/obol")',
+    ]);
+    expect(problemsOf({ DATABASE_URL: 'mysql://app:hunter2@db:3306' })).toEqual([
+      'DATABASE_URL: must be a valid URL naming a database, such as mysql://user:password@127.0.0.1:3306/obol (got "mysql://app:[redacted]@db:3306")',
+    ]);
+    expect(problemsOf({ DATABASE_URL: 'sqlite:' })).toHaveLength(1);
+  });
+
+  it('collects every problem before failing, in a readable message', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', SANDBOX_TIMEOUT_RATE: '2', DATABASE_URL: 'mysql://u:topsecret@h' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const configError = error as ConfigError;
+    expect(configError.problems).toHaveLength(4);
+    expect(configError.problems.map((p) => p.split(':')[0])).toEqual(['PORT', 'DATABASE_URL', 'LOG_LEVEL', 'SANDBOX_TIMEOUT_RATE']);
+    expect(configError.message).toContain('Invalid configuration (4 problems)');
+    expect(configError.message).toContain('  - PORT: must be a whole number from 0 to 65535 (got "eighty")');
+    expect(configError.message).not.toContain('topsecret');
+  });
+
+  it('cuts very long values short in messages', () => {
+    const [problem] = problemsOf({ LOG_LEVEL: 'x'.repeat(10_000) });
+    expect(problem!.length).toBeLessThan(300);
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(() => loadConfig({ PATH: '/usr/bin', HOME: '/root' })).not.toThrow();
+  });
+});
+
+describe('redactConfig', () => {
+  it('hides the database password and keeps everything else', () => {
+    const config = loadConfig({ DATABASE_URL: 'mysql://obol:s3cr%40t@db.internal:3306/obol?ssl=true' });
+    const printable = redactConfig(config);
+    expect(printable.databaseUrl).toBe('mysql://obol:[redacted]@db.internal:3306/obol?ssl=true');
+    expect(printable.database).toEqual({ kind: 'mysql', url: 'mysql://obol:[redacted]@db.internal:3306/obol?ssl=true' });
+    expect(JSON.stringify(printable)).not.toContain('s3cr');
+    expect({ ...printable, databaseUrl: config.databaseUrl, database: config.database }).toEqual(config);
+    expect(config.databaseUrl).toContain('s3cr%40t');
+  });
+
+  it('leaves a SQLite location as it is', () => {
+    const config = loadConfig({});
+    expect(redactConfig(config)).toEqual(config);
+  });
+});
+
+describe('redactUrlCredentials', () => {
+  it('hides passwords even in malformed URLs, and credential-like query parameters', () => {
+    expect(redactUrlCredentials('mysql://user:p@ss@host/db')).toBe('mysql://user:[redacted]@host/db');
+    expect(redactUrlCredentials('mysql://user@host/db')).toBe('mysql://user@host/db');
+    expect(redactUrlCredentials('mysql://host/db?user=a&password=b&sslKey=c&x=1')).toBe(
+      'mysql://host/db?user=a&password=[redacted]&sslKey=[redacted]&x=1',
+    );
+  });
+});
+
+describe('CONFIG_REFERENCE', () => {
+  it('documents every variable once, with a default and a description', () => {
+    const names = CONFIG_REFERENCE.map((v) => v.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).toEqual([
+      'NODE_ENV',
+      'PORT',
+      'HOST',
+      'DATABASE_URL',
+      'LOG_LEVEL',
+      'OBOL_ROLES',
+      'CHECKOUT_SESSION_TTL_SECONDS',
+      'PAYMENT_MAX_FAILED_ATTEMPTS',
+      'RECONCILE_AFTER_SECONDS',
+      'WORKER_POLL_INTERVAL_MS',
+      'SANDBOX_LATENCY_MS',
+      'SANDBOX_FAILURE_RATE',
+      'SANDBOX_TIMEOUT_RATE',
+      'GRAPHQL_MAX_DEPTH',
+      'GRAPHQL_MAX_COST',
+      'GRAPHQL_MAX_ALIASES',
+      'BODY_LIMIT_BYTES',
+      'REQUEST_TIMEOUT_MS',
+      'SHUTDOWN_TIMEOUT_MS',
+      'SEED_DEMO_CATALOG',
+      'GRAPHIQL',
+    ]);
+    for (const entry of CONFIG_REFERENCE) {
+      expect(entry.default, entry.name).not.toBe('');
+      expect(entry.description, entry.name).toMatch(/\.$|…$/);
+    }
+  });
+
+  it('documents defaults that are the values actually used', () => {
+    const defaults = loadConfig({});
+    for (const entry of CONFIG_REFERENCE) {
+      if (entry.name === 'SEED_DEMO_CATALOG' || entry.name === 'GRAPHIQL') continue;
+      // Setting a variable to its documented default changes nothing.
+      expect(loadConfig({ [entry.name]: entry.default }), entry.name).toEqual(defaults);
+    }
+  });
+});

@@ -1,0 +1,361 @@
+/**
+ * Configuration comes only from environment variables, is validated once at start, and is
+ * immutable afterwards. The VARIABLES table below is the single source for parsing, defaults,
+ * the README's configuration table and `obol --help` (through CONFIG_REFERENCE).
+ *
+ * Every mistake is reported at once, so a deploy is fixed in one round trip rather than one
+ * variable per restart.
+ */
+import { z } from 'zod';
+import { parseDatabaseUrl, type DatabaseLocation } from './db/index.js';
+
+export const NODE_ENVS = ['development', 'test', 'production'] as const;
+export type NodeEnv = (typeof NODE_ENVS)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Every role the design declares; see DESIGN.md "Shape". */
+export const ROLES = ['api', 'grpc', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** The roles this build can actually run; the rest are refused rather than silently ignored. */
+export const AVAILABLE_ROLES = ['api', 'worker'] as const satisfies readonly Role[];
+
+export interface Config {
+  readonly nodeEnv: NodeEnv;
+  readonly port: number;
+  readonly host: string;
+  /** As given; may hold a password, so log `redactConfig(config)` instead. */
+  readonly databaseUrl: string;
+  /** `databaseUrl` parsed, ready for `openDatabase`. */
+  readonly database: DatabaseLocation;
+  readonly logLevel: LogLevel;
+  readonly roles: readonly Role[];
+  readonly checkoutSessionTtlSeconds: number;
+  readonly paymentMaxFailedAttempts: number;
+  readonly reconcileAfterSeconds: number;
+  readonly workerPollIntervalMs: number;
+  readonly sandboxLatencyMs: number;
+  readonly sandboxFailureRate: number;
+  readonly sandboxTimeoutRate: number;
+  readonly graphqlMaxDepth: number;
+  readonly graphqlMaxCost: number;
+  readonly graphqlMaxAliases: number;
+  readonly bodyLimitBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly seedDemoCatalog: boolean;
+  readonly graphiql: boolean;
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export const REDACTED = '[redacted]';
+
+/**
+ * Hides the password of a URL-like string, and query parameters that look like credentials.
+ * Works on text rather than `new URL`, so it also hides passwords in malformed URLs (those are
+ * the ones echoed back in error messages). When unsure where the user-info ends it hides more.
+ */
+export function redactUrlCredentials(url: string): string {
+  let out = url;
+  const schemeEnd = out.indexOf('://');
+  const authorityStart = schemeEnd >= 0 ? schemeEnd + 3 : 0;
+  const at = out.lastIndexOf('@');
+  if (at > authorityStart) {
+    const userInfo = out.slice(authorityStart, at);
+    const colon = userInfo.indexOf(':');
+    if (colon >= 0) out = `${out.slice(0, authorityStart)}${userInfo.slice(0, colon)}:${REDACTED}${out.slice(at)}`;
+  }
+  return out.replace(/([?&][^=&#]*(?:pass|pwd|secret|token|key)[^=&#]*=)[^&#]*/gi, `$1${REDACTED}`);
+}
+
+type ConfigValues = Omit<Config, 'database'>;
+type VariableKey = keyof ConfigValues;
+
+interface Variable<T> {
+  readonly name: string;
+  /** Shown in the reference; also the raw value parsed when the variable is unset, unless `derive` is given. */
+  readonly default: string;
+  readonly description: string;
+  readonly schema: z.ZodType<T, string>;
+  /** A default that depends on other settings; receives those parsed so far (absent if invalid). */
+  readonly derive?: (resolved: Partial<ConfigValues>) => T;
+  /** How to show the raw value in an error message without leaking a secret. */
+  readonly echo?: (raw: string) => string;
+}
+
+/** Records the problem; the caller returns the result so one mistake yields one message. */
+function fail(ctx: z.RefinementCtx<string>, message: string): never {
+  ctx.addIssue({ code: 'custom', message });
+  return z.NEVER;
+}
+
+function oneOf<const T extends readonly string[]>(values: T): z.ZodType<T[number], string> {
+  return z.string().transform((raw, ctx): T[number] => {
+    if ((values as readonly string[]).includes(raw)) return raw;
+    return fail(ctx, `must be one of ${values.join(', ')}`);
+  });
+}
+
+/** Whole numbers only: "12abc", "1e3", "0x10", " 12" and "12.0" are all mistakes worth reporting. */
+function integer(min: number, max: number, unit = ''): z.ZodType<number, string> {
+  const what = unit === '' ? 'a whole number' : `a whole number of ${unit}`;
+  return z.string().transform((raw, ctx) => {
+    const n = /^-?\d{1,15}$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!(n >= min && n <= max)) return fail(ctx, `must be ${what} from ${min} to ${max}`);
+    return n;
+  });
+}
+
+function probability(): z.ZodType<number, string> {
+  return z.string().transform((raw, ctx) => {
+    const n = /^(?:\d+(?:\.\d+)?|\.\d+)$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!(n >= 0 && n <= 1)) return fail(ctx, 'must be a probability from 0 to 1, such as 0.05');
+    return n;
+  });
+}
+
+function flag(): z.ZodType<boolean, string> {
+  return z.string().transform((raw, ctx) => {
+    if (raw === 'true') return true;
+    if (raw === 'false') return false;
+    return fail(ctx, 'must be true or false');
+  });
+}
+
+const host = z.string().transform((raw, ctx) => {
+  if (raw.includes('://')) return fail(ctx, 'must be a host name or IP address to listen on, not a URL');
+  if (!/^(?:[\w.-]+|\[?[0-9A-Fa-f:.]+(?:%[\w.-]+)?\]?)$/.test(raw)) return fail(ctx, 'must be a host name or IP address to listen on');
+  return raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
+});
+
+const databaseUrl = z.string().transform((raw, ctx) => {
+  if (!/^(?:sqlite:|mysql:\/\/|mariadb:\/\/)/.test(raw)) return fail(ctx, 'must start with sqlite:, mysql:// or mariadb://');
+  if (parseDatabaseUrl(raw) === undefined) {
+    if (raw.startsWith('sqlite:')) return fail(ctx, 'must name a file after sqlite:, such as sqlite:./data/obol.db (or sqlite::memory:)');
+    return fail(ctx, 'must be a valid URL naming a database, such as mysql://user:password@127.0.0.1:3306/obol');
+  }
+  return raw;
+});
+
+const roles = z.string().transform((raw, ctx): readonly Role[] => {
+  const names = raw.split(',').map((r) => r.trim());
+  const problems: string[] = [];
+  const chosen: Role[] = [];
+  for (const name of names) {
+    if (name === '') {
+      problems.push('has an empty entry');
+    } else if (!(ROLES as readonly string[]).includes(name)) {
+      problems.push(`has an unknown role "${name}" (roles: ${AVAILABLE_ROLES.join(', ')})`);
+    } else if (!(AVAILABLE_ROLES as readonly string[]).includes(name)) {
+      problems.push(`asks for the ${name} role, which is not available yet in this version (available: ${AVAILABLE_ROLES.join(', ')})`);
+    } else if (!chosen.includes(name as Role)) {
+      chosen.push(name as Role);
+    }
+  }
+  for (const p of problems) ctx.addIssue({ code: 'custom', message: p });
+  return chosen;
+});
+
+/** Keyed by Config field, so the compiler checks that every field has exactly one variable. */
+const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
+  nodeEnv: {
+    name: 'NODE_ENV',
+    default: 'development',
+    description: `Deployment environment: ${NODE_ENVS.join(', ')}.`,
+    schema: oneOf(NODE_ENVS),
+  },
+  port: {
+    name: 'PORT',
+    default: '4000',
+    description: 'TCP port of the HTTP server (api role); 0 picks a free port.',
+    schema: integer(0, 65535),
+  },
+  host: {
+    name: 'HOST',
+    default: '0.0.0.0',
+    description: 'Address the HTTP server listens on.',
+    schema: host,
+  },
+  databaseUrl: {
+    name: 'DATABASE_URL',
+    default: 'sqlite:./data/obol.db',
+    description: 'System of record: sqlite:<file>, mysql://user:password@host:port/database or mariadb://…',
+    schema: databaseUrl,
+    echo: redactUrlCredentials,
+  },
+  logLevel: {
+    name: 'LOG_LEVEL',
+    default: 'info',
+    description: `Least severe log level written: ${LOG_LEVELS.join(', ')}.`,
+    schema: oneOf(LOG_LEVELS),
+  },
+  roles: {
+    name: 'OBOL_ROLES',
+    default: AVAILABLE_ROLES.join(','),
+    description: `Comma-separated roles this process runs: ${AVAILABLE_ROLES.join(', ')} (grpc is not available yet).`,
+    schema: roles,
+  },
+  checkoutSessionTtlSeconds: {
+    name: 'CHECKOUT_SESSION_TTL_SECONDS',
+    default: '1800',
+    description: 'How long a checkout session stays open.',
+    schema: integer(60, 86_400, 'seconds'),
+  },
+  paymentMaxFailedAttempts: {
+    name: 'PAYMENT_MAX_FAILED_ATTEMPTS',
+    default: '5',
+    description: 'Failed payment attempts allowed per checkout session before it refuses more.',
+    schema: integer(1, 100),
+  },
+  reconcileAfterSeconds: {
+    name: 'RECONCILE_AFTER_SECONDS',
+    default: '30',
+    description: 'Age after which an attempt with an unknown outcome is resolved by asking the gateway.',
+    schema: integer(0, 86_400, 'seconds'),
+  },
+  workerPollIntervalMs: {
+    name: 'WORKER_POLL_INTERVAL_MS',
+    default: '500',
+    description: 'How often the worker polls the outbox and its queues.',
+    schema: integer(10, 60_000, 'milliseconds'),
+  },
+  sandboxLatencyMs: {
+    name: 'SANDBOX_LATENCY_MS',
+    default: '0',
+    description: 'Artificial latency of the sandbox gateway.',
+    schema: integer(0, 60_000, 'milliseconds'),
+  },
+  sandboxFailureRate: {
+    name: 'SANDBOX_FAILURE_RATE',
+    default: '0',
+    description: 'Probability (0 to 1) that a sandbox authorization is declined with a soft processing_error (fault tests).',
+    schema: probability(),
+  },
+  sandboxTimeoutRate: {
+    name: 'SANDBOX_TIMEOUT_RATE',
+    default: '0',
+    description: 'Probability (0 to 1) that a request the sandbox executed (authorize, capture, refund…) loses its answer, leaving the outcome unknown (fault tests).',
+    schema: probability(),
+  },
+  graphqlMaxDepth: {
+    name: 'GRAPHQL_MAX_DEPTH',
+    default: '10',
+    description: 'Deepest GraphQL selection accepted.',
+    schema: integer(1, 100),
+  },
+  graphqlMaxCost: {
+    name: 'GRAPHQL_MAX_COST',
+    default: '5000',
+    description: 'Highest estimated cost of a GraphQL operation accepted.',
+    schema: integer(1, 1_000_000),
+  },
+  graphqlMaxAliases: {
+    name: 'GRAPHQL_MAX_ALIASES',
+    default: '15',
+    description: 'Most aliases accepted in one GraphQL operation.',
+    schema: integer(0, 1000),
+  },
+  bodyLimitBytes: {
+    name: 'BODY_LIMIT_BYTES',
+    default: '102400',
+    description: 'Largest request body accepted.',
+    schema: integer(1024, 100 * 1024 * 1024, 'bytes'),
+  },
+  requestTimeoutMs: {
+    name: 'REQUEST_TIMEOUT_MS',
+    default: '15000',
+    description: 'Longest time an HTTP request may take before it is cut off.',
+    schema: integer(100, 600_000, 'milliseconds'),
+  },
+  shutdownTimeoutMs: {
+    name: 'SHUTDOWN_TIMEOUT_MS',
+    default: '10000',
+    description: 'Grace period for in-flight work on SIGTERM before the process exits anyway.',
+    schema: integer(0, 600_000, 'milliseconds'),
+  },
+  seedDemoCatalog: {
+    name: 'SEED_DEMO_CATALOG',
+    default: 'true with SQLite, false otherwise',
+    description: 'Load the demo catalog (products, prices, coupons) into an empty database at start.',
+    schema: flag(),
+    derive: (c) => c.databaseUrl?.startsWith('sqlite:') ?? false,
+  },
+  graphiql: {
+    name: 'GRAPHIQL',
+    default: 'true unless NODE_ENV=production',
+    description: 'Serve the GraphiQL explorer on the GraphQL endpoint.',
+    schema: flag(),
+    derive: (c) => c.nodeEnv !== 'production',
+  },
+};
+
+const VARIABLE_ENTRIES = Object.entries(VARIABLES) as Array<[VariableKey, Variable<unknown>]>;
+
+export interface ConfigReferenceEntry {
+  readonly name: string;
+  readonly default: string;
+  readonly description: string;
+}
+
+export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = Object.freeze(
+  VARIABLE_ENTRIES.map(([, v]) => Object.freeze({ name: v.name, default: v.default, description: v.description })),
+);
+
+const MAX_ECHO = 120;
+
+function echo(variable: Variable<unknown>, raw: string): string {
+  const shown = variable.echo ? variable.echo(raw) : raw;
+  return JSON.stringify(shown.length > MAX_ECHO ? `${shown.slice(0, MAX_ECHO)}…` : shown);
+}
+
+/** Reads and validates the configuration; throws ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const values: Partial<Record<VariableKey, unknown>> = {};
+  const problems: string[] = [];
+  const derived: Array<[VariableKey, Variable<unknown>]> = [];
+
+  for (const [key, variable] of VARIABLE_ENTRIES) {
+    // An empty value counts as unset: `NAME=` is what .env and compose files produce for "no value".
+    const given = env[variable.name];
+    const raw = given === undefined || given === '' ? undefined : given;
+    if (raw === undefined && variable.derive) {
+      derived.push([key, variable]);
+      continue;
+    }
+    const result = variable.schema.safeParse(raw ?? variable.default);
+    if (result.success) {
+      values[key] = result.data;
+    } else {
+      const shown = echo(variable, raw ?? variable.default);
+      for (const issue of result.error.issues) problems.push(`${variable.name}: ${issue.message} (got ${shown})`);
+    }
+  }
+  for (const [key, variable] of derived) values[key] = variable.derive!(values as Partial<ConfigValues>);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const config = values as ConfigValues;
+  return Object.freeze({
+    ...config,
+    roles: Object.freeze([...config.roles]),
+    database: Object.freeze(parseDatabaseUrl(config.databaseUrl)!),
+  });
+}
+
+/** A copy safe to print or log: credentials in the database URL are replaced by `[redacted]`. */
+export function redactConfig(config: Config): Config {
+  const database: DatabaseLocation =
+    config.database.kind === 'mysql' ? { kind: 'mysql', url: redactUrlCredentials(config.database.url) } : config.database;
+  return Object.freeze({ ...config, databaseUrl: redactUrlCredentials(config.databaseUrl), database });
+}
