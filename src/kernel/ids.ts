@@ -37,15 +37,42 @@ function encodeTime(ms: number): string {
   return out;
 }
 
-function encodeRandom(): string {
-  const bytes = randomBytes(16);
+function encodeRandom(value: bigint): string {
   let out = '';
-  for (let i = 0; i < 16; i++) out += CROCKFORD[bytes[i]! % 32];
+  let rest = value;
+  for (let i = 0; i < 16; i++) {
+    out = CROCKFORD[Number(rest % 32n)] + out;
+    rest /= 32n;
+  }
   return out;
 }
 
+function randomBits80(): bigint {
+  const bytes = randomBytes(10);
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
+const MAX_80 = (1n << 80n) - 1n;
+let lastTime = -1;
+let lastRandom = 0n;
+
+/**
+ * Monotonic within a process: ids made in the same millisecond (or under a clock that stands
+ * still, as test clocks do) still sort in creation order, because the random part is incremented.
+ */
 export function newId(kind: IdKind, nowMs: number = Date.now()): string {
-  return `${ID_PREFIXES[kind]}_${encodeTime(nowMs)}${encodeRandom()}`;
+  let time = nowMs;
+  if (time <= lastTime) {
+    time = lastTime;
+    lastRandom = lastRandom === MAX_80 ? 0n : lastRandom + 1n;
+    if (lastRandom === 0n) time = ++lastTime;
+  } else {
+    lastTime = time;
+    lastRandom = randomBits80();
+  }
+  return `${ID_PREFIXES[kind]}_${encodeTime(time)}${encodeRandom(lastRandom)}`;
 }
 
 const ID_BODY = /^[0-9A-HJKMNP-TV-Z]{26}$/;

@@ -163,6 +163,8 @@ export interface PaymentAttemptsTable {
   decline_reason: string | null;
   decline_class: string | null;
   next_action: string | null;
+  /** how many times the authorization was resumed after a customer action (keys each resume) */
+  resumes: number;
   created_at: number;
   updated_at: number;
   resolved_at: number | null;
@@ -264,7 +266,7 @@ export interface IdempotencyKeysTable {
 export interface SandboxChargesTable {
   id: string;
   idempotency_key: string;
-  /** authorize | capture | void | refund | resume */
+  /** authorize | resume | capture | void | refund | challenge (the cardholder's 3-D Secure answer) */
   operation: string;
   parent_id: string | null;
   payment_method: string;

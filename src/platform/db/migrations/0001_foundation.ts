@@ -167,6 +167,7 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .addColumn('decline_reason', 'varchar(64)')
     .addColumn('decline_class', 'varchar(20)')
     .addColumn('next_action', 'text')
+    .addColumn('resumes', 'integer', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .addColumn('resolved_at', 'bigint')

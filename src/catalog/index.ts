@@ -1,0 +1,3 @@
+export * from './store.js';
+export * from './domain/coupon.js';
+export { DEMO_PRODUCTS, DEMO_PRICES, DEMO_COUPONS, DEMO_TAX_RATES } from './demo.js';

@@ -1,0 +1,132 @@
+import { ObolError, newId } from '../kernel/index.js';
+import { markCouponRedeemed, reserveCoupon, findCouponById } from '../catalog/index.js';
+import { postJournal, salePosting } from '../ledger/index.js';
+import { money } from '../money/index.js';
+import { beginAttempt, executeAttempt, loadPaymentView, type PaymentView } from '../payments/index.js';
+import { enqueueEvent } from '../platform/events/index.js';
+import type { CheckoutDeps } from './deps.js';
+import { saleBreakdown } from './domain/totals.js';
+import { currencyOf, loadLines, loadSessionView, lockSession, saveSession, sessionStatus, totalsOf, type CheckoutSessionView } from './records.js';
+
+export interface ConfirmSessionProps {
+  readonly sessionId: string;
+  /** The gateway's payment-method token (`tok_visa`, a Stripe `pm_…`, …). Not needed for a zero total. */
+  readonly paymentMethodToken: string | null;
+  /** The caller's idempotency key, remembered on the attempt. */
+  readonly requestKey: string;
+}
+
+export interface ConfirmSessionResult {
+  readonly session: CheckoutSessionView;
+  readonly payment: PaymentView | null;
+}
+
+const TOKEN_PATTERN = /^[A-Za-z0-9_\-:.]{3,255}$/;
+
+/**
+ * Confirms a checkout: claims the session (so a parallel confirmation cannot charge twice),
+ * commits a payment attempt, calls the gateway outside any transaction, and applies the outcome.
+ * A zero total (100 % coupon) completes at once without a charge.
+ */
+export async function confirmCheckoutSession(deps: CheckoutDeps, props: ConfirmSessionProps): Promise<ConfirmSessionResult> {
+  const { db, clock } = deps;
+  if (props.paymentMethodToken !== null && !TOKEN_PATTERN.test(props.paymentMethodToken)) {
+    throw new ObolError('VALIDATION_FAILED', 'paymentMethodToken must be the gateway token for the payment method (letters, digits, _ - : .).', { field: 'paymentMethodToken' });
+  }
+  const claimed = await db.transaction(async (tx) => {
+    const now = clock.now();
+    const session = await lockSession(db, tx, props.sessionId);
+    if (!session) throw new ObolError('NOT_FOUND', 'No checkout session with this id.', { field: 'sessionId' });
+    const status = sessionStatus(session);
+    if (status !== 'open') {
+      // The same confirmation repeated (after a crash or a lost response) reports where it got to.
+      if (session.payment_id !== null) {
+        const same = await tx.selectFrom('payment_attempts').select('id').where('payment_id', '=', session.payment_id).where('request_idempotency_key', '=', props.requestKey).executeTakeFirst();
+        if (same) return { kind: 'existing' as const };
+      }
+      if (status === 'expired') throw new ObolError('CHECKOUT_SESSION_EXPIRED', 'This checkout session has expired; create a new one.');
+      throw new ObolError('CHECKOUT_SESSION_NOT_OPEN', `This checkout session is ${status} and cannot be confirmed again.`, { status });
+    }
+    if (now >= session.expires_at) throw new ObolError('CHECKOUT_SESSION_EXPIRED', 'This checkout session has expired; create a new one.');
+
+    if (session.coupon_id !== null) {
+      const coupon = await findCouponById(tx, session.coupon_id);
+      if (!coupon) throw new Error(`coupon ${session.coupon_id} of ${session.id} vanished`);
+      await reserveCoupon(tx, { coupon, customerId: session.customer_id, sessionId: session.id, now });
+    }
+
+    if (session.total === 0) {
+      await completeWithoutCharge(deps, tx, session.id, now);
+      return { kind: 'free' as const };
+    }
+    if (props.paymentMethodToken === null) {
+      throw new ObolError('PAYMENT_METHOD_REQUIRED', 'paymentMethodToken is required: this checkout has something to pay.', { field: 'paymentMethodToken' });
+    }
+    const { paymentId, attemptId } = await beginAttempt(deps.payments, tx, {
+      sessionId: session.id,
+      customerId: session.customer_id,
+      customerCountry: session.country,
+      amount: money(session.total, currencyOf(session.currency)),
+      captureMethod: session.capture_method === 'manual' ? 'manual' : 'automatic',
+      paymentMethod: props.paymentMethodToken,
+      requestKey: props.requestKey,
+      existingPaymentId: session.payment_id,
+      now,
+    });
+    await saveSession(tx, session, { status: 'processing', payment_id: paymentId }, now);
+    return { kind: 'charge' as const, attemptId };
+  });
+
+  if (claimed.kind === 'charge') await executeAttempt(deps.payments, claimed.attemptId);
+  const session = await loadSessionView(db.kysely, props.sessionId);
+  if (!session) throw new Error(`session ${props.sessionId} vanished`);
+  const payment = session.paymentId === null ? null : ((await loadPaymentView(db.kysely, session.paymentId)) ?? null);
+  return { session, payment };
+}
+
+async function completeWithoutCharge(deps: CheckoutDeps, tx: Parameters<Parameters<CheckoutDeps['db']['transaction']>[0]>[0], sessionId: string, now: number): Promise<void> {
+  const session = await lockSession(deps.db, tx, sessionId);
+  if (!session) throw new Error('session vanished');
+  const lines = await loadLines(tx, session.id);
+  const currency = currencyOf(session.currency);
+  const orderId = newId('order', now);
+  await tx
+    .insertInto('orders')
+    .values({ id: orderId, checkout_session_id: session.id, customer_id: session.customer_id, currency, total: 0, payment_id: null, status: 'paid', created_at: now, updated_at: now })
+    .execute();
+  const sale = saleBreakdown(totalsOf(session, lines));
+  // Still booked: gross revenue and the discount that cancelled it, so reports see the giveaway.
+  if (sale.discount > 0) {
+    await postJournal(tx, salePosting({ paymentId: orderId, connector: 'none', captured: money(0, currency), total: money(0, currency), sale, taxCountry: session.country }), now);
+  }
+  if (session.coupon_id !== null) await markCouponRedeemed(tx, { couponId: session.coupon_id, sessionId: session.id });
+  await saveSession(tx, session, { status: 'complete', order_id: orderId, completed_at: now }, now);
+  await enqueueEvent(tx, {
+    topic: 'obol.checkout.v1',
+    type: 'checkout.completed',
+    aggregateType: 'checkout_session',
+    aggregateId: session.id,
+    now,
+    data: checkoutCompletedData(session.id, session.customer_id, orderId, null, lines, 0, currency),
+  });
+}
+
+export function checkoutCompletedData(
+  sessionId: string,
+  customerId: string,
+  orderId: string,
+  paymentId: string | null,
+  lines: readonly { readonly priceId: string; readonly productId: string; readonly quantity: number }[],
+  total: number,
+  currency: string,
+) {
+  return {
+    checkoutSessionId: sessionId,
+    customerId,
+    orderId,
+    paymentId,
+    total,
+    currency,
+    items: lines.map((l) => ({ priceId: l.priceId, productId: l.productId, quantity: l.quantity })),
+  };
+}

@@ -1,0 +1,164 @@
+import { ObolError, newId, isCatalogId } from '../kernel/index.js';
+import { assertCouponUsable, couponTerms, findCouponByCode, findPrices, findTaxRate, type Coupon } from '../catalog/index.js';
+import type { CaptureMethod } from '../payments/index.js';
+import type { Tx } from '../platform/db/index.js';
+import { enqueueEvent } from '../platform/events/index.js';
+import type { CheckoutDeps } from './deps.js';
+import { computeTotals, type PricedItem } from './domain/totals.js';
+import { loadSessionView, type CheckoutSessionView } from './records.js';
+
+export const MAX_ITEMS = 50;
+export const MAX_QUANTITY = 1000;
+/** No single checkout above this many minor units (10 billion): a typo guard, far above any real cart. */
+export const MAX_TOTAL = 10_000_000_000;
+
+export interface CreateSessionProps {
+  /** The learner paying: `cus_…`. */
+  readonly customerId: string;
+  /** ISO 3166-1 alpha-2 country of the learner (decides tax and localized prices). */
+  readonly country: string;
+  readonly items: readonly { readonly priceId: string; readonly quantity: number }[];
+  readonly couponCode: string | null;
+  readonly captureMethod: CaptureMethod;
+}
+
+export function assertCustomerId(value: string): void {
+  if (!isCatalogId('customer', value) && !/^cus_[A-Za-z0-9_-]{1,60}$/.test(value)) {
+    throw new ObolError('INVALID_ID', 'customerId must look like cus_… (letters, digits, _ or -, at most 64 characters).', { field: 'customerId' });
+  }
+}
+
+export function normaliseCountry(value: string): string {
+  const upper = value.trim().toUpperCase();
+  if (!/^[A-Z]{2}$/.test(upper)) throw new ObolError('VALIDATION_FAILED', 'country must be an ISO 3166-1 alpha-2 code such as "DE" or "IN".', { field: 'country' });
+  return upper;
+}
+
+/**
+ * Prices a cart for a learner and opens a checkout session (one transaction: session, lines,
+ * event, and the idempotency record through `within`). Every rule is checked before anything is
+ * written, so a refused request changes nothing.
+ */
+export async function createCheckoutSession(
+  deps: CheckoutDeps,
+  props: CreateSessionProps,
+  within?: (tx: Tx, view: CheckoutSessionView) => Promise<void>,
+): Promise<CheckoutSessionView> {
+  const { db, clock } = deps;
+  assertCustomerId(props.customerId);
+  const country = normaliseCountry(props.country);
+  if (props.items.length === 0) throw new ObolError('VALIDATION_FAILED', 'items must contain at least one item.', { field: 'items' });
+  if (props.items.length > MAX_ITEMS) throw new ObolError('INPUT_TOO_LARGE', `A checkout holds at most ${MAX_ITEMS} items.`, { field: 'items' });
+  const seen = new Set<string>();
+  for (const [i, item] of props.items.entries()) {
+    if (!isCatalogId('price', item.priceId)) throw new ObolError('INVALID_ID', `items[${i}].priceId is not a price id (price_…).`, { field: `items[${i}].priceId` });
+    if (!Number.isSafeInteger(item.quantity) || item.quantity < 1 || item.quantity > MAX_QUANTITY) {
+      throw new ObolError('INVALID_QUANTITY', `items[${i}].quantity must be a whole number from 1 to ${MAX_QUANTITY}.`, { field: `items[${i}].quantity` });
+    }
+    if (seen.has(item.priceId)) throw new ObolError('VALIDATION_FAILED', `items[${i}] repeats price ${item.priceId}; use quantity instead.`, { field: `items[${i}].priceId` });
+    seen.add(item.priceId);
+  }
+
+  const prices = await findPrices(db.kysely, props.items.map((i) => i.priceId));
+  const priced: PricedItem[] = props.items.map((item, i) => {
+    const price = prices.get(item.priceId);
+    if (!price) throw new ObolError('PRICE_NOT_FOUND', `No price ${item.priceId}.`, { field: `items[${i}].priceId` });
+    if (!price.active) throw new ObolError('PRICE_INACTIVE', `Price ${item.priceId} is no longer for sale.`, { field: `items[${i}].priceId` });
+    if (price.country !== null && price.country !== country) {
+      throw new ObolError('PRICE_NOT_AVAILABLE_IN_COUNTRY', `Price ${item.priceId} is only for learners in ${price.country}.`, { field: `items[${i}].priceId` });
+    }
+    return {
+      priceId: price.id,
+      productId: price.productId,
+      productName: price.productName,
+      billingInterval: price.billingInterval,
+      quantity: item.quantity,
+      unitAmount: price.unitAmount,
+      taxBehavior: price.taxBehavior,
+    };
+  });
+  const currency = prices.get(props.items[0]!.priceId)!.currency;
+  for (const [i, item] of props.items.entries()) {
+    const c = prices.get(item.priceId)!.currency;
+    if (c !== currency) throw new ObolError('CURRENCY_MISMATCH', `All items must share one currency: items[${i}] is ${c}, items[0] is ${currency}.`, { field: `items[${i}].priceId` });
+  }
+  const taxRate = await findTaxRate(db.kysely, country);
+  if (!taxRate) throw new ObolError('UNSUPPORTED_COUNTRY', `Obol has no tax configuration for ${country}, so it cannot sell there yet.`, { field: 'country' });
+
+  const now = clock.now();
+  let coupon: Coupon | null = null;
+  if (props.couponCode !== null) {
+    const found = await findCouponByCode(db.kysely, props.couponCode);
+    if (!found) throw new ObolError('COUPON_NOT_FOUND', 'No such coupon.', { field: 'couponCode' });
+    const redeemed = await db.kysely.selectFrom('coupon_redemptions').select('coupon_id').where('coupon_id', '=', found.id).where('customer_id', '=', props.customerId).executeTakeFirst();
+    assertCouponUsable({ coupon: found, now, currency, alreadyRedeemedByCustomer: redeemed !== undefined });
+    coupon = found;
+  }
+
+  const totals = computeTotals({ currency, items: priced, taxRateBps: taxRate.rateBps, coupon: coupon ? couponTerms(coupon) : null });
+  if (totals.total > MAX_TOTAL) throw new ObolError('AMOUNT_TOO_LARGE', `The total ${totals.total} exceeds the maximum of ${MAX_TOTAL} minor units for one checkout.`);
+
+  const id = newId('checkoutSession', now);
+  await db.transaction(async (tx) => {
+    await tx
+      .insertInto('checkout_sessions')
+      .values({
+        id,
+        customer_id: props.customerId,
+        country,
+        currency,
+        status: 'open',
+        capture_method: props.captureMethod,
+        coupon_id: coupon?.id ?? null,
+        subtotal: totals.subtotal,
+        discount_total: totals.discountTotal,
+        tax_total: totals.taxTotal,
+        total: totals.total,
+        payment_id: null,
+        order_id: null,
+        expires_at: now + deps.sessionTtlMs,
+        completed_at: null,
+        created_at: now,
+        updated_at: now,
+        version: 0,
+      })
+      .execute();
+    await tx
+      .insertInto('checkout_session_lines')
+      .values(
+        totals.lines.map((l, position) => ({
+          session_id: id,
+          position,
+          price_id: l.priceId,
+          product_id: l.productId,
+          product_name: l.productName,
+          billing_interval: l.billingInterval,
+          quantity: l.quantity,
+          unit_amount: l.unitAmount,
+          tax_behavior: l.taxBehavior,
+          tax_rate_bps: taxRate.rateBps,
+          amount_gross: l.amountGross,
+          discount: l.discount,
+          tax: l.tax,
+          total: l.total,
+        })),
+      )
+      .execute();
+    await enqueueEvent(tx, {
+      topic: 'obol.checkout.v1',
+      type: 'checkout.session_created',
+      aggregateType: 'checkout_session',
+      aggregateId: id,
+      now,
+      data: { checkoutSessionId: id, customerId: props.customerId, country, currency, total: totals.total },
+    });
+    if (within) {
+      const view = await loadSessionView(tx, id);
+      if (!view) throw new Error('session vanished inside its own transaction');
+      await within(tx, view);
+    }
+  });
+  const view = await loadSessionView(db.kysely, id);
+  if (!view) throw new Error(`session ${id} vanished`);
+  return view;
+}

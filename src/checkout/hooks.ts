@@ -1,0 +1,80 @@
+/**
+ * Checkout's side of a payment's life: what a paid, authorized, declined or refunded payment
+ * means for the session and its order. Runs inside the payment's transaction.
+ */
+import { newId } from '../kernel/index.js';
+import { markCouponRedeemed, releaseCoupon } from '../catalog/index.js';
+import type { PaymentHooks, IntentRow } from '../payments/index.js';
+import type { Tx, Db } from '../platform/db/index.js';
+import { enqueueEvent } from '../platform/events/index.js';
+import { checkoutCompletedData } from './confirm-session.js';
+import { saleBreakdown } from './domain/totals.js';
+import { currencyOf, loadLines, lockSession, saveSession, totalsOf, type SessionRow } from './records.js';
+
+async function sessionOf(db: Db, tx: Tx, intent: IntentRow): Promise<SessionRow> {
+  const session = await lockSession(db, tx, intent.checkout_session_id);
+  if (!session) throw new Error(`payment ${intent.id} has no checkout session`);
+  return session;
+}
+
+export function checkoutPaymentHooks(args: { readonly db: Db }): PaymentHooks {
+  const { db } = args;
+
+  /** Marks the session complete and opens its order (once), emitting checkout.completed. */
+  async function complete(tx: Tx, intent: IntentRow, orderStatus: 'paid' | 'awaiting_capture', now: number): Promise<void> {
+    const session = await sessionOf(db, tx, intent);
+    const existing = await tx.selectFrom('orders').select(['id']).where('checkout_session_id', '=', session.id).executeTakeFirst();
+    if (existing) {
+      await tx.updateTable('orders').set({ status: orderStatus, updated_at: now }).where('id', '=', existing.id).execute();
+      return;
+    }
+    const orderId = newId('order', now);
+    await tx
+      .insertInto('orders')
+      .values({ id: orderId, checkout_session_id: session.id, customer_id: session.customer_id, currency: session.currency, total: session.total, payment_id: intent.id, status: orderStatus, created_at: now, updated_at: now })
+      .execute();
+    if (session.coupon_id !== null) await markCouponRedeemed(tx, { couponId: session.coupon_id, sessionId: session.id });
+    await saveSession(tx, session, { status: 'complete', order_id: orderId, completed_at: now }, now);
+    const lines = await loadLines(tx, session.id);
+    await enqueueEvent(tx, {
+      topic: 'obol.checkout.v1',
+      type: 'checkout.completed',
+      aggregateType: 'checkout_session',
+      aggregateId: session.id,
+      now,
+      data: checkoutCompletedData(session.id, session.customer_id, orderId, intent.id, lines, session.total, session.currency),
+    });
+  }
+
+  return {
+    async saleFor(tx, intent) {
+      const session = await sessionOf(db, tx, intent);
+      const lines = await loadLines(tx, session.id);
+      const sale = saleBreakdown(totalsOf(session, lines));
+      if (sale.currency !== currencyOf(intent.currency)) throw new Error(`payment ${intent.id} currency differs from its session`);
+      return { sale, taxCountry: session.country };
+    },
+    onAuthorized: (tx, intent, now) => complete(tx, intent, 'awaiting_capture', now),
+    onSucceeded: (tx, intent, now) => complete(tx, intent, 'paid', now),
+    async onDeclined(tx, intent, now) {
+      const session = await sessionOf(db, tx, intent);
+      // Back to open so the learner can try another payment method (expiry still applies).
+      if (session.status === 'processing') await saveSession(tx, session, { status: 'open' }, now);
+    },
+    async onFailed(tx, intent, now) {
+      const session = await sessionOf(db, tx, intent);
+      if (session.status === 'processing' || session.status === 'open') {
+        await saveSession(tx, session, { status: 'expired' }, now);
+        if (session.coupon_id !== null) await releaseCoupon(tx, { couponId: session.coupon_id, sessionId: session.id });
+        await enqueueEvent(tx, { topic: 'obol.checkout.v1', type: 'checkout.expired', aggregateType: 'checkout_session', aggregateId: session.id, now, data: { checkoutSessionId: session.id, customerId: session.customer_id, reason: 'payment_attempts_exhausted' } });
+      }
+    },
+    async onCanceled(tx, intent, now) {
+      await tx.updateTable('orders').set({ status: 'canceled', updated_at: now }).where('checkout_session_id', '=', intent.checkout_session_id).execute();
+    },
+    async onRefunded(tx, intent, _refund, now) {
+      const status = intent.amount_refunded >= intent.amount_captured ? 'refunded' : 'partially_refunded';
+      await tx.updateTable('orders').set({ status, updated_at: now }).where('checkout_session_id', '=', intent.checkout_session_id).execute();
+    },
+  };
+}

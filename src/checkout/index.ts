@@ -1,0 +1,8 @@
+/** The checkout context's public face. */
+export { createCheckoutSession, MAX_ITEMS, MAX_QUANTITY, MAX_TOTAL, type CreateSessionProps } from './create-session.js';
+export { confirmCheckoutSession, type ConfirmSessionProps, type ConfirmSessionResult } from './confirm-session.js';
+export { expireCheckoutSessions } from './expire.js';
+export { checkoutPaymentHooks } from './hooks.js';
+export type { CheckoutDeps } from './deps.js';
+export { loadSessionView, SESSION_STATUSES, type CheckoutSessionView, type SessionLineView, type SessionStatus } from './records.js';
+export * from './domain/totals.js';

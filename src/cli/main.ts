@@ -1,0 +1,142 @@
+/**
+ * The `obol` command: `serve`, `migrate`, `seed`, `--help`. Configuration comes from the
+ * environment (see `obol --help`); a mistake is reported per variable before anything starts.
+ */
+import { parseArgs } from 'node:util';
+import { seedDemoCatalog } from '../catalog/index.js';
+import { systemClock } from '../kernel/index.js';
+import { createApp } from '../platform/app.js';
+import { AVAILABLE_ROLES, CONFIG_REFERENCE, ConfigError, loadConfig, redactConfig, type Config } from '../platform/config.js';
+import { migrateToLatest, openDatabase } from '../platform/db/index.js';
+import { createHttpServer } from '../platform/http/server.js';
+import { createLogger } from '../platform/logging.js';
+import { startWorker } from '../platform/worker.js';
+
+const COMMANDS = ['serve', 'migrate', 'seed', 'help'] as const;
+type Command = (typeof COMMANDS)[number];
+
+function usage(): string {
+  const width = Math.max(...CONFIG_REFERENCE.map((e) => e.name.length));
+  const vars = CONFIG_REFERENCE.map((e) => `  ${e.name.padEnd(width)}  ${e.description} (default: ${e.default})`).join('\n');
+  return `obol — payments platform
+
+Usage:
+  obol serve [--roles ${AVAILABLE_ROLES.join(',')}]   run the given roles in this process (default: all available)
+  obol migrate                       apply pending database migrations and exit
+  obol seed                          load the demo catalog (sample prices, coupons, tax rates) and exit
+  obol --help                        show this help
+
+Configuration (environment variables):
+${vars}
+`;
+}
+
+function load(env: NodeJS.ProcessEnv): Config | undefined {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`obol: invalid configuration:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], allowPositionals: true, options: { help: { type: 'boolean', short: 'h' }, roles: { type: 'string' } } });
+  } catch (err) {
+    process.stderr.write(`obol: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`);
+    return 2;
+  }
+  const command = (parsed.positionals[0] ?? (parsed.values.help ? 'help' : 'serve')) as string;
+  if (parsed.values.help || command === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  if (!(COMMANDS as readonly string[]).includes(command)) {
+    process.stderr.write(`obol: unknown command "${command}"\n\n${usage()}`);
+    return 2;
+  }
+  const effectiveEnv = parsed.values.roles !== undefined ? { ...env, OBOL_ROLES: parsed.values.roles } : env;
+  const config = load(effectiveEnv);
+  if (!config) return 2;
+  switch (command as Exclude<Command, 'help'>) {
+    case 'migrate':
+      return migrate(config);
+    case 'seed':
+      return seed(config);
+    case 'serve':
+      return serve(config);
+  }
+}
+
+async function migrate(config: Config): Promise<number> {
+  const logger = createLogger({ level: config.logLevel, name: 'obol' });
+  const db = openDatabase(config.database);
+  try {
+    const applied = await migrateToLatest(db);
+    logger.info({ database: db.description, applied }, applied.length ? 'migrations applied' : 'schema already current');
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+async function seed(config: Config): Promise<number> {
+  const logger = createLogger({ level: config.logLevel, name: 'obol' });
+  const db = openDatabase(config.database);
+  try {
+    await migrateToLatest(db);
+    const result = await seedDemoCatalog(db, systemClock.now());
+    logger.info({ database: db.description, ...result }, 'demo catalog loaded (sample data, not tax advice)');
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+async function serve(config: Config): Promise<number> {
+  const logger = createLogger({ level: config.logLevel, name: 'obol' });
+  logger.info({ config: redactConfig(config) }, 'starting obol');
+  const app = await createApp({ config, logger });
+  const roles = new Set(config.roles);
+  const server = roles.has('api') ? await createHttpServer(app) : undefined;
+  const worker = roles.has('worker') ? startWorker(app) : undefined;
+  if (server) {
+    await server.listen({ port: config.port, host: config.host });
+    const address = server.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    logger.info({ port, graphql: `http://localhost:${port}/graphql`, roles: [...roles], database: app.db.description }, 'obol is listening');
+  }
+
+  return new Promise<number>((resolve) => {
+    let shuttingDown = false;
+    const shutdown = async (signal: string) => {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      logger.info({ signal }, 'shutting down: no new requests; finishing in-flight work');
+      const force = setTimeout(() => {
+        logger.error('shutdown timed out; exiting');
+        resolve(1);
+      }, config.shutdownTimeoutMs);
+      force.unref();
+      try {
+        await server?.close();
+        await worker?.stop();
+        await app.close();
+        logger.info('stopped cleanly');
+        logger.flush?.();
+        clearTimeout(force);
+        resolve(0);
+      } catch (err) {
+        logger.error({ err }, 'error during shutdown');
+        resolve(1);
+      }
+    };
+    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    process.once('SIGINT', () => void shutdown('SIGINT'));
+  });
+}

@@ -1,0 +1,332 @@
+/**
+ * Authorization: an attempt row (with the idempotency key the gateway will see) is committed
+ * before the gateway call; the outcome is applied in a second transaction after it (invariant 4).
+ * An outcome nobody knows (timeout, crash) leaves the attempt `unknown` for the reconciler.
+ */
+import { newId, ObolError } from '../kernel/index.js';
+import { authorizationPosting, postJournal, salePosting } from '../ledger/index.js';
+import { money, type Money } from '../money/index.js';
+import { enqueueEvent } from '../platform/events/index.js';
+import type { Tx } from '../platform/db/index.js';
+import {
+  ConnectorUnavailableError,
+  isChallengeSimulator,
+  type AuthorizeOutcome,
+  type ChallengeOutcome,
+  type Connector,
+  type Decline,
+} from './connectors/port.js';
+import type { PaymentsDeps } from './deps.js';
+import { transitionAttempt } from './domain/attempt.js';
+import { transitionPayment } from './domain/payment-intent.js';
+import {
+  currencyOf,
+  loadPaymentView,
+  lockAttempt,
+  lockIntent,
+  normaliseAttempt,
+  saveAttempt,
+  saveIntent,
+  statusOf,
+  type AttemptRow,
+  type CaptureMethod,
+  type IntentRow,
+  type PaymentView,
+} from './records.js';
+
+export interface BeginAttemptArgs {
+  readonly sessionId: string;
+  readonly customerId: string;
+  readonly customerCountry: string | null;
+  readonly amount: Money;
+  readonly captureMethod: CaptureMethod;
+  readonly paymentMethod: string;
+  /** The API caller's idempotency key for this confirmation. */
+  readonly requestKey: string;
+  /** The session's intent from an earlier, declined confirmation, if any. */
+  readonly existingPaymentId: string | null;
+  readonly now: number;
+}
+
+/** Inside the caller's transaction: creates or reuses the intent and commits a `pending` attempt. */
+export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemptArgs): Promise<{ readonly paymentId: string; readonly attemptId: string }> {
+  const { now } = args;
+  const connector = deps.connectors.route({ currency: args.amount.currency, customerCountry: args.customerCountry });
+  let intent: IntentRow;
+  if (args.existingPaymentId !== null) {
+    const found = await lockIntent(deps.db, tx, args.existingPaymentId);
+    if (!found) throw new Error(`payment ${args.existingPaymentId} of session ${args.sessionId} is missing`);
+    if (found.failed_attempts >= deps.maxFailedAttempts) {
+      throw new ObolError('PAYMENT_ATTEMPTS_EXHAUSTED', 'Too many failed payment attempts for this checkout; start a new checkout.');
+    }
+    const confirmed = transitionPayment(transitionPayment(statusOf(found), 'attach_payment_method'), 'confirm');
+    intent = await saveIntent(tx, found, { status: confirmed, connector: connector.name, next_action: null }, now);
+  } else {
+    const id = newId('payment', now);
+    const status = transitionPayment(transitionPayment('requires_payment_method', 'attach_payment_method'), 'confirm');
+    intent = {
+      id,
+      checkout_session_id: args.sessionId,
+      customer_id: args.customerId,
+      currency: args.amount.currency,
+      amount: args.amount.amount,
+      capture_method: args.captureMethod,
+      status,
+      connector: connector.name,
+      amount_authorized: 0,
+      amount_captured: 0,
+      amount_refunded: 0,
+      failed_attempts: 0,
+      last_error_code: null,
+      last_error_reason: null,
+      last_error_class: null,
+      next_action: null,
+      canceled_reason: null,
+      created_at: now,
+      updated_at: now,
+      version: 0,
+    };
+    await tx.insertInto('payment_intents').values(intent).execute();
+  }
+  const seqRow = await tx.selectFrom('payment_attempts').select((eb) => eb.fn.countAll<number>().as('n')).where('payment_id', '=', intent.id).executeTakeFirst();
+  const attemptId = newId('attempt', now);
+  await tx
+    .insertInto('payment_attempts')
+    .values({
+      id: attemptId,
+      payment_id: intent.id,
+      seq: Number(seqRow?.n ?? 0) + 1,
+      connector: connector.name,
+      // The gateway sees the attempt id as its idempotency key: one attempt, at most one charge.
+      idempotency_key: attemptId,
+      request_idempotency_key: args.requestKey,
+      payment_method: args.paymentMethod,
+      amount: intent.amount,
+      currency: intent.currency,
+      status: 'pending',
+      gateway_reference: null,
+      decline_code: null,
+      decline_reason: null,
+      decline_class: null,
+      next_action: null,
+      resumes: 0,
+      created_at: now,
+      updated_at: now,
+      resolved_at: null,
+      version: 0,
+    })
+    .execute();
+  return { paymentId: intent.id, attemptId };
+}
+
+function connectorFor(deps: PaymentsDeps, name: string): Connector {
+  const connector = deps.connectors.get(name);
+  if (!connector) throw new Error(`connector ${name} is not configured`);
+  return connector;
+}
+
+/** The gateway key of an attempt's current call: the authorization itself, or its n-th resume. */
+export function gatewayKeyOf(attempt: AttemptRow): { readonly operation: 'authorize' | 'resume'; readonly key: string } {
+  return attempt.resumes === 0 ? { operation: 'authorize', key: attempt.idempotency_key } : { operation: 'resume', key: `${attempt.idempotency_key}:resume:${attempt.resumes}` };
+}
+
+/**
+ * Calls the gateway for a committed `pending` attempt (no transaction is open here) and applies
+ * whatever comes back. Safe to call again for the same attempt: the gateway key makes a repeat
+ * the same request.
+ */
+export async function executeAttempt(deps: PaymentsDeps, attemptId: string): Promise<void> {
+  const row = await deps.db.kysely.selectFrom('payment_attempts').selectAll().where('id', '=', attemptId).executeTakeFirst();
+  if (!row) throw new Error(`attempt ${attemptId} not found`);
+  const attempt = normaliseAttempt(row);
+  const intentRow = await deps.db.kysely.selectFrom('payment_intents').select(['capture_method', 'customer_id', 'checkout_session_id']).where('id', '=', attempt.payment_id).executeTakeFirstOrThrow();
+  const connector = connectorFor(deps, attempt.connector);
+  const { operation, key } = gatewayKeyOf(attempt);
+  const captureMethod: CaptureMethod = intentRow.capture_method === 'manual' ? 'manual' : 'automatic';
+  let outcome: AuthorizeOutcome;
+  try {
+    outcome =
+      operation === 'authorize'
+        ? await connector.authorize({
+            idempotencyKey: key,
+            amount: money(attempt.amount, currencyOf(attempt.currency)),
+            paymentMethod: attempt.payment_method,
+            captureMethod,
+            customerId: intentRow.customer_id,
+            description: `Obol checkout ${intentRow.checkout_session_id}`,
+          })
+        : await connector.resume({ idempotencyKey: key, reference: attempt.gateway_reference ?? '', captureMethod });
+  } catch (err) {
+    deps.onGatewayError?.(err, { operation, id: attempt.id });
+    if (err instanceof ConnectorUnavailableError && operation === 'authorize') {
+      // Nothing reached the gateway: a definite, retryable failure, not an unknown.
+      await applyAuthorizeOutcome(deps, attempt.id, {
+        status: 'declined',
+        reference: null,
+        decline: { code: 'gateway_unavailable', reason: 'gateway_unavailable', declineClass: 'soft', message: 'The payment gateway could not be reached.' },
+      });
+      return;
+    }
+    await markAttemptUnknown(deps, attempt.id);
+    return;
+  }
+  await applyAuthorizeOutcome(deps, attempt.id, outcome);
+}
+
+export async function markAttemptUnknown(deps: PaymentsDeps, attemptId: string): Promise<void> {
+  await deps.db.transaction(async (tx) => {
+    const attempt = await lockAttempt(deps.db, tx, attemptId);
+    if (!attempt || attempt.status !== 'pending') return;
+    await saveAttempt(tx, attempt, { status: transitionAttempt('pending', 'outcome_unknown') }, deps.clock.now());
+  });
+}
+
+function declineColumns(d: Decline) {
+  return { decline_code: d.code, decline_reason: d.reason, decline_class: d.declineClass };
+}
+
+/**
+ * Applies a gateway's answer to an attempt, exactly once: an attempt that already has a final
+ * outcome is left alone (a late or repeated answer for the same key is the same answer).
+ */
+export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: string, outcome: AuthorizeOutcome): Promise<void> {
+  const { db, clock, hooks } = deps;
+  await db.transaction(async (tx) => {
+    const now = clock.now();
+    const attempt = await lockAttempt(db, tx, attemptId);
+    if (!attempt) throw new Error(`attempt ${attemptId} not found`);
+    if (attempt.status !== 'pending' && attempt.status !== 'unknown') return;
+    const intent = await lockIntent(db, tx, attempt.payment_id);
+    if (!intent) throw new Error(`payment ${attempt.payment_id} not found`);
+    const from = statusOf(intent);
+    const attemptStatus = attempt.status === 'unknown' ? 'unknown' : 'pending';
+    const eventBase = { paymentId: intent.id, checkoutSessionId: intent.checkout_session_id, customerId: intent.customer_id, attemptId: attempt.id, connector: attempt.connector };
+
+    switch (outcome.status) {
+      case 'succeeded': {
+        const captured = outcome.captured.amount;
+        await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'captured'), gateway_reference: outcome.reference, next_action: null, resolved_at: now }, now);
+        const updated = await saveIntent(
+          tx,
+          intent,
+          { status: transitionPayment(from, 'captured'), amount_authorized: captured, amount_captured: captured, next_action: null, last_error_code: null, last_error_reason: null, last_error_class: null },
+          now,
+        );
+        await postSale(deps, tx, updated, captured, now);
+        await hooks.onSucceeded(tx, updated, now);
+        await enqueueEvent(tx, { topic: 'obol.payments.v1', type: 'payment.succeeded', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, amount: captured, currency: intent.currency } });
+        return;
+      }
+      case 'requires_capture': {
+        const authorized = outcome.authorized.amount;
+        await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'authorized'), gateway_reference: outcome.reference, next_action: null, resolved_at: now }, now);
+        const updated = await saveIntent(tx, intent, { status: transitionPayment(from, 'authorized'), amount_authorized: authorized, next_action: null, last_error_code: null, last_error_reason: null, last_error_class: null }, now);
+        await postJournal(tx, authorizationPosting({ paymentId: intent.id, connector: attempt.connector, amount: money(authorized, currencyOf(intent.currency)) }), now);
+        await hooks.onAuthorized(tx, updated, now);
+        await enqueueEvent(tx, { topic: 'obol.payments.v1', type: 'payment.authorized', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, amount: authorized, currency: intent.currency } });
+        return;
+      }
+      case 'requires_action': {
+        const action = JSON.stringify(outcome.action);
+        await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'requires_action'), gateway_reference: outcome.reference, next_action: action }, now);
+        // A resume that the issuer answered "still waiting" leaves the intent where it was.
+        const status = from === 'requires_action' ? from : transitionPayment(from, 'requires_action');
+        await saveIntent(tx, intent, { status, next_action: action }, now);
+        await enqueueEvent(tx, { topic: 'obol.payments.v1', type: 'payment.requires_action', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, actionType: outcome.action.type } });
+        return;
+      }
+      case 'processing': {
+        // Accepted but not settled: the reconciler asks again later.
+        if (attempt.status === 'pending') await saveAttempt(tx, attempt, { status: transitionAttempt('pending', 'outcome_unknown'), gateway_reference: outcome.reference }, now);
+        return;
+      }
+      case 'declined': {
+        const d = outcome.decline;
+        await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'declined'), gateway_reference: outcome.reference, next_action: null, resolved_at: now, ...declineColumns(d) }, now);
+        // An unreachable gateway is not the customer's failure and does not count against them.
+        const failedAttempts = d.code === 'gateway_unavailable' ? intent.failed_attempts : intent.failed_attempts + 1;
+        const exhausted = failedAttempts >= deps.maxFailedAttempts;
+        const updated = await saveIntent(
+          tx,
+          intent,
+          {
+            status: transitionPayment(from, exhausted ? 'attempts_exhausted' : 'declined'),
+            failed_attempts: failedAttempts,
+            last_error_code: d.code,
+            last_error_reason: d.reason,
+            last_error_class: d.declineClass,
+            next_action: null,
+          },
+          now,
+        );
+        if (exhausted) await hooks.onFailed(tx, updated, now);
+        else await hooks.onDeclined(tx, updated, now);
+        await enqueueEvent(tx, {
+          topic: 'obol.payments.v1',
+          type: 'payment.failed',
+          aggregateType: 'payment',
+          aggregateId: intent.id,
+          now,
+          data: { ...eventBase, declineCode: d.code, declineReason: d.reason, declineClass: d.declineClass, final: exhausted },
+        });
+        return;
+      }
+      default: {
+        const unreachable: never = outcome;
+        throw new Error(`unknown authorize outcome ${JSON.stringify(unreachable)}`);
+      }
+    }
+  });
+}
+
+export async function postSale(deps: PaymentsDeps, tx: Tx, intent: IntentRow, captured: number, now: number): Promise<void> {
+  const { sale, taxCountry } = await deps.hooks.saleFor(tx, intent);
+  const currency = currencyOf(intent.currency);
+  await postJournal(
+    tx,
+    salePosting({
+      paymentId: intent.id,
+      connector: intent.connector ?? 'none',
+      captured: money(captured, currency),
+      total: money(intent.amount, currency),
+      sale,
+      taxCountry,
+    }),
+    now,
+  );
+}
+
+export interface CompleteThreeDSecureProps {
+  readonly paymentId: string;
+  /** For test gateways: the cardholder's result at the issuer. Real gateways report it themselves. */
+  readonly outcome: ChallengeOutcome | null;
+}
+
+/** Resumes an authorization that waited for 3-D Secure; returns the payment afterwards. */
+export async function completeThreeDSecure(deps: PaymentsDeps, props: CompleteThreeDSecureProps): Promise<PaymentView> {
+  const { db, clock } = deps;
+  const view = await loadPaymentView(db.kysely, props.paymentId);
+  if (!view) throw new ObolError('NOT_FOUND', 'No payment with this id.', { field: 'paymentId' });
+  if (view.status !== 'requires_action') {
+    throw new ObolError('NO_ACTION_REQUIRED', `This payment does not wait for customer authentication (status ${view.status}).`, { status: view.status });
+  }
+  const waiting = [...view.attempts].reverse().find((a) => a.status === 'requires_action');
+  if (!waiting || !waiting.nextAction) throw new Error(`payment ${view.id} requires action but no attempt does`);
+  const connector = connectorFor(deps, waiting.connector);
+  if (props.outcome !== null && isChallengeSimulator(connector)) {
+    await connector.completeChallenge({ challengeId: waiting.nextAction.challengeId, outcome: props.outcome });
+  }
+  const resumed = await db.transaction(async (tx) => {
+    const now = clock.now();
+    const attempt = await lockAttempt(db, tx, waiting.id);
+    const intent = await lockIntent(db, tx, view.id);
+    if (!attempt || !intent || attempt.status !== 'requires_action' || intent.status !== 'requires_action') return false; // resumed concurrently
+    await saveAttempt(tx, attempt, { status: transitionAttempt('requires_action', 'resume'), resumes: attempt.resumes + 1 }, now);
+    await saveIntent(tx, intent, { status: transitionPayment('requires_action', 'action_completed'), next_action: null }, now);
+    return true;
+  });
+  if (resumed) await executeAttempt(deps, waiting.id);
+  const after = await loadPaymentView(db.kysely, view.id);
+  if (!after) throw new Error('payment vanished');
+  return after;
+}

@@ -1,0 +1,48 @@
+import type { Clock } from '../kernel/index.js';
+import type { SaleBreakdown } from '../ledger/index.js';
+import type { Db, Tx } from '../platform/db/index.js';
+import type { Connector } from './connectors/port.js';
+import type { IntentRow, RefundView } from './records.js';
+
+/**
+ * What payments needs from the context that sold something (checkout today, subscriptions
+ * later). Called inside the payment's own transaction, so the sale's state, the ledger and the
+ * events commit together with the payment's.
+ */
+export interface PaymentHooks {
+  /** The sale the payment pays for, as the ledger must book it. */
+  saleFor(tx: Tx, intent: IntentRow): Promise<{ readonly sale: SaleBreakdown; readonly taxCountry: string }>;
+  /** Money was authorized for later capture (manual capture). */
+  onAuthorized(tx: Tx, intent: IntentRow, now: number): Promise<void>;
+  /** Money was captured: the sale is paid. */
+  onSucceeded(tx: Tx, intent: IntentRow, now: number): Promise<void>;
+  /** An attempt was declined and the customer may try another payment method. */
+  onDeclined(tx: Tx, intent: IntentRow, now: number): Promise<void>;
+  /** No further attempts are allowed. */
+  onFailed(tx: Tx, intent: IntentRow, now: number): Promise<void>;
+  /** The authorization was voided or the payment canceled. */
+  onCanceled(tx: Tx, intent: IntentRow, now: number): Promise<void>;
+  onRefunded(tx: Tx, intent: IntentRow, refund: RefundView, now: number): Promise<void>;
+}
+
+export interface ConnectorRegistry {
+  get(name: string): Connector | undefined;
+  /** The connector for a new attempt (routing arrives with the real gateways). */
+  route(args: { readonly currency: string; readonly customerCountry: string | null }): Connector;
+}
+
+export interface PaymentsDeps {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly connectors: ConnectorRegistry;
+  readonly hooks: PaymentHooks;
+  readonly maxFailedAttempts: number;
+  readonly onGatewayError?: (err: unknown, context: { readonly operation: string; readonly id: string }) => void;
+}
+
+export function singleConnectorRegistry(connector: Connector): ConnectorRegistry {
+  return {
+    get: (name) => (name === connector.name ? connector : undefined),
+    route: () => connector,
+  };
+}

@@ -1,0 +1,22 @@
+/** The payments context's public face. */
+export * from './connectors/port.js';
+export * from './domain/payment-intent.js';
+export { beginAttempt, executeAttempt, completeThreeDSecure, type BeginAttemptArgs, type CompleteThreeDSecureProps } from './authorize.js';
+export { capturePayment, voidPayment, refundPayment, OPERATION_RESULTS, type OperationResult, type OperationOutcome, type RefundOutcomeView, type CaptureProps, type VoidProps, type RefundProps } from './operations.js';
+export { resolveUnknownOutcomes, type ReconcileArgs, type ReconcileResult } from './reconcile.js';
+export { cancelPayment } from './cancel.js';
+export { singleConnectorRegistry, type ConnectorRegistry, type PaymentHooks, type PaymentsDeps } from './deps.js';
+export {
+  CAPTURE_METHODS,
+  isCaptureMethod,
+  loadPaymentView,
+  listCustomerPayments,
+  type CaptureMethod,
+  type PaymentView,
+  type AttemptView,
+  type RefundView,
+  type OperationView,
+  type PaymentPage,
+  type PaymentError,
+  type IntentRow,
+} from './records.js';

@@ -1,0 +1,84 @@
+/**
+ * The composition root: builds every context's dependencies from configuration. Nothing else
+ * wires concrete adapters together, so tests build an App the same way production does.
+ */
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../kernel/index.js';
+import { checkoutPaymentHooks, type CheckoutDeps } from '../checkout/index.js';
+import { singleConnectorRegistry, type Connector, type PaymentsDeps } from '../payments/index.js';
+import { createSandboxConnector, type SandboxOptions } from '../payments/connectors/sandbox/index.js';
+import { seedDemoCatalog } from '../catalog/index.js';
+import type { Config } from './config.js';
+import { migrateToLatest, openDatabase, type Db } from './db/index.js';
+import { InProcessEventBus } from './events/index.js';
+
+export interface App {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly db: Db;
+  readonly bus: InProcessEventBus;
+  readonly sandbox: ReturnType<typeof createSandboxConnector>;
+  readonly payments: PaymentsDeps;
+  readonly checkout: CheckoutDeps;
+  close(): Promise<void>;
+}
+
+export interface CreateAppArgs {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** Apply pending migrations at start (the embedded default does; production runs `obol migrate`). */
+  readonly migrate?: boolean;
+  /** Tests inject fault settings for the sandbox gateway. */
+  readonly sandboxOptions?: SandboxOptions;
+}
+
+export async function createApp(args: CreateAppArgs): Promise<App> {
+  const { config, logger } = args;
+  const clock = args.clock ?? systemClock;
+  const db = openDatabase(config.database);
+  try {
+    if (args.migrate ?? true) {
+      const applied = await migrateToLatest(db);
+      if (applied.length > 0) logger.info({ migrations: applied, database: db.description }, 'database migrated');
+    }
+    if (config.seedDemoCatalog) {
+      const seeded = await seedDemoCatalog(db, clock.now());
+      if (seeded.products + seeded.prices + seeded.coupons + seeded.taxRates > 0) logger.info({ seeded }, 'demo catalog seeded (sample data)');
+    }
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const sandbox = createSandboxConnector({
+    db,
+    clock,
+    options: args.sandboxOptions ?? { latencyMs: config.sandboxLatencyMs, failureRate: config.sandboxFailureRate, timeoutRate: config.sandboxTimeoutRate },
+  });
+  const connector: Connector = sandbox;
+  const payments: PaymentsDeps = {
+    db,
+    clock,
+    connectors: singleConnectorRegistry(connector),
+    hooks: checkoutPaymentHooks({ db }),
+    maxFailedAttempts: config.paymentMaxFailedAttempts,
+    onGatewayError: (err, context) => logger.warn({ err, ...context }, 'gateway call did not return an outcome'),
+  };
+  const checkout: CheckoutDeps = { db, clock, sessionTtlMs: config.checkoutSessionTtlSeconds * 1000, payments };
+  const bus = new InProcessEventBus();
+  return {
+    config,
+    logger,
+    clock,
+    db,
+    bus,
+    sandbox,
+    payments,
+    checkout,
+    async close() {
+      await bus.close();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Transactional outbox (invariant 2): a use case appends its events in the same transaction as
+ * its state change; the worker's relay publishes them afterwards. Events are CloudEvents 1.0
+ * envelopes, one topic per context and version, keyed by aggregate id.
+ */
+import { newId } from '../../kernel/index.js';
+import type { Executor } from '../db/index.js';
+
+export const EVENT_TOPICS = ['obol.checkout.v1', 'obol.payments.v1', 'obol.ledger.v1'] as const;
+export type EventTopic = (typeof EVENT_TOPICS)[number];
+
+export const EVENT_TYPES = [
+  'checkout.session_created',
+  'checkout.completed',
+  'checkout.expired',
+  'payment.authorized',
+  'payment.requires_action',
+  'payment.succeeded',
+  'payment.failed',
+  'payment.canceled',
+  'refund.succeeded',
+  'refund.failed',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface CloudEvent<T = unknown> {
+  readonly specversion: '1.0';
+  readonly id: string;
+  readonly source: string;
+  readonly type: EventType;
+  readonly subject: string;
+  readonly time: string;
+  readonly datacontenttype: 'application/json';
+  /** Partition key: all events of one aggregate stay in order. */
+  readonly partitionkey: string;
+  readonly data: T;
+}
+
+export interface NewEvent<T> {
+  readonly topic: EventTopic;
+  readonly type: EventType;
+  readonly aggregateType: string;
+  readonly aggregateId: string;
+  readonly data: T;
+  readonly now: number;
+}
+
+export async function enqueueEvent<T>(tx: Executor, event: NewEvent<T>): Promise<CloudEvent<T>> {
+  const envelope: CloudEvent<T> = {
+    specversion: '1.0',
+    id: newId('event', event.now),
+    source: `/obol/${event.topic.split('.')[1] ?? 'core'}`,
+    type: event.type,
+    subject: event.aggregateId,
+    time: new Date(event.now).toISOString(),
+    datacontenttype: 'application/json',
+    partitionkey: event.aggregateId,
+    data: event.data,
+  };
+  await tx
+    .insertInto('outbox')
+    .values({
+      id: envelope.id,
+      topic: event.topic,
+      type: event.type,
+      aggregate_type: event.aggregateType,
+      aggregate_id: event.aggregateId,
+      payload: JSON.stringify(envelope),
+      occurred_at: event.now,
+      published_at: null,
+      attempts: 0,
+      last_error: null,
+    })
+    .execute();
+  return envelope;
+}

@@ -1,0 +1,239 @@
+/**
+ * Resolvers are the edge: validate the shape, run the use case (with its idempotency record),
+ * map the view to the schema. No business rule lives here.
+ */
+import type { GraphQLFieldResolver } from 'graphql';
+import { ObolError, isId, type IdKind } from '../../kernel/index.js';
+import { listPrices, listProducts, listTaxRates, type Price } from '../../catalog/index.js';
+import { confirmCheckoutSession, createCheckoutSession, loadSessionView, type CheckoutSessionView } from '../../checkout/index.js';
+import { entriesForReference, trialBalance } from '../../ledger/index.js';
+import { parseCurrency, toDecimalString, money as makeMoney } from '../../money/index.js';
+import {
+  capturePayment,
+  completeThreeDSecure,
+  listCustomerPayments,
+  loadPaymentView,
+  refundPayment,
+  voidPayment,
+  type AttemptView,
+  type PaymentView,
+  type RefundView,
+} from '../../payments/index.js';
+import { runIdempotent } from '../idempotency.js';
+import type { App } from '../app.js';
+import { DateTimeScalar, SafeIntScalar } from './scalars.js';
+
+export interface GraphQLContext {
+  readonly app: App;
+  /** Whose idempotency keys these are; one shared space until callers authenticate. */
+  readonly idempotencyScope: string;
+}
+
+type Args = Record<string, unknown>;
+type Resolver = GraphQLFieldResolver<unknown, GraphQLContext, Args>;
+
+function moneyOf(amount: number, currency: string) {
+  const c = parseCurrency(currency);
+  if (!c) throw new Error(`unknown currency ${currency}`);
+  const m = makeMoney(amount, c);
+  return { amount: m.amount, currency: m.currency, decimal: toDecimalString(m) };
+}
+
+function requireId(kind: IdKind, value: unknown, field: string): string {
+  if (typeof value !== 'string' || !isId(kind, value)) {
+    throw new ObolError('INVALID_ID', `${field} is not a valid ${kind} id.`, { field });
+  }
+  return value;
+}
+
+function optionalString(value: unknown, field: string, max: number): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw new ObolError('VALIDATION_FAILED', `${field} must be a string.`, { field });
+  if (value.length > max) throw new ObolError('INPUT_TOO_LARGE', `${field} is longer than ${max} characters.`, { field });
+  return value;
+}
+
+function requireString(value: unknown, field: string, max: number): string {
+  const s = optionalString(value, field, max);
+  if (s === null || s.length === 0) throw new ObolError('VALIDATION_FAILED', `${field} is required.`, { field });
+  return s;
+}
+
+function input(args: Args): Record<string, unknown> {
+  const i = args.input;
+  if (typeof i !== 'object' || i === null) throw new ObolError('VALIDATION_FAILED', 'input is required.');
+  return i as Record<string, unknown>;
+}
+
+/** The request as fingerprinted for idempotency: the input minus the key itself. */
+function withoutKey(i: Record<string, unknown>): Record<string, unknown> {
+  const { idempotencyKey: _k, ...rest } = i;
+  return rest;
+}
+
+function idem(ctx: GraphQLContext, operation: string, i: Record<string, unknown>) {
+  return { options: { db: ctx.app.db, clock: ctx.app.clock }, req: { scope: ctx.idempotencyScope, key: i.idempotencyKey as string, operation, request: withoutKey(i) } };
+}
+
+const Query: Record<string, Resolver> = {
+  async payment(_p, args, { app }) {
+    const id = requireId('payment', args.id, 'id');
+    return (await loadPaymentView(app.db.kysely, id)) ?? null;
+  },
+  async checkoutSession(_p, args, { app }) {
+    const id = requireId('checkoutSession', args.id, 'id');
+    return (await loadSessionView(app.db.kysely, id)) ?? null;
+  },
+  async customerPayments(_p, args, { app }) {
+    const customerId = requireString(args.customerId, 'customerId', 64);
+    const first = typeof args.first === 'number' ? args.first : 20;
+    if (!Number.isInteger(first) || first < 1 || first > 100) throw new ObolError('VALIDATION_FAILED', 'first must be between 1 and 100.', { field: 'first' });
+    const after = args.after === undefined || args.after === null ? null : requireId('payment', args.after, 'after');
+    const page = await listCustomerPayments(app.db.kysely, { customerId, first, after });
+    return { nodes: page.nodes, pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage } };
+  },
+  products: (_p, _a, { app }) => listProducts(app.db.kysely),
+  async prices(_p, args, { app }) {
+    return listPrices(app.db.kysely, {
+      country: optionalString(args.country, 'country', 2)?.toUpperCase() ?? undefined,
+      currency: optionalString(args.currency, 'currency', 3)?.toUpperCase() ?? undefined,
+      productId: optionalString(args.productId, 'productId', 64) ?? undefined,
+    });
+  },
+  taxRates: (_p, _a, { app }) => listTaxRates(app.db.kysely),
+  async trialBalance(_p, _a, { app }) {
+    const tb = await trialBalance(app.db.kysely);
+    return { ...tb, balanced: tb.currencies.every((c) => c.balanced) };
+  },
+};
+
+const Mutation: Record<string, Resolver> = {
+  async createCheckoutSession(_p, args, ctx) {
+    const i = input(args);
+    const { options, req } = idem(ctx, 'createCheckoutSession', i);
+    const items = Array.isArray(i.items) ? (i.items as { priceId: string; quantity: number }[]) : [];
+    const couponCode = optionalString(i.couponCode, 'couponCode', 64);
+    return runIdempotent<{ checkoutSession: CheckoutSessionView }>(options, req, async (run) => {
+      const view = await createCheckoutSession(
+        ctx.app.checkout,
+        {
+          customerId: requireString(i.customerId, 'customerId', 64),
+          country: requireString(i.country, 'country', 8),
+          items: items.map((it) => ({ priceId: it.priceId, quantity: it.quantity })),
+          couponCode: couponCode === null || couponCode.trim() === '' ? null : couponCode.trim().toUpperCase(),
+          captureMethod: i.captureMethod === 'manual' ? 'manual' : 'automatic',
+        },
+        (tx, v) => run.finish(tx, { checkoutSession: v }),
+      );
+      return { checkoutSession: view };
+    });
+  },
+  async confirmCheckoutSession(_p, args, ctx) {
+    const i = input(args);
+    const sessionId = requireId('checkoutSession', i.sessionId, 'sessionId');
+    const token = optionalString(i.paymentMethodToken, 'paymentMethodToken', 255);
+    const { options, req } = idem(ctx, 'confirmCheckoutSession', i);
+    return runIdempotent(options, req, async () => {
+      const result = await confirmCheckoutSession(ctx.app.checkout, { sessionId, paymentMethodToken: token, requestKey: req.key });
+      return { checkoutSession: result.session, payment: result.payment };
+    });
+  },
+  async completeThreeDSecureChallenge(_p, args, ctx) {
+    const i = input(args);
+    const paymentId = requireId('payment', i.paymentId, 'paymentId');
+    const outcome = i.outcome === 'failed' ? 'failed' : i.outcome === null ? null : 'authenticated';
+    const { options, req } = idem(ctx, 'completeThreeDSecureChallenge', i);
+    return runIdempotent(options, req, async () => ({ payment: await completeThreeDSecure(ctx.app.payments, { paymentId, outcome }) }));
+  },
+  async failThreeDSecureChallenge(_p, args, ctx) {
+    const i = input(args);
+    const paymentId = requireId('payment', i.paymentId, 'paymentId');
+    const { options, req } = idem(ctx, 'failThreeDSecureChallenge', i);
+    return runIdempotent(options, req, async () => ({ payment: await completeThreeDSecure(ctx.app.payments, { paymentId, outcome: 'failed' }) }));
+  },
+  async capturePayment(_p, args, ctx) {
+    const i = input(args);
+    const paymentId = requireId('payment', i.paymentId, 'paymentId');
+    const amount = typeof i.amount === 'number' ? i.amount : null;
+    const { options, req } = idem(ctx, 'capturePayment', i);
+    return runIdempotent(options, req, () => capturePayment(ctx.app.payments, { paymentId, amount, requestKey: req.key }));
+  },
+  async voidPayment(_p, args, ctx) {
+    const i = input(args);
+    const paymentId = requireId('payment', i.paymentId, 'paymentId');
+    const { options, req } = idem(ctx, 'voidPayment', i);
+    return runIdempotent(options, req, () => voidPayment(ctx.app.payments, { paymentId, requestKey: req.key }));
+  },
+  async refundPayment(_p, args, ctx) {
+    const i = input(args);
+    const paymentId = requireId('payment', i.paymentId, 'paymentId');
+    const amount = typeof i.amount === 'number' ? i.amount : null;
+    const reason = optionalString(i.reason, 'reason', 500);
+    const { options, req } = idem(ctx, 'refundPayment', i);
+    return runIdempotent(options, req, () => refundPayment(ctx.app.payments, { paymentId, amount, reason, requestKey: req.key }));
+  },
+};
+
+const CheckoutSession = {
+  subtotal: (s: CheckoutSessionView) => moneyOf(s.subtotal, s.currency),
+  discountTotal: (s: CheckoutSessionView) => moneyOf(s.discountTotal, s.currency),
+  taxTotal: (s: CheckoutSessionView) => moneyOf(s.taxTotal, s.currency),
+  total: (s: CheckoutSessionView) => moneyOf(s.total, s.currency),
+  lines: (s: CheckoutSessionView) => s.lines.map((l) => ({ ...l, currency: s.currency })),
+  payment: async (s: CheckoutSessionView, _a: Args, { app }: GraphQLContext) => (s.paymentId === null ? null : ((await loadPaymentView(app.db.kysely, s.paymentId)) ?? null)),
+};
+
+type LineWithCurrency = CheckoutSessionView['lines'][number] & { currency: string };
+const CheckoutLine = {
+  unitAmount: (l: LineWithCurrency) => moneyOf(l.unitAmount, l.currency),
+  amountGross: (l: LineWithCurrency) => moneyOf(l.amountGross, l.currency),
+  discount: (l: LineWithCurrency) => moneyOf(l.discount, l.currency),
+  tax: (l: LineWithCurrency) => moneyOf(l.tax, l.currency),
+  total: (l: LineWithCurrency) => moneyOf(l.total, l.currency),
+};
+
+const Payment = {
+  checkoutSession: async (p: PaymentView, _a: Args, { app }: GraphQLContext) => (await loadSessionView(app.db.kysely, p.checkoutSessionId)) ?? null,
+  amount: (p: PaymentView) => moneyOf(p.amount, p.currency),
+  amountAuthorized: (p: PaymentView) => moneyOf(p.amountAuthorized, p.currency),
+  amountCaptured: (p: PaymentView) => moneyOf(p.amountCaptured, p.currency),
+  amountRefunded: (p: PaymentView) => moneyOf(p.amountRefunded, p.currency),
+  amountRefundable: (p: PaymentView) => moneyOf(p.amountRefundable, p.currency),
+  async ledgerTransactions(p: PaymentView, _a: Args, { app }: GraphQLContext) {
+    const posted = await entriesForReference(app.db.kysely, p.id);
+    return posted.map((t) => ({
+      id: t.id,
+      kind: t.kind,
+      description: t.description,
+      createdAt: t.createdAt,
+      entries: t.entries.map((e) => ({
+        account: e.account,
+        amount: moneyOf(e.amount, e.currency),
+        debit: e.amount > 0 ? e.amount : 0,
+        credit: e.amount < 0 ? -e.amount : 0,
+      })),
+    }));
+  },
+};
+
+const PaymentAttempt = { amount: (a: AttemptView) => moneyOf(a.amount, a.currency) };
+const Refund = { amount: (r: RefundView) => moneyOf(r.amount, r.currency) };
+const Price = { unitAmount: (p: Price) => moneyOf(p.unitAmount, p.currency) };
+const Product = {
+  prices: (p: { id: string }, args: Args, { app }: GraphQLContext) =>
+    listPrices(app.db.kysely, { productId: p.id, country: optionalString(args.country, 'country', 2)?.toUpperCase() ?? undefined, currency: optionalString(args.currency, 'currency', 3)?.toUpperCase() ?? undefined }),
+};
+
+export const resolvers = {
+  SafeInt: SafeIntScalar,
+  DateTime: DateTimeScalar,
+  Query,
+  Mutation,
+  CheckoutSession,
+  CheckoutLine,
+  Payment,
+  PaymentAttempt,
+  Refund,
+  Price,
+  Product,
+};

@@ -1,0 +1,332 @@
+/**
+ * The GraphQL contract for apps, the web checkout and the console. Enum values use the domain's
+ * own lowercase names (`requires_action`, `succeeded`) so API, events and docs say the same
+ * words. Every amount is a `Money` (SafeInt minor units beside its currency).
+ */
+export const typeDefs = /* GraphQL */ `
+  scalar SafeInt
+  scalar DateTime
+
+  type Query {
+    "A payment with its attempts, refunds and ledger entries."
+    payment(id: ID!): Payment
+    checkoutSession(id: ID!): CheckoutSession
+    "A customer's payments, newest first (cursor pagination)."
+    customerPayments(customerId: ID!, first: Int = 20, after: String): PaymentConnection!
+    products: [Product!]!
+    "Prices on sale; with country, only those a learner there can buy (global plus localized)."
+    prices(country: String, currency: String, productId: ID): [Price!]!
+    taxRates: [TaxRate!]!
+    "Every ledger account's balance per currency; debits equal credits in each currency."
+    trialBalance: TrialBalance!
+  }
+
+  type Mutation {
+    createCheckoutSession(input: CreateCheckoutSessionInput!): CheckoutSessionPayload!
+    confirmCheckoutSession(input: ConfirmCheckoutSessionInput!): ConfirmCheckoutSessionPayload!
+    "Resumes a payment waiting for 3-D Secure. On the sandbox, outcome plays the cardholder's answer."
+    completeThreeDSecureChallenge(input: ThreeDSecureChallengeInput!): PaymentPayload!
+    "Sandbox: the cardholder fails (or abandons) the 3-D Secure challenge."
+    failThreeDSecureChallenge(input: FailThreeDSecureChallengeInput!): PaymentPayload!
+    capturePayment(input: CapturePaymentInput!): PaymentOperationPayload!
+    voidPayment(input: VoidPaymentInput!): PaymentOperationPayload!
+    refundPayment(input: RefundPaymentInput!): RefundPaymentPayload!
+  }
+
+  type Money {
+    "Minor units (cents, yen, fils): never a float."
+    amount: SafeInt!
+    "ISO 4217 code."
+    currency: String!
+    "The amount as an exact decimal string in major units, e.g. 19.99."
+    decimal: String!
+  }
+
+  enum CaptureMethod { automatic manual }
+
+  input CheckoutItemInput {
+    priceId: ID!
+    quantity: Int!
+  }
+
+  input CreateCheckoutSessionInput {
+    customerId: ID!
+    "ISO 3166-1 alpha-2 country of the learner."
+    country: String!
+    items: [CheckoutItemInput!]!
+    couponCode: String
+    captureMethod: CaptureMethod = automatic
+    idempotencyKey: String!
+  }
+
+  input ConfirmCheckoutSessionInput {
+    sessionId: ID!
+    "The gateway's token for the payment method. Never a card number. Optional when the total is zero."
+    paymentMethodToken: String
+    idempotencyKey: String!
+  }
+
+  enum ThreeDSecureOutcome { authenticated failed }
+
+  input ThreeDSecureChallengeInput {
+    paymentId: ID!
+    "Sandbox only: what the cardholder does at the issuer. Omit for real gateways."
+    outcome: ThreeDSecureOutcome = authenticated
+    idempotencyKey: String!
+  }
+
+  input FailThreeDSecureChallengeInput {
+    paymentId: ID!
+    idempotencyKey: String!
+  }
+
+  input CapturePaymentInput {
+    paymentId: ID!
+    "Minor units; omit to capture everything authorized."
+    amount: SafeInt
+    idempotencyKey: String!
+  }
+
+  input VoidPaymentInput {
+    paymentId: ID!
+    idempotencyKey: String!
+  }
+
+  input RefundPaymentInput {
+    paymentId: ID!
+    "Minor units of the payment's currency; omit to refund everything still refundable."
+    amount: SafeInt
+    reason: String
+    idempotencyKey: String!
+  }
+
+  enum CheckoutSessionStatus { open processing complete expired }
+
+  type CheckoutSession {
+    id: ID!
+    customerId: ID!
+    country: String!
+    currency: String!
+    status: CheckoutSessionStatus!
+    captureMethod: CaptureMethod!
+    lines: [CheckoutLine!]!
+    subtotal: Money!
+    discountTotal: Money!
+    taxTotal: Money!
+    total: Money!
+    payment: Payment
+    orderId: ID
+    expiresAt: DateTime!
+    completedAt: DateTime
+    createdAt: DateTime!
+  }
+
+  enum TaxBehavior { inclusive exclusive }
+  enum BillingInterval { month year }
+
+  type CheckoutLine {
+    priceId: ID!
+    productId: ID!
+    productName: String!
+    billingInterval: BillingInterval
+    quantity: Int!
+    unitAmount: Money!
+    taxBehavior: TaxBehavior!
+    "Tax rate in basis points of a percent: 2000 = 20 %."
+    taxRateBps: Int!
+    amountGross: Money!
+    discount: Money!
+    tax: Money!
+    total: Money!
+  }
+
+  enum PaymentStatus {
+    requires_payment_method
+    requires_confirmation
+    processing
+    requires_action
+    requires_capture
+    succeeded
+    canceled
+    failed
+  }
+
+  enum DeclineClass { soft hard customer_action }
+
+  type PaymentError {
+    "The gateway's code, e.g. card_declined."
+    code: String!
+    "Obol's normalized reason, e.g. insufficient_funds."
+    reason: String!
+    declineClass: DeclineClass
+  }
+
+  type NextAction {
+    type: String!
+    challengeId: String!
+    redirectUrl: String!
+  }
+
+  type Payment {
+    id: ID!
+    status: PaymentStatus!
+    customerId: ID!
+    checkoutSessionId: ID!
+    checkoutSession: CheckoutSession
+    captureMethod: CaptureMethod!
+    connector: String
+    amount: Money!
+    amountAuthorized: Money!
+    amountCaptured: Money!
+    amountRefunded: Money!
+    amountRefundable: Money!
+    failedAttempts: Int!
+    lastError: PaymentError
+    nextAction: NextAction
+    attempts: [PaymentAttempt!]!
+    refunds: [Refund!]!
+    operations: [PaymentOperation!]!
+    ledgerTransactions: [JournalTransaction!]!
+    createdAt: DateTime!
+    updatedAt: DateTime!
+  }
+
+  type PaymentAttempt {
+    id: ID!
+    seq: Int!
+    connector: String!
+    status: String!
+    amount: Money!
+    gatewayReference: String
+    declineCode: String
+    declineReason: String
+    declineClass: DeclineClass
+    nextAction: NextAction
+    createdAt: DateTime!
+  }
+
+  type PaymentOperation {
+    id: ID!
+    kind: String!
+    amount: SafeInt!
+    status: String!
+    failureCode: String
+    createdAt: DateTime!
+  }
+
+  type Refund {
+    id: ID!
+    paymentId: ID!
+    amount: Money!
+    status: String!
+    reason: String
+    failureCode: String
+    createdAt: DateTime!
+  }
+
+  type JournalTransaction {
+    id: ID!
+    kind: String!
+    description: String!
+    entries: [JournalEntry!]!
+    createdAt: DateTime!
+  }
+
+  type JournalEntry {
+    account: String!
+    "Positive is a debit, negative a credit."
+    amount: Money!
+    debit: SafeInt!
+    credit: SafeInt!
+  }
+
+  type PageInfo {
+    endCursor: String
+    hasNextPage: Boolean!
+  }
+
+  type PaymentConnection {
+    nodes: [Payment!]!
+    pageInfo: PageInfo!
+  }
+
+  type Product {
+    id: ID!
+    name: String!
+    description: String!
+    kind: String!
+    resource: String!
+    prices(country: String, currency: String): [Price!]!
+  }
+
+  type Price {
+    id: ID!
+    productId: ID!
+    productName: String!
+    unitAmount: Money!
+    currency: String!
+    billingInterval: BillingInterval
+    taxBehavior: TaxBehavior!
+    "Set when the price is localized for learners in one country."
+    country: String
+    nickname: String!
+  }
+
+  type TaxRate {
+    country: String!
+    rateBps: Int!
+    name: String!
+    "True for the demo's illustrative rates: not tax advice."
+    sample: Boolean!
+  }
+
+  type TrialBalance {
+    currencies: [TrialBalanceCurrency!]!
+    balanced: Boolean!
+  }
+
+  type TrialBalanceCurrency {
+    currency: String!
+    accounts: [TrialBalanceAccount!]!
+    totalDebits: SafeInt!
+    totalCredits: SafeInt!
+    balanced: Boolean!
+  }
+
+  type TrialBalanceAccount {
+    code: String!
+    kind: String!
+    debit: SafeInt!
+    credit: SafeInt!
+    balance: SafeInt!
+  }
+
+  type CheckoutSessionPayload {
+    checkoutSession: CheckoutSession!
+  }
+
+  type ConfirmCheckoutSessionPayload {
+    checkoutSession: CheckoutSession!
+    "Null when the total was zero and nothing was charged."
+    payment: Payment
+  }
+
+  type PaymentPayload {
+    payment: Payment!
+  }
+
+  enum OperationResult { succeeded failed pending }
+
+  type PaymentOperationPayload {
+    result: OperationResult!
+    failureCode: String
+    payment: Payment!
+  }
+
+  type RefundPaymentPayload {
+    result: OperationResult!
+    failureCode: String
+    refund: Refund!
+    payment: Payment!
+  }
+`;

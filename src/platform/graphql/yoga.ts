@@ -1,0 +1,58 @@
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { GraphQLError } from 'graphql';
+import { createSchema, createYoga, type YogaServerInstance } from 'graphql-yoga';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { App } from '../app.js';
+import { toGraphQLError } from './errors.js';
+import { resolvers, type GraphQLContext } from './resolvers.js';
+import { typeDefs } from './typeDefs.js';
+
+export interface ServerContext {
+  readonly req: FastifyRequest;
+  readonly reply: FastifyReply;
+}
+
+export function createGraphQL(app: App): YogaServerInstance<ServerContext, GraphQLContext> {
+  const { config, logger } = app;
+  return createYoga<ServerContext, GraphQLContext>({
+    schema: createSchema<GraphQLContext & ServerContext>({ typeDefs, resolvers: resolvers as never }),
+    graphqlEndpoint: '/graphql',
+    graphiql: config.graphiql,
+    landingPage: false,
+    logging: false,
+    context: (): GraphQLContext => ({ app, idempotencyScope: 'public' }),
+    maskedErrors: {
+      maskError(error, message) {
+        const typed = toGraphQLError(error);
+        const located = isGraphQLErrorLike(error) ? error : undefined;
+        if (typed) return new GraphQLError(typed.message, { nodes: located?.nodes, path: located?.path, extensions: typed.extensions });
+        // Errors before execution (parse, validation, limits, variable coercion) have no path:
+        // they are the caller's, so they keep their message and get a stable code.
+        if (located && located.path === undefined) {
+          const code = typeof located.extensions?.code === 'string' ? located.extensions.code : 'VALIDATION_FAILED';
+          return new GraphQLError(located.message, { nodes: located.nodes, extensions: { ...located.extensions, code } });
+        }
+        logger.error({ err: located?.originalError ?? error }, 'unexpected error in GraphQL execution');
+        return new GraphQLError(message || 'Internal error', { path: located?.path, extensions: { code: 'INTERNAL' } });
+      },
+    },
+    plugins: [
+      EnvelopArmorPlugin({
+        maxDepth: { n: config.graphqlMaxDepth },
+        costLimit: { maxCost: config.graphqlMaxCost },
+        maxAliases: { n: config.graphqlMaxAliases },
+        maxDirectives: { n: 20 },
+        maxTokens: { n: 2000 },
+        blockFieldSuggestion: { enabled: config.nodeEnv === 'production' },
+      }),
+    ],
+  });
+}
+
+/**
+ * Duck-typed: graphql ships CommonJS and ESM builds, and a plugin may load the other one, so
+ * `instanceof GraphQLError` is not reliable across packages.
+ */
+function isGraphQLErrorLike(err: unknown): err is GraphQLError {
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'GraphQLError' && 'locations' in err;
+}

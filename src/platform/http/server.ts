@@ -1,0 +1,89 @@
+/**
+ * The api role's HTTP server: GraphQL at /graphql, liveness and readiness probes. Card data is
+ * refused here, before anything parses, stores or logs a request (invariant 6).
+ */
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { ObolError, isObolError, type ErrorCode } from '../../kernel/index.js';
+import type { App } from '../app.js';
+import { pendingMigrations } from '../db/index.js';
+import { httpStatusFor } from '../graphql/errors.js';
+import { createGraphQL } from '../graphql/yoga.js';
+import { assertNoCardData } from '../security/card-guard.js';
+
+function sendError(reply: FastifyReply, code: ErrorCode, message: string, details?: Record<string, unknown>) {
+  return reply
+    .status(httpStatusFor(code))
+    .header('content-type', 'application/json; charset=utf-8')
+    .send({ errors: [{ message, extensions: { code, ...(details ? { details } : {}) } }] });
+}
+
+export async function createHttpServer(app: App): Promise<FastifyInstance> {
+  const { config, logger } = app;
+  const server = Fastify({
+    logger: false,
+    bodyLimit: config.bodyLimitBytes,
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: 5_000,
+    return503OnClosing: true,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9._-]{1,100}$/.test(given) ? given : crypto.randomUUID();
+    },
+  });
+  const yoga = createGraphQL(app);
+
+  server.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  server.addHook('onResponse', async (req, reply) => {
+    logger.info({ requestId: req.id, method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  server.setErrorHandler((err: unknown, req, reply) => {
+    if (isObolError(err)) return sendError(reply, err.code, err.message, err.details ? { ...err.details } : undefined);
+    const e = err as { code?: string; statusCode?: number; message?: string };
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 'INPUT_TOO_LARGE', `The request body is larger than ${config.bodyLimitBytes} bytes.`);
+    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 'VALIDATION_FAILED', 'Send application/json.');
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return sendError(reply, 'VALIDATION_FAILED', 'The request could not be parsed as JSON.');
+    logger.error({ err, requestId: req.id }, 'unhandled error');
+    return sendError(reply, 'INTERNAL', 'Internal error');
+  });
+
+  server.get('/healthz', async () => ({ status: 'ok' }));
+
+  server.get('/readyz', async (_req, reply) => {
+    try {
+      await app.db.kysely.selectFrom('outbox').select('seq').limit(1).execute();
+      const pending = await pendingMigrations(app.db);
+      if (pending.length > 0) return reply.status(503).send({ status: 'not_ready', database: 'ok', migrations: { pending } });
+      return { status: 'ready', database: 'ok', migrations: 'current' };
+    } catch (err) {
+      logger.warn({ err }, 'readiness check failed');
+      return reply.status(503).send({ status: 'not_ready', database: 'unreachable' });
+    }
+  });
+
+  server.route({
+    url: '/graphql',
+    method: ['GET', 'POST', 'OPTIONS'],
+    preHandler: async (req) => {
+      // Everything a caller sent: the query string and the parsed body.
+      assertNoCardData(req.query, 'query');
+      assertNoCardData(req.body, 'body');
+    },
+    handler: async (req, reply) => {
+      const response = await yoga.handleNodeRequestAndResponse(req, reply, { req, reply });
+      response.headers.forEach((value, key) => {
+        reply.header(key, value);
+      });
+      reply.status(response.status);
+      reply.send(response.body);
+      return reply;
+    },
+  });
+
+  return server;
+}
+
+export { ObolError };
