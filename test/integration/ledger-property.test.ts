@@ -28,6 +28,8 @@ const step = fc.record({
   refunds: fc.array(fc.integer({ min: 1, max: 100 }), { maxLength: 3 }),
 });
 
+type Step = typeof step extends fc.Arbitrary<infer T> ? T : never;
+
 describeEachDatabase('ledger invariants under random money movements', (dialect) => {
   let h: Harness;
   let n = 0;
@@ -36,7 +38,7 @@ describeEachDatabase('ledger invariants under random money movements', (dialect)
   });
   afterAll(async () => h?.close());
 
-  async function run(s: fc.infer<typeof step>) {
+  async function run(s: Step) {
     const cart = CARTS[s.cart]!;
     const created = await h.gql(CREATE, { input: { customerId: `cus_prop_${dialect}_${++n}`, ...cart, couponCode: s.coupon, captureMethod: s.manual ? 'manual' : 'automatic', idempotencyKey: key('p') } });
     expect(created.errors).toBeUndefined();

@@ -1,0 +1,33 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { assertIdempotencyKey, canonicalJson, fingerprint } from './idempotency.js';
+
+describe('idempotency fingerprints', () => {
+  it('do not depend on the order of object keys', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (obj) => {
+        const reversed = Object.fromEntries(Object.entries(obj).reverse());
+        expect(canonicalJson(reversed)).toBe(canonicalJson(obj));
+        expect(fingerprint('op', reversed)).toBe(fingerprint('op', obj));
+      }),
+    );
+  });
+
+  it('differ between operations and between requests', () => {
+    expect(fingerprint('a', { x: 1 })).not.toBe(fingerprint('b', { x: 1 }));
+    expect(fingerprint('a', { x: 1 })).not.toBe(fingerprint('a', { x: 2 }));
+    expect(fingerprint('a', { items: [1, 2] })).not.toBe(fingerprint('a', { items: [2, 1] }));
+  });
+
+  it('accept printable keys and refuse empty, spaced or overlong ones with typed errors', () => {
+    expect(() => assertIdempotencyKey('550e8400-e29b-41d4-a716-446655440000')).not.toThrow();
+    for (const [bad, code] of [
+      ['', 'IDEMPOTENCY_KEY_REQUIRED'],
+      [undefined, 'IDEMPOTENCY_KEY_REQUIRED'],
+      ['has space', 'VALIDATION_FAILED'],
+      ['x'.repeat(256), 'VALIDATION_FAILED'],
+    ] as const) {
+      expect(() => assertIdempotencyKey(bad)).toThrow(expect.objectContaining({ code }));
+    }
+  });
+});
