@@ -3,6 +3,7 @@ import { markCouponRedeemed, reserveCoupon, findCouponById } from '../catalog/in
 import { postJournal, salePosting } from '../ledger/index.js';
 import { money } from '../money/index.js';
 import { beginAttempt, executeAttempt, loadPaymentView, type PaymentView } from '../payments/index.js';
+import type { Tx } from '../platform/db/index.js';
 import { enqueueEvent } from '../platform/events/index.js';
 import type { CheckoutDeps } from './deps.js';
 import { saleBreakdown } from './domain/totals.js';
@@ -84,7 +85,7 @@ export async function confirmCheckoutSession(deps: CheckoutDeps, props: ConfirmS
   return { session, payment };
 }
 
-async function completeWithoutCharge(deps: CheckoutDeps, tx: Parameters<Parameters<CheckoutDeps['db']['transaction']>[0]>[0], sessionId: string, now: number): Promise<void> {
+async function completeWithoutCharge(deps: CheckoutDeps, tx: Tx, sessionId: string, now: number): Promise<void> {
   const session = await lockSession(deps.db, tx, sessionId);
   if (!session) throw new Error('session vanished');
   const lines = await loadLines(tx, session.id);
@@ -97,7 +98,7 @@ async function completeWithoutCharge(deps: CheckoutDeps, tx: Parameters<Paramete
   const sale = saleBreakdown(totalsOf(session, lines));
   // Still booked: gross revenue and the discount that cancelled it, so reports see the giveaway.
   if (sale.discount > 0) {
-    await postJournal(tx, salePosting({ paymentId: orderId, connector: 'none', captured: money(0, currency), total: money(0, currency), sale, taxCountry: session.country }), now);
+    await postJournal(tx, salePosting({ paymentId: orderId, referenceType: 'order', connector: 'none', captured: money(0, currency), total: money(0, currency), sale, taxCountry: session.country }), now);
   }
   if (session.coupon_id !== null) await markCouponRedeemed(tx, { couponId: session.coupon_id, sessionId: session.id });
   await saveSession(tx, session, { status: 'complete', order_id: orderId, completed_at: now }, now);

@@ -76,7 +76,9 @@ export function postedSale(sale: SaleBreakdown, captured: number, total: number)
 }
 
 export function salePosting(args: {
+  /** What was sold: the payment, or the order itself when nothing was charged. */
   readonly paymentId: string;
+  readonly referenceType?: 'payment' | 'order';
   readonly connector: string;
   readonly captured: Money;
   readonly total: Money;
@@ -87,7 +89,7 @@ export function salePosting(args: {
   const posted = postedSale(args.sale, args.captured.amount, args.total.amount);
   return draft({
     kind: 'sale',
-    referenceType: 'payment',
+    referenceType: args.referenceType ?? 'payment',
     referenceId: args.paymentId,
     description: args.connector === 'none' ? 'sale without a charge' : `sale captured at ${args.connector}`,
     lines: [
