@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isCurrencyCode } from '../money/index.js';
-import { isBillingInterval, isTaxBehavior } from '../checkout/domain/totals.js';
+import { isBillingInterval, isTaxBehavior } from './domain/price.js';
 import { couponTerms } from './domain/coupon.js';
 import { DEMO_COUPONS, DEMO_PRICES, DEMO_PRODUCTS, DEMO_TAX_RATES } from './demo.js';
 

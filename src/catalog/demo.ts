@@ -9,7 +9,7 @@
  */
 import { parseCurrency } from '../money/index.js';
 import type { CurrencyCode } from '../money/index.js';
-import type { BillingInterval, TaxBehavior } from '../checkout/domain/totals.js';
+import type { BillingInterval, TaxBehavior } from './domain/price.js';
 import type { Coupon } from './domain/coupon.js';
 
 export interface DemoProduct {

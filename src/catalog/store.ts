@@ -2,8 +2,8 @@
 import { ObolError, isCatalogId } from '../kernel/index.js';
 import { parseCurrency, type CurrencyCode } from '../money/index.js';
 import type { Executor, Db } from '../platform/db/index.js';
-import type { BillingInterval, TaxBehavior } from '../checkout/domain/totals.js';
-import { isBillingInterval, isTaxBehavior } from '../checkout/domain/totals.js';
+import type { BillingInterval, TaxBehavior } from './domain/price.js';
+import { isBillingInterval, isTaxBehavior } from './domain/price.js';
 import type { Coupon, CouponKind } from './domain/coupon.js';
 import { COUPON_KINDS } from './domain/coupon.js';
 import { DEMO_COUPONS, DEMO_PRICES, DEMO_PRODUCTS, DEMO_TAX_RATES } from './demo.js';

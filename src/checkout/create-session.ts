@@ -4,11 +4,12 @@ import type { CaptureMethod } from '../payments/index.js';
 import type { Tx } from '../platform/db/index.js';
 import { enqueueEvent } from '../platform/events/index.js';
 import type { CheckoutDeps } from './deps.js';
-import { computeTotals, type PricedItem } from './domain/totals.js';
+import { computeTotals, MAX_QUANTITY, type PricedItem } from './domain/totals.js';
+
+export { MAX_QUANTITY };
 import { loadSessionView, type CheckoutSessionView } from './records.js';
 
 export const MAX_ITEMS = 50;
-export const MAX_QUANTITY = 1000;
 /** No single checkout above this many minor units (10 billion): a typo guard, far above any real cart. */
 export const MAX_TOTAL = 10_000_000_000;
 

@@ -6,7 +6,12 @@
 import { ObolError } from '../../kernel/index.js';
 import { money } from '../../money/index.js';
 import type { CurrencyCode } from '../../money/index.js';
-import type { CouponTerms } from '../../checkout/domain/totals.js';
+import type { Money } from '../../money/index.js';
+
+/** What a usable coupon takes off an order (the arithmetic lives in checkout's totals). */
+export type CouponTerms =
+  | { readonly kind: 'percent'; readonly percentOffBps: number }
+  | { readonly kind: 'amount'; readonly amountOff: Money };
 
 export const COUPON_KINDS = ['percent', 'amount'] as const;
 export type CouponKind = (typeof COUPON_KINDS)[number];

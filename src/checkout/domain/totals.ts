@@ -38,21 +38,17 @@
 import { ObolError } from '../../kernel/index.js';
 import { add, allocate, money, mulDivRounded, multiply, subtract, zero } from '../../money/index.js';
 import type { CurrencyCode, Money } from '../../money/index.js';
+import { isTaxBehavior, type BillingInterval, type TaxBehavior } from '../../catalog/domain/price.js';
+import type { CouponTerms } from '../../catalog/domain/coupon.js';
+import type { SaleBreakdown } from '../../ledger/domain/postings.js';
 
-export const TAX_BEHAVIORS = ['inclusive', 'exclusive'] as const;
-export type TaxBehavior = (typeof TAX_BEHAVIORS)[number];
-export function isTaxBehavior(v: unknown): v is TaxBehavior {
-  return typeof v === 'string' && (TAX_BEHAVIORS as readonly string[]).includes(v);
-}
-
-export const BILLING_INTERVALS = ['month', 'year'] as const;
-export type BillingInterval = (typeof BILLING_INTERVALS)[number];
-export function isBillingInterval(v: unknown): v is BillingInterval {
-  return typeof v === 'string' && (BILLING_INTERVALS as readonly string[]).includes(v);
-}
+export { TAX_BEHAVIORS, isTaxBehavior, BILLING_INTERVALS, isBillingInterval } from '../../catalog/domain/price.js';
+export type { TaxBehavior, BillingInterval } from '../../catalog/domain/price.js';
+export type { CouponTerms } from '../../catalog/domain/coupon.js';
+export type { SaleBreakdown } from '../../ledger/domain/postings.js';
 
 /** A digital good is never bought by the thousand; the cap also keeps gross × quantity far from overflow. */
-const MAX_QUANTITY = 1000;
+export const MAX_QUANTITY = 1000;
 const BPS = 10_000;
 
 export interface PricedItem {
@@ -64,10 +60,6 @@ export interface PricedItem {
   readonly unitAmount: number;
   readonly taxBehavior: TaxBehavior;
 }
-
-export type CouponTerms =
-  | { readonly kind: 'percent'; readonly percentOffBps: number }
-  | { readonly kind: 'amount'; readonly amountOff: Money };
 
 export interface TotalsInput {
   readonly currency: CurrencyCode;
@@ -90,14 +82,6 @@ export interface Totals {
   readonly discountTotal: number;
   readonly taxTotal: number;
   readonly total: number;
-}
-
-export interface SaleBreakdown {
-  readonly currency: CurrencyCode;
-  readonly revenue: number;
-  readonly deferredRevenue: number;
-  readonly discount: number;
-  readonly tax: number;
 }
 
 function validateItem(item: PricedItem): void {
