@@ -1,4 +1,4 @@
-/** The ledger context's public face. */
+/** The ledger context's public face: other contexts import from here, never from its files. */
 export * from './domain/accounts.js';
 export * from './domain/journal.js';
 export * from './domain/postings.js';

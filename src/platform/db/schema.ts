@@ -207,7 +207,7 @@ export interface RefundsTable {
 export interface LedgerAccountsTable {
   code: string;
   currency: string;
-  /** asset | liability | revenue | contra_revenue | expense | memo */
+  /** asset | liability | revenue | contra_revenue | memo (see ledger/domain/accounts.ts) */
   kind: string;
   /** debits − credits, in minor units; maintained with every posting so a read is O(1) */
   balance: number;
