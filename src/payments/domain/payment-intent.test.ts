@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ObolError } from '../../kernel/index.js';
+import { stateMachineBattery } from './state-machine-battery.js';
 import {
   PAYMENT_EVENTS,
   PAYMENT_STATUSES,
@@ -36,53 +36,20 @@ const EXPECTED: Readonly<Record<PaymentStatus, Partial<Record<PaymentEvent, Paym
   failed: {},
 };
 
-const pairs = PAYMENT_STATUSES.flatMap((from) => PAYMENT_EVENTS.map((event) => ({ from, event, to: EXPECTED[from][event] })));
-
 describe('payment intent state machine', () => {
-  it.each(pairs.filter((p) => p.to !== undefined))('$from --$event--> $to', ({ from, event, to }) => {
-    expect(nextPaymentStatus(from, event)).toBe(to);
-    expect(transitionPayment(from, event)).toBe(to);
+  stateMachineBattery({
+    statuses: PAYMENT_STATUSES,
+    events: PAYMENT_EVENTS,
+    initial: INITIAL,
+    terminal: TERMINAL_PAYMENT_STATUSES,
+    expected: EXPECTED,
+    next: nextPaymentStatus,
+    transition: transitionPayment,
+    isStatus: isPaymentStatus,
+    notStatuses: ['paid', undefined],
   });
 
-  it.each(pairs.filter((p) => p.to === undefined))('refuses $event in $from with ILLEGAL_STATE_TRANSITION', ({ from, event }) => {
-    expect(nextPaymentStatus(from, event)).toBeUndefined();
-    let thrown: unknown;
-    try {
-      transitionPayment(from, event);
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).toBeInstanceOf(ObolError);
-    expect((thrown as ObolError).code).toBe('ILLEGAL_STATE_TRANSITION');
-    expect((thrown as ObolError).details).toEqual({ from, event });
-  });
-
-  it('terminal statuses accept no event at all', () => {
+  it('names exactly these terminal statuses', () => {
     expect([...TERMINAL_PAYMENT_STATUSES].sort()).toEqual(['canceled', 'failed', 'succeeded']);
-    for (const from of TERMINAL_PAYMENT_STATUSES) {
-      for (const event of PAYMENT_EVENTS) expect(nextPaymentStatus(from, event)).toBeUndefined();
-    }
-  });
-
-  it('reaches every status from requires_payment_method', () => {
-    const seen = new Set<PaymentStatus>([INITIAL]);
-    const queue: PaymentStatus[] = [INITIAL];
-    while (queue.length > 0) {
-      const from = queue.shift()!;
-      for (const event of PAYMENT_EVENTS) {
-        const to = nextPaymentStatus(from, event);
-        if (to !== undefined && !seen.has(to)) {
-          seen.add(to);
-          queue.push(to);
-        }
-      }
-    }
-    expect([...seen].sort()).toEqual([...PAYMENT_STATUSES].sort());
-  });
-
-  it('recognises its statuses', () => {
-    for (const s of PAYMENT_STATUSES) expect(isPaymentStatus(s)).toBe(true);
-    expect(isPaymentStatus('paid')).toBe(false);
-    expect(isPaymentStatus(undefined)).toBe(false);
   });
 });
