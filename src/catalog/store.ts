@@ -1,7 +1,7 @@
 /** Catalog storage: products, prices, coupons and tax rates. Reads are plain; the seed is idempotent. */
 import { ObolError, isCatalogId } from '../kernel/index.js';
 import { parseCurrency, type CurrencyCode } from '../money/index.js';
-import type { Executor, Db } from '../platform/db/index.js';
+import { forUpdate, isUniqueViolation, type Db, type Executor } from '../platform/db/index.js';
 import type { BillingInterval, TaxBehavior } from './domain/price.js';
 import { isBillingInterval, isTaxBehavior } from './domain/price.js';
 import type { Coupon, CouponKind } from './domain/coupon.js';
@@ -180,8 +180,11 @@ export async function findCouponById(db: Executor, id: string): Promise<Coupon |
  * Reserves the coupon for this customer: one redemption per customer (primary key) and never
  * beyond max_redemptions (conditional increment). Runs in the caller's transaction.
  */
-export async function reserveCoupon(tx: Executor, args: { readonly coupon: Coupon; readonly customerId: string; readonly sessionId: string; readonly now: number }): Promise<void> {
+export async function reserveCoupon(db: Db, tx: Executor, args: { readonly coupon: Coupon; readonly customerId: string; readonly sessionId: string; readonly now: number }): Promise<void> {
   const { coupon } = args;
+  // One customer confirming two sessions with the same coupon at once: the coupon row lock
+  // makes the second see the first's redemption instead of colliding with it.
+  await forUpdate(db, tx.selectFrom('coupons').select('id').where('id', '=', coupon.id)).executeTakeFirst();
   const existing = await tx
     .selectFrom('coupon_redemptions')
     .select(['checkout_session_id'])
@@ -196,10 +199,15 @@ export async function reserveCoupon(tx: Executor, args: { readonly coupon: Coupo
   if (coupon.maxRedemptions !== null) q = q.where('times_redeemed', '<', coupon.maxRedemptions);
   const updated = await q.executeTakeFirst();
   if (Number(updated.numUpdatedRows) !== 1) throw new ObolError('COUPON_EXHAUSTED', 'This coupon has reached its maximum number of redemptions.', { coupon: coupon.code });
-  await tx
-    .insertInto('coupon_redemptions')
-    .values({ coupon_id: coupon.id, customer_id: args.customerId, checkout_session_id: args.sessionId, status: 'reserved', created_at: args.now })
-    .execute();
+  try {
+    await tx
+      .insertInto('coupon_redemptions')
+      .values({ coupon_id: coupon.id, customer_id: args.customerId, checkout_session_id: args.sessionId, status: 'reserved', created_at: args.now })
+      .execute();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new ObolError('COUPON_ALREADY_REDEEMED', 'This customer has already used this coupon.', { coupon: coupon.code });
+    throw err;
+  }
 }
 
 export async function markCouponRedeemed(tx: Executor, args: { readonly couponId: string; readonly sessionId: string }): Promise<void> {

@@ -41,6 +41,7 @@ export async function confirmCheckoutSession(deps: CheckoutDeps, props: ConfirmS
     const status = sessionStatus(session);
     if (status !== 'open') {
       // The same confirmation repeated (after a crash or a lost response) reports where it got to.
+      if (session.confirm_request_key === props.requestKey) return { kind: 'existing' as const };
       if (session.payment_id !== null) {
         const same = await tx.selectFrom('payment_attempts').select('id').where('payment_id', '=', session.payment_id).where('request_idempotency_key', '=', props.requestKey).executeTakeFirst();
         if (same) return { kind: 'existing' as const };
@@ -53,11 +54,14 @@ export async function confirmCheckoutSession(deps: CheckoutDeps, props: ConfirmS
     if (session.coupon_id !== null) {
       const coupon = await findCouponById(tx, session.coupon_id);
       if (!coupon) throw new Error(`coupon ${session.coupon_id} of ${session.id} vanished`);
-      await reserveCoupon(tx, { coupon, customerId: session.customer_id, sessionId: session.id, now });
+      // The price was fixed when the session opened, but the coupon must still be valid now.
+      if (!coupon.active) throw new ObolError('COUPON_NOT_FOUND', 'The coupon on this checkout is no longer available; start a new checkout.');
+      if (coupon.expiresAt !== null && now >= coupon.expiresAt) throw new ObolError('COUPON_EXPIRED', 'The coupon on this checkout has expired; start a new checkout.');
+      await reserveCoupon(db, tx, { coupon, customerId: session.customer_id, sessionId: session.id, now });
     }
 
     if (session.total === 0) {
-      await completeWithoutCharge(deps, tx, session.id, now);
+      await completeWithoutCharge(deps, tx, session.id, props.requestKey, now);
       return { kind: 'free' as const };
     }
     if (props.paymentMethodToken === null) {
@@ -85,7 +89,7 @@ export async function confirmCheckoutSession(deps: CheckoutDeps, props: ConfirmS
   return { session, payment };
 }
 
-async function completeWithoutCharge(deps: CheckoutDeps, tx: Tx, sessionId: string, now: number): Promise<void> {
+async function completeWithoutCharge(deps: CheckoutDeps, tx: Tx, sessionId: string, requestKey: string, now: number): Promise<void> {
   const session = await lockSession(deps.db, tx, sessionId);
   if (!session) throw new Error('session vanished');
   const lines = await loadLines(tx, session.id);
@@ -101,7 +105,7 @@ async function completeWithoutCharge(deps: CheckoutDeps, tx: Tx, sessionId: stri
     await postJournal(tx, salePosting({ paymentId: orderId, referenceType: 'order', connector: 'none', captured: money(0, currency), total: money(0, currency), sale, taxCountry: session.country }), now);
   }
   if (session.coupon_id !== null) await markCouponRedeemed(tx, { couponId: session.coupon_id, sessionId: session.id });
-  await saveSession(tx, session, { status: 'complete', order_id: orderId, completed_at: now }, now);
+  await saveSession(tx, session, { status: 'complete', order_id: orderId, completed_at: now, confirm_request_key: requestKey }, now);
   await enqueueEvent(tx, {
     topic: 'obol.checkout.v1',
     type: 'checkout.completed',

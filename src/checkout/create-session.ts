@@ -96,7 +96,14 @@ export async function createCheckoutSession(
     coupon = found;
   }
 
-  const totals = computeTotals({ currency, items: priced, taxRateBps: taxRate.rateBps, coupon: coupon ? couponTerms(coupon) : null });
+  let totals;
+  try {
+    totals = computeTotals({ currency, items: priced, taxRateBps: taxRate.rateBps, coupon: coupon ? couponTerms(coupon) : null });
+  } catch (err) {
+    // Only an absurd catalog price times a quantity can leave the safe-integer range.
+    if (err instanceof RangeError) throw new ObolError('AMOUNT_TOO_LARGE', 'This checkout is larger than Obol can charge in one payment.');
+    throw err;
+  }
   if (totals.total > MAX_TOTAL) throw new ObolError('AMOUNT_TOO_LARGE', `The total ${totals.total} exceeds the maximum of ${MAX_TOTAL} minor units for one checkout.`);
 
   const id = newId('checkoutSession', now);

@@ -20,21 +20,28 @@ async function sessionOf(db: Db, tx: Tx, intent: IntentRow): Promise<SessionRow>
 export function checkoutPaymentHooks(args: { readonly db: Db }): PaymentHooks {
   const { db } = args;
 
-  /** Marks the session complete and opens its order (once), emitting checkout.completed. */
+  /**
+   * The learner is done: the session completes and its order opens (once). The order is `paid`
+   * only when money was captured, and only then is `checkout.completed` emitted, because that is
+   * the event consumers grant access on; an authorization alone grants nothing.
+   */
   async function complete(tx: Tx, intent: IntentRow, orderStatus: 'paid' | 'awaiting_capture', now: number): Promise<void> {
     const session = await sessionOf(db, tx, intent);
-    const existing = await tx.selectFrom('orders').select(['id']).where('checkout_session_id', '=', session.id).executeTakeFirst();
-    if (existing) {
-      await tx.updateTable('orders').set({ status: orderStatus, updated_at: now }).where('id', '=', existing.id).execute();
+    let order = await tx.selectFrom('orders').select(['id', 'status']).where('checkout_session_id', '=', session.id).executeTakeFirst();
+    if (!order) {
+      order = { id: newId('order', now), status: orderStatus };
+      await tx
+        .insertInto('orders')
+        .values({ id: order.id, checkout_session_id: session.id, customer_id: session.customer_id, currency: session.currency, total: session.total, payment_id: intent.id, status: orderStatus, created_at: now, updated_at: now })
+        .execute();
+      await saveSession(tx, session, { status: 'complete', order_id: order.id, completed_at: now }, now);
+    } else if (order.status !== orderStatus) {
+      await tx.updateTable('orders').set({ status: orderStatus, updated_at: now }).where('id', '=', order.id).execute();
+    } else {
       return;
     }
-    const orderId = newId('order', now);
-    await tx
-      .insertInto('orders')
-      .values({ id: orderId, checkout_session_id: session.id, customer_id: session.customer_id, currency: session.currency, total: session.total, payment_id: intent.id, status: orderStatus, created_at: now, updated_at: now })
-      .execute();
+    if (orderStatus !== 'paid') return;
     if (session.coupon_id !== null) await markCouponRedeemed(tx, { couponId: session.coupon_id, sessionId: session.id });
-    await saveSession(tx, session, { status: 'complete', order_id: orderId, completed_at: now }, now);
     const lines = await loadLines(tx, session.id);
     await enqueueEvent(tx, {
       topic: 'obol.checkout.v1',
@@ -42,7 +49,7 @@ export function checkoutPaymentHooks(args: { readonly db: Db }): PaymentHooks {
       aggregateType: 'checkout_session',
       aggregateId: session.id,
       now,
-      data: checkoutCompletedData(session.id, session.customer_id, orderId, intent.id, lines, session.total, session.currency),
+      data: checkoutCompletedData(session.id, session.customer_id, order.id, intent.id, lines, session.total, session.currency),
     });
   }
 
@@ -70,7 +77,20 @@ export function checkoutPaymentHooks(args: { readonly db: Db }): PaymentHooks {
       }
     },
     async onCanceled(tx, intent, now) {
-      await tx.updateTable('orders').set({ status: 'canceled', updated_at: now }).where('checkout_session_id', '=', intent.checkout_session_id).execute();
+      // A voided authorization: the order is off and an unredeemed coupon goes back.
+      const session = await sessionOf(db, tx, intent);
+      const order = await tx.selectFrom('orders').select('id').where('checkout_session_id', '=', session.id).executeTakeFirst();
+      if (!order) return;
+      await tx.updateTable('orders').set({ status: 'canceled', updated_at: now }).where('id', '=', order.id).execute();
+      if (session.coupon_id !== null) await releaseCoupon(tx, { couponId: session.coupon_id, sessionId: session.id });
+      await enqueueEvent(tx, {
+        topic: 'obol.checkout.v1',
+        type: 'checkout.canceled',
+        aggregateType: 'checkout_session',
+        aggregateId: session.id,
+        now,
+        data: { checkoutSessionId: session.id, customerId: session.customer_id, orderId: order.id, paymentId: intent.id, reason: intent.canceled_reason ?? 'canceled' },
+      });
     },
     async onRefunded(tx, intent, _refund, now) {
       const status = intent.amount_refunded >= intent.amount_captured ? 'refunded' : 'partially_refunded';

@@ -110,6 +110,7 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
       decline_class: null,
       next_action: null,
       resumes: 0,
+      resume_request_key: null,
       created_at: now,
       updated_at: now,
       resolved_at: null,
@@ -130,12 +131,21 @@ export function gatewayKeyOf(attempt: AttemptRow): { readonly operation: 'author
   return attempt.resumes === 0 ? { operation: 'authorize', key: attempt.idempotency_key } : { operation: 'resume', key: `${attempt.idempotency_key}:resume:${attempt.resumes}` };
 }
 
+export interface ExecuteOptions {
+  /**
+   * True only for the call that sends the request for the first time. Only then does "could not
+   * connect" prove that the gateway never saw it; a repeat may race an earlier send that did
+   * arrive, so its connection failure leaves the outcome unknown.
+   */
+  readonly firstSend: boolean;
+}
+
 /**
  * Calls the gateway for a committed `pending` attempt (no transaction is open here) and applies
  * whatever comes back. Safe to call again for the same attempt: the gateway key makes a repeat
  * the same request.
  */
-export async function executeAttempt(deps: PaymentsDeps, attemptId: string): Promise<void> {
+export async function executeAttempt(deps: PaymentsDeps, attemptId: string, options: ExecuteOptions = { firstSend: true }): Promise<void> {
   const row = await deps.db.kysely.selectFrom('payment_attempts').selectAll().where('id', '=', attemptId).executeTakeFirst();
   if (!row) throw new Error(`attempt ${attemptId} not found`);
   const attempt = normaliseAttempt(row);
@@ -157,8 +167,8 @@ export async function executeAttempt(deps: PaymentsDeps, attemptId: string): Pro
           })
         : await connector.resume({ idempotencyKey: key, reference: attempt.gateway_reference ?? '', captureMethod });
   } catch (err) {
-    deps.onGatewayError?.(err, { operation, id: attempt.id });
-    if (err instanceof ConnectorUnavailableError && operation === 'authorize') {
+    deps.onIncident?.(err, { operation, id: attempt.id });
+    if (err instanceof ConnectorUnavailableError && operation === 'authorize' && options.firstSend) {
       // Nothing reached the gateway: a definite, retryable failure, not an unknown.
       await applyAuthorizeOutcome(deps, attempt.id, {
         status: 'declined',
@@ -195,9 +205,17 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
     const now = clock.now();
     const attempt = await lockAttempt(db, tx, attemptId);
     if (!attempt) throw new Error(`attempt ${attemptId} not found`);
-    if (attempt.status !== 'pending' && attempt.status !== 'unknown') return;
+    if (attempt.status !== 'pending' && attempt.status !== 'unknown') {
+      // Same key, same answer: a repeat is expected. A different final answer is not, and money
+      // may be at stake, so it is raised for a person to look at rather than silently dropped.
+      if (contradicts(attempt.status, outcome)) {
+        deps.onIncident?.(new Error(`gateway reports ${outcome.status} for attempt ${attempt.id}, recorded as ${attempt.status}`), { operation: 'contradiction', id: attempt.id });
+      }
+      return;
+    }
     const intent = await lockIntent(db, tx, attempt.payment_id);
     if (!intent) throw new Error(`payment ${attempt.payment_id} not found`);
+    assertOutcomeFits(outcome, intent);
     const from = statusOf(intent);
     const attemptStatus = attempt.status === 'unknown' ? 'unknown' : 'pending';
     const eventBase = { paymentId: intent.id, checkoutSessionId: intent.checkout_session_id, customerId: intent.customer_id, attemptId: attempt.id, connector: attempt.connector };
@@ -279,6 +297,32 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
   });
 }
 
+function contradicts(recorded: string, outcome: AuthorizeOutcome): boolean {
+  switch (outcome.status) {
+    case 'succeeded':
+      return recorded !== 'captured';
+    case 'requires_capture':
+      return recorded !== 'authorized' && recorded !== 'captured' && recorded !== 'voided';
+    case 'declined':
+      return recorded !== 'failed';
+    case 'requires_action':
+    case 'processing':
+      return false;
+    default: {
+      const unreachable: never = outcome;
+      throw new Error(`unknown outcome ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+/** A gateway answering in another currency, or with more than was asked, is not applied. */
+function assertOutcomeFits(outcome: AuthorizeOutcome, intent: IntentRow): void {
+  const amount = outcome.status === 'succeeded' ? outcome.captured : outcome.status === 'requires_capture' ? outcome.authorized : undefined;
+  if (amount && (amount.currency !== intent.currency || amount.amount < 0 || amount.amount > intent.amount)) {
+    throw new Error(`gateway answered ${amount.amount} ${amount.currency} for payment ${intent.id} of ${intent.amount} ${intent.currency}`);
+  }
+}
+
 export async function postSale(deps: PaymentsDeps, tx: Tx, intent: IntentRow, captured: number, now: number): Promise<void> {
   const { sale, taxCountry } = await deps.hooks.saleFor(tx, intent);
   const currency = currencyOf(intent.currency);
@@ -300,6 +344,8 @@ export interface CompleteThreeDSecureProps {
   readonly paymentId: string;
   /** For test gateways: the cardholder's result at the issuer. Real gateways report it themselves. */
   readonly outcome: ChallengeOutcome | null;
+  /** The caller's idempotency key, remembered on the attempt so a replay finds its result. */
+  readonly requestKey: string;
 }
 
 /** Resumes an authorization that waited for 3-D Secure; returns the payment afterwards. */
@@ -308,20 +354,28 @@ export async function completeThreeDSecure(deps: PaymentsDeps, props: CompleteTh
   const view = await loadPaymentView(db.kysely, props.paymentId);
   if (!view) throw new ObolError('NOT_FOUND', 'No payment with this id.', { field: 'paymentId' });
   if (view.status !== 'requires_action') {
+    const resumedByThisRequest = await db.kysely.selectFrom('payment_attempts').select('id').where('payment_id', '=', view.id).where('resume_request_key', '=', props.requestKey).executeTakeFirst();
+    if (resumedByThisRequest) return view; // the same request, repeated after a lost response
     throw new ObolError('NO_ACTION_REQUIRED', `This payment does not wait for customer authentication (status ${view.status}).`, { status: view.status });
   }
   const waiting = [...view.attempts].reverse().find((a) => a.status === 'requires_action');
   if (!waiting || !waiting.nextAction) throw new Error(`payment ${view.id} requires action but no attempt does`);
   const connector = connectorFor(deps, waiting.connector);
-  if (props.outcome !== null && isChallengeSimulator(connector)) {
-    await connector.completeChallenge({ challengeId: waiting.nextAction.challengeId, outcome: props.outcome });
+  if (props.outcome !== null) {
+    if (!isChallengeSimulator(connector)) {
+      if (props.outcome === 'failed') {
+        throw new ObolError('VALIDATION_FAILED', `Only test gateways take the cardholder's answer from the API; ${connector.name} learns it from the issuer.`, { field: 'outcome' });
+      }
+    } else {
+      await connector.completeChallenge({ challengeId: waiting.nextAction.challengeId, outcome: props.outcome });
+    }
   }
   const resumed = await db.transaction(async (tx) => {
     const now = clock.now();
     const attempt = await lockAttempt(db, tx, waiting.id);
     const intent = await lockIntent(db, tx, view.id);
     if (!attempt || !intent || attempt.status !== 'requires_action' || intent.status !== 'requires_action') return false; // resumed concurrently
-    await saveAttempt(tx, attempt, { status: transitionAttempt('requires_action', 'resume'), resumes: attempt.resumes + 1 }, now);
+    await saveAttempt(tx, attempt, { status: transitionAttempt('requires_action', 'resume'), resumes: attempt.resumes + 1, resume_request_key: props.requestKey }, now);
     await saveIntent(tx, intent, { status: transitionPayment('requires_action', 'action_completed'), next_action: null }, now);
     return true;
   });

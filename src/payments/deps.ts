@@ -37,7 +37,11 @@ export interface PaymentsDeps {
   readonly connectors: ConnectorRegistry;
   readonly hooks: PaymentHooks;
   readonly maxFailedAttempts: number;
-  readonly onGatewayError?: (err: unknown, context: { readonly operation: string; readonly id: string }) => void;
+  /**
+   * Something a person may need to look at: a gateway call without an outcome, a gateway answer
+   * that contradicts the recorded one, a call the reconciler could not resolve.
+   */
+  readonly onIncident?: (err: unknown, context: { readonly operation: string; readonly id: string }) => void;
 }
 
 export function singleConnectorRegistry(connector: Connector): ConnectorRegistry {

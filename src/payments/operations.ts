@@ -7,6 +7,7 @@
 import { newId, ObolError } from '../kernel/index.js';
 import { authorizationReleasePosting, postJournal, refundPosting } from '../ledger/index.js';
 import { money } from '../money/index.js';
+import { forUpdate } from '../platform/db/index.js';
 import { enqueueEvent } from '../platform/events/index.js';
 import type { CaptureOutcome, Connector, RefundOutcome, VoidOutcome } from './connectors/port.js';
 import type { PaymentsDeps } from './deps.js';
@@ -103,11 +104,11 @@ async function runPaymentOperation(
     const now = clock.now();
     const intent = await lockIntent(db, tx, args.paymentId);
     if (!intent) throw new ObolError('NOT_FOUND', 'No payment with this id.', { field: 'paymentId' });
-    const inFlight = await tx.selectFrom('payment_operations').select(['id', 'request_idempotency_key']).where('payment_id', '=', intent.id).where('status', 'in', ['pending', 'unknown']).executeTakeFirst();
-    if (inFlight) {
-      if (inFlight.request_idempotency_key === args.requestKey) return { id: inFlight.id, resume: true };
-      throw new ObolError('CONCURRENT_MODIFICATION', 'Another capture or void of this payment is in progress; retry shortly.');
-    }
+    // The same request again (a lost response, a retry after a crash) reports what it did.
+    const same = await tx.selectFrom('payment_operations').select('id').where('payment_id', '=', intent.id).where('request_idempotency_key', '=', args.requestKey).where('kind', '=', args.kind).executeTakeFirst();
+    if (same) return { id: same.id };
+    const inFlight = await tx.selectFrom('payment_operations').select('id').where('payment_id', '=', intent.id).where('status', 'in', ['pending', 'unknown']).executeTakeFirst();
+    if (inFlight) throw new ObolError('CONCURRENT_MODIFICATION', 'Another capture or void of this payment is in progress; retry shortly.');
     // Validate the transition now so an illegal request changes nothing.
     transitionPayment(statusOf(intent), args.kind === 'capture' ? 'captured' : 'void');
     const amount = args.kind === 'capture' ? (args.amount ?? intent.amount_authorized) : intent.amount_authorized;
@@ -132,7 +133,7 @@ async function runPaymentOperation(
         updated_at: now,
       })
       .execute();
-    return { id, resume: false };
+    return { id };
   });
   await executeOperation(deps, op.id);
   const row = await db.kysely.selectFrom('payment_operations').select(['status', 'failure_code']).where('id', '=', op.id).executeTakeFirstOrThrow();
@@ -156,7 +157,7 @@ export async function executeOperation(deps: PaymentsDeps, operationId: string):
         ? await connector.capture({ idempotencyKey: op.idempotency_key, reference, amount: money(Number(op.amount), currencyOf(op.currency)) })
         : await connector.void({ idempotencyKey: op.idempotency_key, reference });
   } catch (err) {
-    deps.onGatewayError?.(err, { operation: op.kind, id: op.id });
+    deps.onIncident?.(err, { operation: op.kind, id: op.id });
     await deps.db.kysely.updateTable('payment_operations').set({ status: 'unknown', updated_at: deps.clock.now() }).where('id', '=', op.id).where('status', '=', 'pending').execute();
     return;
   }
@@ -167,8 +168,11 @@ export async function applyOperationOutcome(deps: PaymentsDeps, operationId: str
   const { db, clock, hooks } = deps;
   await db.transaction(async (tx) => {
     const now = clock.now();
-    const op = await tx.selectFrom('payment_operations').selectAll().where('id', '=', operationId).executeTakeFirstOrThrow();
+    const op = await forUpdate(db, tx.selectFrom('payment_operations').selectAll().where('id', '=', operationId)).executeTakeFirstOrThrow();
     if (op.status !== 'pending' && op.status !== 'unknown') return;
+    if (outcome.status === 'succeeded' && 'captured' in outcome && (outcome.captured.currency !== op.currency || outcome.captured.amount > Number(op.amount))) {
+      throw new Error(`gateway captured ${outcome.captured.amount} ${outcome.captured.currency} for operation ${op.id} of ${String(op.amount)} ${op.currency}`);
+    }
     const intent = await lockIntent(db, tx, op.payment_id);
     if (!intent) throw new Error(`payment ${op.payment_id} not found`);
     const claimed = await tx
@@ -279,7 +283,7 @@ export async function executeRefund(deps: PaymentsDeps, refundId: string): Promi
   try {
     outcome = await connector.refund({ idempotencyKey: refund.idempotency_key, reference, amount: money(refund.amount, currencyOf(refund.currency)) });
   } catch (err) {
-    deps.onGatewayError?.(err, { operation: 'refund', id: refund.id });
+    deps.onIncident?.(err, { operation: 'refund', id: refund.id });
     await deps.db.kysely.updateTable('refunds').set({ status: transitionRefund('pending', 'outcome_unknown'), updated_at: deps.clock.now() }).where('id', '=', refund.id).where('status', '=', 'pending').execute();
     return;
   }
@@ -290,11 +294,18 @@ export async function applyRefundOutcome(deps: PaymentsDeps, refundId: string, o
   const { db, clock, hooks } = deps;
   await db.transaction(async (tx) => {
     const now = clock.now();
-    const before = normaliseRefund(await tx.selectFrom('refunds').selectAll().where('id', '=', refundId).executeTakeFirstOrThrow());
+    // Locked before its status is read: the API and the reconciler may apply answers for the
+    // same refund at once, and only the first may act.
+    const before = normaliseRefund(await forUpdate(db, tx.selectFrom('refunds').selectAll().where('id', '=', refundId)).executeTakeFirstOrThrow());
     if (before.status !== 'pending' && before.status !== 'unknown') return;
     if (outcome.status === 'processing') {
       if (before.status === 'pending') {
-        await tx.updateTable('refunds').set({ status: transitionRefund('pending', 'outcome_unknown'), gateway_reference: outcome.reference, updated_at: now }).where('id', '=', before.id).execute();
+        await tx
+          .updateTable('refunds')
+          .set({ status: transitionRefund('pending', 'outcome_unknown'), gateway_reference: outcome.reference, updated_at: now })
+          .where('id', '=', before.id)
+          .where('status', '=', 'pending')
+          .execute();
       }
       return;
     }

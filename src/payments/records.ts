@@ -51,6 +51,7 @@ export interface OperationView {
   readonly id: string;
   readonly kind: 'capture' | 'void';
   readonly amount: number;
+  readonly currency: CurrencyCode;
   readonly status: string;
   readonly failureCode: string | null;
   readonly createdAt: number;
@@ -227,6 +228,7 @@ export async function loadPaymentView(db: Executor, id: string): Promise<Payment
       id: o.id,
       kind: o.kind === 'void' ? 'void' : 'capture',
       amount: n(o.amount),
+      currency: currencyOf(o.currency),
       status: o.status,
       failureCode: o.failure_code,
       createdAt: n(o.created_at),

@@ -63,7 +63,7 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     connectors: singleConnectorRegistry(connector),
     hooks: checkoutPaymentHooks({ db }),
     maxFailedAttempts: config.paymentMaxFailedAttempts,
-    onGatewayError: (err, context) => logger.warn({ err, ...context }, 'gateway call did not return an outcome'),
+    onIncident: (err, context) => logger.warn({ err, ...context }, 'payment incident: needs attention if it persists'),
   };
   const checkout: CheckoutDeps = { db, clock, sessionTtlMs: config.checkoutSessionTtlSeconds * 1000, payments };
   const bus = new InProcessEventBus();

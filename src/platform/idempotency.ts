@@ -6,10 +6,14 @@
  *
  * A key whose holder crashed stays `in_progress` until `locked_until`; after that a retry takes
  * it over and runs again. That is safe because every use case is itself guarded by its domain
- * state (a session confirms once; gateway calls carry their own idempotency keys).
+ * state and finds its own earlier result by the caller's key (a session confirms once; an
+ * attempt, operation, refund or resume remembers the request key that made it; gateway calls
+ * carry their own idempotency keys).
+ *
+ * Locks are infrastructure, so they run on wall time, never on a test clock.
  */
-import { createHash } from 'node:crypto';
-import { ObolError } from '../kernel/index.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { ObolError, isObolError } from '../kernel/index.js';
 import type { Clock } from '../kernel/index.js';
 import { isUniqueViolation, type Db, type Tx } from './db/index.js';
 
@@ -76,7 +80,9 @@ export async function runIdempotent<T>(
 ): Promise<T> {
   assertIdempotencyKey(req.key);
   const { db, clock } = options;
-  const lockMs = options.lockMs ?? 30_000;
+  // Longer than any gateway call may take (connectors time out well within it).
+  const lockMs = options.lockMs ?? 60_000;
+  const holder = randomUUID();
   const waitMs = options.waitMs ?? 15_000;
   const hash = fingerprint(req.operation, req.request);
   const keyWhere = { scope: req.scope, idem_key: req.key };
@@ -87,11 +93,15 @@ export async function runIdempotent<T>(
   let finished = false;
   const ctx: IdempotencyContext<T> = {
     async finish(tx, response) {
+      // Only the holder stores: a request that outlived its lock and was taken over must not
+      // overwrite the response its successor recorded.
       await tx
         .updateTable('idempotency_keys')
         .set({ status: 'completed', response: JSON.stringify(response), updated_at: clock.now() })
         .where('scope', '=', keyWhere.scope)
         .where('idem_key', '=', keyWhere.idem_key)
+        .where('holder', '=', holder)
+        .where('status', '=', 'in_progress')
         .execute();
       finished = true;
     },
@@ -101,15 +111,20 @@ export async function runIdempotent<T>(
   try {
     response = await execute(ctx);
   } catch (err) {
-    // Nothing was committed under this key (typed errors change nothing; a failed transaction
-    // rolled back), so free it: the caller may retry the same key at once.
-    await db.kysely
-      .deleteFrom('idempotency_keys')
-      .where('scope', '=', keyWhere.scope)
-      .where('idem_key', '=', keyWhere.idem_key)
-      .where('status', '=', 'in_progress')
-      .execute()
-      .catch(() => undefined);
+    // A typed error is a refusal that changed nothing, so the key is freed and the caller may
+    // retry it at once. Anything else may have struck after a commit (an attempt row, a gateway
+    // call): the claim stays until it expires, and the retry that takes it over finds what was
+    // done through the use case's own request-key guard.
+    if (isObolError(err)) {
+      await db.kysely
+        .deleteFrom('idempotency_keys')
+        .where('scope', '=', keyWhere.scope)
+        .where('idem_key', '=', keyWhere.idem_key)
+        .where('holder', '=', holder)
+        .where('status', '=', 'in_progress')
+        .execute()
+        .catch(() => undefined);
+    }
     throw err;
   }
   if (!finished) await db.transaction((tx) => ctx.finish(tx, response));
@@ -119,7 +134,7 @@ export async function runIdempotent<T>(
   async function claim(): Promise<{ kind: 'new' } | { kind: 'replay'; response: T }> {
     const deadline = Date.now() + waitMs; // wall time: waiting is infrastructure, not business time
     for (;;) {
-      const now = clock.now();
+      const now = Date.now();
       try {
         await db.kysely
           .insertInto('idempotency_keys')
@@ -129,9 +144,10 @@ export async function runIdempotent<T>(
             request_hash: hash,
             status: 'in_progress',
             response: null,
+            holder,
             locked_until: now + lockMs,
-            created_at: now,
-            updated_at: now,
+            created_at: clock.now(),
+            updated_at: clock.now(),
           })
           .execute();
         return { kind: 'new' };
@@ -150,7 +166,7 @@ export async function runIdempotent<T>(
         // The first holder died mid-flight: take the key over atomically.
         const taken = await db.kysely
           .updateTable('idempotency_keys')
-          .set({ locked_until: now + lockMs, updated_at: now })
+          .set({ holder, locked_until: now + lockMs, updated_at: now })
           .where('scope', '=', keyWhere.scope)
           .where('idem_key', '=', keyWhere.idem_key)
           .where('status', '=', 'in_progress')

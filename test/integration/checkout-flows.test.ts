@@ -176,12 +176,16 @@ describeEachDatabase('checkout → payment → ledger → events', (dialect) => 
     const payment = res.data!.confirmCheckoutSession.payment;
     expect(payment.status).toBe('requires_capture');
     expect(payment.amountAuthorized.amount).toBe(s.total.amount);
+    // An authorization alone grants nothing: consumers hear checkout.completed only once paid.
+    expect(await eventTypes(s.id)).toEqual(['checkout.session_created']);
     const part = s.total.amount - 100;
     const cap = await h.gql(CAPTURE, { input: { paymentId: payment.id, amount: part, idempotencyKey: key('cap') } });
     expect(cap.errors).toBeUndefined();
     expect(cap.data!.capturePayment.result).toBe('succeeded');
     expect(cap.data!.capturePayment.payment.status).toBe('succeeded');
     expect(cap.data!.capturePayment.payment.amountCaptured.amount).toBe(part);
+    expect(await eventTypes(s.id)).toEqual(['checkout.session_created', 'checkout.completed']);
+    expect(await eventTypes(payment.id)).toEqual(['payment.authorized', 'payment.succeeded']);
     const again = await h.gql(CAPTURE, { input: { paymentId: payment.id, idempotencyKey: key('cap2') } });
     expect(errorCode(again)).toBe('ILLEGAL_STATE_TRANSITION');
     await expectLedgerBalanced();
@@ -196,6 +200,7 @@ describeEachDatabase('checkout → payment → ledger → events', (dialect) => 
     const detail = await h.gql(PAYMENT, { id: payment.id });
     const kinds = detail.data!.payment.ledgerTransactions.map((t: { kind: string }) => t.kind);
     expect(kinds).toEqual(['authorization', 'authorization_release']);
+    expect(await eventTypes(s.id)).toEqual(['checkout.session_created', 'checkout.canceled']);
     const refund = await h.gql(REFUND, { input: { paymentId: payment.id, idempotencyKey: key('refund-void') } });
     expect(errorCode(refund)).toBe('ILLEGAL_STATE_TRANSITION');
     await expectLedgerBalanced();

@@ -43,12 +43,26 @@ describeEachDatabase('session expiry, coupons and limits', (dialect) => {
     expect(types.map((t) => t.type)).toEqual(['checkout.session_created', 'payment.failed', 'payment.canceled', 'checkout.expired']);
   });
 
-  it('leaves a session whose payment is still in flight to finish, even past its TTL', async () => {
-    const s = (await create({ customerId: customer() })).data!.createCheckoutSession.checkoutSession;
-    await confirm(s.id, 'tok_threeDSecure2Required');
+  it('expires a session abandoned at 3-D Secure: the payment is canceled and the coupon returns', async () => {
+    const customerId = customer();
+    const s = (await create({ customerId, couponCode: 'WELCOME10' })).data!.createCheckoutSession.checkoutSession;
+    const payment = (await confirm(s.id, 'tok_threeDSecure2Required')).data!.confirmCheckoutSession.payment;
+    const before = await redemptions('WELCOME10');
     h.clock.advance(h.app.config.checkoutSessionTtlSeconds * 1000);
     await h.runWorker();
-    expect(await sessionStatus(s.id)).toBe('processing');
+    expect(await sessionStatus(s.id)).toBe('expired');
+    expect((await h.gql(`query($id: ID!) { payment(id: $id) { status } }`, { id: payment.id })).data!.payment.status).toBe('canceled');
+    expect(await redemptions('WELCOME10')).toBe(before - 1);
+    const late = await h.gql(`mutation($i: ThreeDSecureChallengeInput!) { completeThreeDSecureChallenge(input: $i) { payment { status } } }`, { i: { paymentId: payment.id, idempotencyKey: key('late') } });
+    expect(errorCode(late)).toBe('NO_ACTION_REQUIRED');
+  });
+
+  it('never expires a session whose gateway call has an unknown outcome: the money may have moved', async () => {
+    const s = (await create({ customerId: customer() })).data!.createCheckoutSession.checkoutSession;
+    await confirm(s.id, 'tok_timeout');
+    h.clock.advance(h.app.config.checkoutSessionTtlSeconds * 1000);
+    await h.runWorker(); // expiry runs first and leaves it; the reconciler then finds the charge
+    expect(await sessionStatus(s.id)).toBe('complete');
   });
 
   it('lets each customer redeem a coupon once', async () => {

@@ -83,6 +83,8 @@ export interface CheckoutSessionsTable {
   total: number;
   payment_id: string | null;
   order_id: string | null;
+  /** The idempotency key of the confirmation that completed a free (zero-total) session. */
+  confirm_request_key: string | null;
   expires_at: number;
   completed_at: number | null;
   created_at: number;
@@ -165,6 +167,8 @@ export interface PaymentAttemptsTable {
   next_action: string | null;
   /** how many times the authorization was resumed after a customer action (keys each resume) */
   resumes: number;
+  /** The API caller's idempotency key for the latest resume, so a replay finds its result. */
+  resume_request_key: string | null;
   created_at: number;
   updated_at: number;
   resolved_at: number | null;
@@ -258,6 +262,8 @@ export interface IdempotencyKeysTable {
   /** in_progress | completed */
   status: string;
   response: string | null;
+  /** Who holds the claim: only the holder may store the response. */
+  holder: string;
   locked_until: number;
   created_at: number;
   updated_at: number;

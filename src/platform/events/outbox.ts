@@ -12,6 +12,7 @@ export type EventTopic = (typeof EVENT_TOPICS)[number];
 export const EVENT_TYPES = [
   'checkout.session_created',
   'checkout.completed',
+  'checkout.canceled',
   'checkout.expired',
   'payment.authorized',
   'payment.requires_action',

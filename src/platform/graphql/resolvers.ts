@@ -16,6 +16,7 @@ import {
   refundPayment,
   voidPayment,
   type AttemptView,
+  type OperationView,
   type PaymentView,
   type RefundView,
 } from '../../payments/index.js';
@@ -143,13 +144,13 @@ const Mutation: Record<string, Resolver> = {
     const paymentId = requireId('payment', i.paymentId, 'paymentId');
     const outcome = i.outcome === 'failed' ? 'failed' : i.outcome === null ? null : 'authenticated';
     const { options, req } = idem(ctx, 'completeThreeDSecureChallenge', i);
-    return runIdempotent(options, req, async () => ({ payment: await completeThreeDSecure(ctx.app.payments, { paymentId, outcome }) }));
+    return runIdempotent(options, req, async () => ({ payment: await completeThreeDSecure(ctx.app.payments, { paymentId, outcome, requestKey: req.key }) }));
   },
   async failThreeDSecureChallenge(_p, args, ctx) {
     const i = input(args);
     const paymentId = requireId('payment', i.paymentId, 'paymentId');
     const { options, req } = idem(ctx, 'failThreeDSecureChallenge', i);
-    return runIdempotent(options, req, async () => ({ payment: await completeThreeDSecure(ctx.app.payments, { paymentId, outcome: 'failed' }) }));
+    return runIdempotent(options, req, async () => ({ payment: await completeThreeDSecure(ctx.app.payments, { paymentId, outcome: 'failed', requestKey: req.key }) }));
   },
   async capturePayment(_p, args, ctx) {
     const i = input(args);
@@ -217,6 +218,7 @@ const Payment = {
 };
 
 const PaymentAttempt = { amount: (a: AttemptView) => moneyOf(a.amount, a.currency) };
+const PaymentOperation = { amount: (o: OperationView) => moneyOf(o.amount, o.currency) };
 const Refund = { amount: (r: RefundView) => moneyOf(r.amount, r.currency) };
 const Price = { unitAmount: (p: Price) => moneyOf(p.unitAmount, p.currency) };
 const Product = {
@@ -233,6 +235,7 @@ export const resolvers = {
   CheckoutLine,
   Payment,
   PaymentAttempt,
+  PaymentOperation,
   Refund,
   Price,
   Product,

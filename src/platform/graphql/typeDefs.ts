@@ -208,7 +208,7 @@ export const typeDefs = /* GraphQL */ `
   type PaymentOperation {
     id: ID!
     kind: String!
-    amount: SafeInt!
+    amount: Money!
     status: String!
     failureCode: String
     createdAt: DateTime!

@@ -8,7 +8,7 @@ import type { App } from '../app.js';
 import { pendingMigrations } from '../db/index.js';
 import { httpStatusFor } from '../graphql/errors.js';
 import { createGraphQL } from '../graphql/yoga.js';
-import { assertNoCardData } from '../security/card-guard.js';
+import { assertNoCardData, CARD_DATA_MESSAGE, findCardNumber } from '../security/card-guard.js';
 
 function sendError(reply: FastifyReply, code: ErrorCode, message: string, details?: Record<string, unknown>) {
   return reply
@@ -28,8 +28,21 @@ export async function createHttpServer(app: App): Promise<FastifyInstance> {
     return503OnClosing: true,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && /^[A-Za-z0-9._-]{1,100}$/.test(given) ? given : crypto.randomUUID();
+      // A caller's request id is echoed and logged, so it must not smuggle a card number in.
+      return typeof given === 'string' && /^[A-Za-z0-9._-]{1,100}$/.test(given) && !findCardNumber(given) ? given : crypto.randomUUID();
     },
+  });
+  // JSON is read as text first: the card guard sees exactly what was sent, including numbers too
+  // long for a JavaScript number and escapes that parsing would hide.
+  server.removeContentTypeParser('application/json');
+  server.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (findCardNumber(text)) return done(new ObolError('CARD_DATA_REFUSED', CARD_DATA_MESSAGE), undefined);
+    try {
+      done(null, text.length === 0 ? undefined : JSON.parse(text));
+    } catch {
+      done(new ObolError('VALIDATION_FAILED', 'The request body is not valid JSON.'), undefined);
+    }
   });
   const yoga = createGraphQL(app);
 
