@@ -31,3 +31,27 @@ describe('idempotency fingerprints', () => {
     }
   });
 });
+
+describe('idempotency retention', () => {
+  it('forgets completed keys past the retention and keeps in-progress ones', async () => {
+    const { createTestDatabase } = await import('../../test/support/databases.js');
+    const { purgeIdempotencyKeys } = await import('./idempotency.js');
+    const t = await createTestDatabase('sqlite');
+    try {
+      const row = { operation: 'op', request_hash: 'h'.repeat(64), response: '{}', holder: 'x', created_at: 0, updated_at: 0 };
+      await t.db.kysely
+        .insertInto('idempotency_keys')
+        .values([
+          { ...row, scope: 's', idem_key: 'old-done', status: 'completed', locked_until: 1 },
+          { ...row, scope: 's', idem_key: 'old-stuck', status: 'in_progress', locked_until: 1 },
+          { ...row, scope: 's', idem_key: 'fresh-done', status: 'completed', locked_until: Date.now() },
+        ])
+        .execute();
+      expect(await purgeIdempotencyKeys(t.db)).toBe(1);
+      const left = await t.db.kysely.selectFrom('idempotency_keys').select('idem_key').orderBy('idem_key').execute();
+      expect(left.map((r) => r.idem_key)).toEqual(['fresh-done', 'old-stuck']);
+    } finally {
+      await t.drop();
+    }
+  });
+});

@@ -182,3 +182,22 @@ export async function runIdempotent<T>(
     }
   }
 }
+
+/** How long a completed response is kept for replays (as long as the big gateways keep theirs). */
+export const IDEMPOTENCY_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/** Forgets completed keys older than the retention; a key still in progress is never removed. */
+export async function purgeIdempotencyKeys(db: Db, args: { readonly olderThanMs?: number; readonly limit?: number } = {}): Promise<number> {
+  const cutoff = Date.now() - (args.olderThanMs ?? IDEMPOTENCY_RETENTION_MS);
+  const old = await db.kysely
+    .selectFrom('idempotency_keys')
+    .select(['scope', 'idem_key'])
+    .where('status', '=', 'completed')
+    .where('locked_until', '<', cutoff)
+    .limit(args.limit ?? 1000)
+    .execute();
+  for (const k of old) {
+    await db.kysely.deleteFrom('idempotency_keys').where('scope', '=', k.scope).where('idem_key', '=', k.idem_key).where('status', '=', 'completed').execute();
+  }
+  return old.length;
+}

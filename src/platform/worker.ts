@@ -6,6 +6,7 @@ import { expireCheckoutSessions } from '../checkout/index.js';
 import { resolveUnknownOutcomes } from '../payments/index.js';
 import type { App } from './app.js';
 import { relayOutboxOnce } from './events/index.js';
+import { purgeIdempotencyKeys } from './idempotency.js';
 
 export interface Worker {
   /** Resolves when every loop has finished its current round. */
@@ -49,7 +50,7 @@ export function startWorker(app: App): Worker {
   }
 
   const interval = config.workerPollIntervalMs;
-  loops.push(loop('relay', interval), loop('reconcile', Math.max(interval, 1000)), loop('expire', Math.max(interval * 4, 1000)));
+  loops.push(loop('relay', interval), loop('reconcile', Math.max(interval, 1000)), loop('expire', Math.max(interval * 4, 1000)), loop('purge', 60_000));
   logger.info({ tasks: Object.keys(tasks) }, 'worker started');
 
   return {
@@ -71,6 +72,7 @@ export function workerTasks(app: App) {
     relay: () => relayOutboxOnce({ db: app.db, bus: app.bus, clock: app.clock }).then(() => undefined),
     reconcile: () => resolveUnknownOutcomes(app.payments, { olderThanMs: app.config.reconcileAfterSeconds * 1000 }).then(() => undefined),
     expire: () => expireCheckoutSessions(app.checkout).then(() => undefined),
+    purge: () => purgeIdempotencyKeys(app.db).then(() => undefined),
   } as const;
 }
 
