@@ -36,6 +36,23 @@ describe('loadConfig', () => {
       shutdownTimeoutMs: 10000,
       seedDemoCatalog: true,
       graphiql: true,
+      authMode: 'development',
+      authJwksUrl: null,
+      authJwksFile: null,
+      authIssuer: 'obol-dev',
+      authAudience: 'obol',
+      authClockSkewSeconds: 30,
+      authDevKeyFile: './data/dev-signing-key.json',
+      supportRefundLimits: { USD: 10000, EUR: 10000, GBP: 10000, INR: 1000000, JPY: 15000 },
+      rateLimitCheckoutPerCustomerPerMinute: 30,
+      rateLimitCheckoutPerIpPerMinute: 120,
+      cardTestingMaxFailures: 5,
+      cardTestingWindowSeconds: 600,
+      cardTestingBlockSeconds: 1800,
+      trustProxy: false,
+      encryptionKeys: null,
+      encryptionKeysFile: null,
+      devEncryptionKeyFile: './data/dev-encryption-keys.json',
     });
   });
 
@@ -104,9 +121,31 @@ describe('loadConfig', () => {
     expect(loadConfig({ SEED_DEMO_CATALOG: 'false' }).seedDemoCatalog).toBe(false);
   });
 
+  const PRODUCTION = { NODE_ENV: 'production', AUTH_JWKS_FILE: '/etc/obol/jwks.json', ENCRYPTION_KEYS_FILE: '/run/secrets/obol-keys' } as const;
+
   it('turns GraphiQL off in production unless asked for', () => {
-    expect(loadConfig({ NODE_ENV: 'production' }).graphiql).toBe(false);
-    expect(loadConfig({ NODE_ENV: 'production', GRAPHIQL: 'true' }).graphiql).toBe(true);
+    expect(loadConfig(PRODUCTION).graphiql).toBe(false);
+    expect(loadConfig({ ...PRODUCTION, GRAPHIQL: 'true' }).graphiql).toBe(true);
+  });
+
+  it('verifies tokens against a JWKS in production and refuses development auth there', () => {
+    expect(loadConfig(PRODUCTION).authMode).toBe('jwks');
+    expect(problemsOf({ ...PRODUCTION, AUTH_MODE: 'development' })).toEqual([
+      'AUTH_MODE: development mode signs its own tokens and refuses to run with NODE_ENV=production; set AUTH_MODE=jwks with AUTH_JWKS_URL or AUTH_JWKS_FILE',
+    ]);
+    expect(problemsOf({ NODE_ENV: 'production', ENCRYPTION_KEYS_FILE: '/k' })).toEqual(['AUTH_JWKS_URL: AUTH_MODE=jwks needs AUTH_JWKS_URL or AUTH_JWKS_FILE']);
+    expect(problemsOf({ NODE_ENV: 'production', AUTH_JWKS_FILE: '/j' })).toEqual([
+      'ENCRYPTION_KEYS: production needs ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE (personal data is encrypted at rest)',
+    ]);
+    expect(problemsOf({ AUTH_MODE: 'jwks', AUTH_JWKS_URL: 'http://idp.example.com/jwks' })[0]).toMatch(/^AUTH_JWKS_URL: must be an https:\/\/ URL/);
+  });
+
+  it('parses support refund limits per currency and never prints encryption keys', () => {
+    expect(loadConfig({ SUPPORT_REFUND_LIMITS: 'USD:500,JPY:1000' }).supportRefundLimits).toEqual({ USD: 500, JPY: 1000 });
+    expect(problemsOf({ SUPPORT_REFUND_LIMITS: 'USD:5.00' })[0]).toMatch(/^SUPPORT_REFUND_LIMITS: must be a comma-separated list/);
+    const secret = 'k1:QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=';
+    expect(JSON.stringify(redactConfig(loadConfig({ ENCRYPTION_KEYS: secret })))).not.toContain('QUFB');
+    expect(problemsOf({ ENCRYPTION_KEYS: secret, ENCRYPTION_KEYS_FILE: '/k' }).join(' ')).not.toContain('QUFB');
   });
 
   it('accepts roles with spaces and repeats, keeping each once', () => {
@@ -258,9 +297,27 @@ describe('CONFIG_REFERENCE', () => {
       'SHUTDOWN_TIMEOUT_MS',
       'SEED_DEMO_CATALOG',
       'GRAPHIQL',
+      'AUTH_MODE',
+      'AUTH_JWKS_URL',
+      'AUTH_JWKS_FILE',
+      'AUTH_ISSUER',
+      'AUTH_AUDIENCE',
+      'AUTH_CLOCK_SKEW_SECONDS',
+      'AUTH_DEV_KEY_FILE',
+      'SUPPORT_REFUND_LIMITS',
+      'RATE_LIMIT_CHECKOUT_PER_CUSTOMER',
+      'RATE_LIMIT_CHECKOUT_PER_IP',
+      'CARD_TESTING_MAX_FAILURES',
+      'CARD_TESTING_WINDOW_SECONDS',
+      'CARD_TESTING_BLOCK_SECONDS',
+      'TRUST_PROXY',
+      'ENCRYPTION_KEYS',
+      'ENCRYPTION_KEYS_FILE',
+      'DEV_ENCRYPTION_KEY_FILE',
     ]);
+    const optional = new Set(['AUTH_JWKS_URL', 'AUTH_JWKS_FILE', 'ENCRYPTION_KEYS', 'ENCRYPTION_KEYS_FILE']);
     for (const entry of CONFIG_REFERENCE) {
-      expect(entry.default, entry.name).not.toBe('');
+      if (!optional.has(entry.name)) expect(entry.default, entry.name).not.toBe('');
       expect(entry.description, entry.name).toMatch(/\.$|…$/);
     }
   });
@@ -268,7 +325,7 @@ describe('CONFIG_REFERENCE', () => {
   it('documents defaults that are the values actually used', () => {
     const defaults = loadConfig({});
     for (const entry of CONFIG_REFERENCE) {
-      if (entry.name === 'SEED_DEMO_CATALOG' || entry.name === 'GRAPHIQL') continue;
+      if (entry.name === 'SEED_DEMO_CATALOG' || entry.name === 'GRAPHIQL' || entry.name === 'AUTH_MODE') continue;
       // Setting a variable to its documented default changes nothing.
       expect(loadConfig({ [entry.name]: entry.default }), entry.name).toEqual(defaults);
     }

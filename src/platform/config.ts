@@ -47,7 +47,33 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly seedDemoCatalog: boolean;
   readonly graphiql: boolean;
+  /** development: a local signing key and `obol token`; jwks: tokens from your identity provider. */
+  readonly authMode: AuthMode;
+  readonly authJwksUrl: string | null;
+  readonly authJwksFile: string | null;
+  readonly authIssuer: string;
+  readonly authAudience: string;
+  readonly authClockSkewSeconds: number;
+  /** Where development mode keeps its generated signing key. */
+  readonly authDevKeyFile: string;
+  /** The most a `support` user may refund in one refund, per currency (minor units). */
+  readonly supportRefundLimits: Readonly<Record<string, number>>;
+  readonly rateLimitCheckoutPerCustomerPerMinute: number;
+  readonly rateLimitCheckoutPerIpPerMinute: number;
+  readonly cardTestingMaxFailures: number;
+  readonly cardTestingWindowSeconds: number;
+  readonly cardTestingBlockSeconds: number;
+  /** Whether X-Forwarded-For from a proxy in front of Obol decides the client IP. */
+  readonly trustProxy: boolean;
+  /** `kid:base64key,…` (first one encrypts); secret: never printed. Null in development (a local key file is used). */
+  readonly encryptionKeys: string | null;
+  readonly encryptionKeysFile: string | null;
+  /** Where development mode keeps its generated encryption key. */
+  readonly devEncryptionKeyFile: string;
 }
+
+export const AUTH_MODES = ['development', 'jwks'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -146,6 +172,39 @@ const databaseUrl = z.string().transform((raw, ctx) => {
     return fail(ctx, 'must be a valid URL naming a database, such as mysql://user:password@127.0.0.1:3306/obol');
   }
   return raw;
+});
+
+const nonEmpty = (what: string) =>
+  z.string().transform((raw, ctx) => {
+    if (raw.trim() === '') return fail(ctx, `must be ${what}`);
+    return raw.trim();
+  });
+
+const optionalText = z.string().transform((raw): string | null => (raw.trim() === '' ? null : raw.trim()));
+
+const httpsUrl = z.string().transform((raw, ctx): string | null => {
+  if (raw.trim() === '') return null;
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && (u.hostname === '127.0.0.1' || u.hostname === 'localhost'))) {
+      return fail(ctx, 'must be an https:// URL (http:// only for localhost)');
+    }
+    return u.toString();
+  } catch {
+    return fail(ctx, 'must be a URL such as https://login.example.com/.well-known/jwks.json');
+  }
+});
+
+/** `USD:10000,EUR:10000,JPY:15000`: minor units per ISO 4217 currency. */
+const refundLimits = z.string().transform((raw, ctx): Readonly<Record<string, number>> => {
+  const out: Record<string, number> = {};
+  if (raw.trim() === '') return Object.freeze(out);
+  for (const part of raw.split(',')) {
+    const m = /^\s*([A-Z]{3}):(\d{1,15})\s*$/.exec(part);
+    if (!m) return fail(ctx, 'must be a comma-separated list of CURRENCY:minor-units, such as USD:10000,EUR:10000');
+    out[m[1]!] = Number(m[2]);
+  }
+  return Object.freeze(out);
 });
 
 const roles = z.string().transform((raw, ctx): readonly Role[] => {
@@ -298,6 +357,110 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
     schema: flag(),
     derive: (c) => c.nodeEnv !== 'production',
   },
+  authMode: {
+    name: 'AUTH_MODE',
+    default: 'development unless NODE_ENV=production, then jwks',
+    description: 'development: Obol signs its own tokens with a generated local key (`obol token`); jwks: verify tokens from your identity provider. development refuses to run with NODE_ENV=production.',
+    schema: oneOf(AUTH_MODES),
+    derive: (c) => (c.nodeEnv === 'production' ? 'jwks' : 'development'),
+  },
+  authJwksUrl: {
+    name: 'AUTH_JWKS_URL',
+    default: '',
+    description: "With AUTH_MODE=jwks: the identity provider's JWKS URL (keys are cached and refreshed on rotation).",
+    schema: httpsUrl,
+  },
+  authJwksFile: {
+    name: 'AUTH_JWKS_FILE',
+    default: '',
+    description: 'With AUTH_MODE=jwks: a JWKS JSON file instead of a URL.',
+    schema: optionalText,
+  },
+  authIssuer: {
+    name: 'AUTH_ISSUER',
+    default: 'obol-dev',
+    description: 'Required `iss` of every token.',
+    schema: nonEmpty('the issuer your tokens carry'),
+  },
+  authAudience: {
+    name: 'AUTH_AUDIENCE',
+    default: 'obol',
+    description: 'Required `aud` of every token.',
+    schema: nonEmpty('the audience your tokens carry'),
+  },
+  authClockSkewSeconds: {
+    name: 'AUTH_CLOCK_SKEW_SECONDS',
+    default: '30',
+    description: 'Tolerance for `exp` and `nbf` against clock drift between Obol and the token issuer.',
+    schema: integer(0, 300, 'seconds'),
+  },
+  authDevKeyFile: {
+    name: 'AUTH_DEV_KEY_FILE',
+    default: './data/dev-signing-key.json',
+    description: 'Development mode: where the generated signing key is kept (created on first start).',
+    schema: nonEmpty('a file path'),
+  },
+  supportRefundLimits: {
+    name: 'SUPPORT_REFUND_LIMITS',
+    default: 'USD:10000,EUR:10000,GBP:10000,INR:1000000,JPY:15000',
+    description: 'Largest single refund the support role may make, per currency in minor units; currencies not listed cannot be refunded by support.',
+    schema: refundLimits,
+  },
+  rateLimitCheckoutPerCustomerPerMinute: {
+    name: 'RATE_LIMIT_CHECKOUT_PER_CUSTOMER',
+    default: '30',
+    description: 'Checkout mutations one customer may make per minute.',
+    schema: integer(1, 100_000),
+  },
+  rateLimitCheckoutPerIpPerMinute: {
+    name: 'RATE_LIMIT_CHECKOUT_PER_IP',
+    default: '120',
+    description: 'Checkout mutations one client IP may make per minute.',
+    schema: integer(1, 1_000_000),
+  },
+  cardTestingMaxFailures: {
+    name: 'CARD_TESTING_MAX_FAILURES',
+    default: '5',
+    description: 'Failed payment confirmations per customer or per IP within the window that trigger a temporary block (card-testing defence).',
+    schema: integer(1, 1000),
+  },
+  cardTestingWindowSeconds: {
+    name: 'CARD_TESTING_WINDOW_SECONDS',
+    default: '600',
+    description: 'Window over which failed confirmations are counted.',
+    schema: integer(10, 86_400, 'seconds'),
+  },
+  cardTestingBlockSeconds: {
+    name: 'CARD_TESTING_BLOCK_SECONDS',
+    default: '1800',
+    description: 'How long a customer or IP stays blocked from confirming payments after tripping the card-testing defence.',
+    schema: integer(10, 604_800, 'seconds'),
+  },
+  trustProxy: {
+    name: 'TRUST_PROXY',
+    default: 'false',
+    description: 'true when Obol runs behind a load balancer that sets X-Forwarded-For; decides the client IP used for rate limits.',
+    schema: flag(),
+  },
+  encryptionKeys: {
+    name: 'ENCRYPTION_KEYS',
+    default: '',
+    description: 'Secret. Keys for personal data at rest: `kid:base64-of-32-bytes,…`; the first encrypts, all decrypt (rotation). In development a local key file is generated when unset.',
+    schema: optionalText,
+    echo: () => REDACTED,
+  },
+  encryptionKeysFile: {
+    name: 'ENCRYPTION_KEYS_FILE',
+    default: '',
+    description: 'A file holding ENCRYPTION_KEYS (for secrets mounted as files).',
+    schema: optionalText,
+  },
+  devEncryptionKeyFile: {
+    name: 'DEV_ENCRYPTION_KEY_FILE',
+    default: './data/dev-encryption-keys.json',
+    description: 'Development mode: where the generated encryption key is kept (created on first start).',
+    schema: nonEmpty('a file path'),
+  },
 };
 
 const VARIABLE_ENTRIES = Object.entries(VARIABLES) as Array<[VariableKey, Variable<unknown>]>;
@@ -343,6 +506,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   for (const [key, variable] of derived) values[key] = variable.derive!(values as Partial<ConfigValues>);
 
+  if (problems.length === 0) problems.push(...crossChecks(values as ConfigValues));
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config = values as ConfigValues;
@@ -353,9 +517,35 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   });
 }
 
+/** Rules that involve more than one variable. */
+function crossChecks(c: ConfigValues): string[] {
+  const problems: string[] = [];
+  if (c.authMode === 'development' && c.nodeEnv === 'production') {
+    problems.push('AUTH_MODE: development mode signs its own tokens and refuses to run with NODE_ENV=production; set AUTH_MODE=jwks with AUTH_JWKS_URL or AUTH_JWKS_FILE');
+  }
+  if (c.authMode === 'jwks' && c.authJwksUrl === null && c.authJwksFile === null) {
+    problems.push('AUTH_JWKS_URL: AUTH_MODE=jwks needs AUTH_JWKS_URL or AUTH_JWKS_FILE');
+  }
+  if (c.authMode === 'jwks' && c.authJwksUrl !== null && c.authJwksFile !== null) {
+    problems.push('AUTH_JWKS_FILE: set AUTH_JWKS_URL or AUTH_JWKS_FILE, not both');
+  }
+  if (c.nodeEnv === 'production' && c.encryptionKeys === null && c.encryptionKeysFile === null) {
+    problems.push('ENCRYPTION_KEYS: production needs ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE (personal data is encrypted at rest)');
+  }
+  if (c.encryptionKeys !== null && c.encryptionKeysFile !== null) {
+    problems.push('ENCRYPTION_KEYS_FILE: set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE, not both');
+  }
+  return problems;
+}
+
 /** A copy safe to print or log: credentials in the database URL are replaced by `[redacted]`. */
 export function redactConfig(config: Config): Config {
   const database: DatabaseLocation =
     config.database.kind === 'mysql' ? { kind: 'mysql', url: redactUrlCredentials(config.database.url) } : config.database;
-  return Object.freeze({ ...config, databaseUrl: redactUrlCredentials(config.databaseUrl), database });
+  return Object.freeze({
+    ...config,
+    databaseUrl: redactUrlCredentials(config.databaseUrl),
+    database,
+    encryptionKeys: config.encryptionKeys === null ? null : REDACTED,
+  });
 }

@@ -2,6 +2,9 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider, type Mig
 import type { Db } from './database.js';
 import type { Dialect } from './dialect.js';
 import * as foundation from './migrations/0001_foundation.js';
+import * as abuseLimits from './migrations/0002_abuse_limits.js';
+import * as personalData from './migrations/0003_personal_data.js';
+import * as auditLog from './migrations/0004_audit_log.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -10,6 +13,9 @@ interface DialectMigration {
 /** Ordered by name; bundled in code so a compiled build needs no migration files on disk. */
 const MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   '0001_foundation': foundation,
+  '0002_abuse_limits': abuseLimits,
+  '0003_personal_data': personalData,
+  '0004_audit_log': auditLog,
 };
 
 class BundledProvider implements MigrationProvider {

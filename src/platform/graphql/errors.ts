@@ -10,6 +10,14 @@ export function httpStatusFor(code: ErrorCode): number {
       return 404;
     case 'INPUT_TOO_LARGE':
       return 413;
+    case 'UNAUTHENTICATED':
+      return 401;
+    case 'FORBIDDEN':
+    case 'REFUND_LIMIT_EXCEEDED':
+      return 403;
+    case 'RATE_LIMITED':
+    case 'CARD_TESTING_BLOCKED':
+      return 429;
     case 'IDEMPOTENCY_KEY_REUSED':
     case 'IDEMPOTENCY_REQUEST_IN_PROGRESS':
     case 'CONCURRENT_MODIFICATION':
