@@ -4,6 +4,9 @@
  * BIGINT minor units beside a CHAR(3) currency. Booleans are 0/1 integers.
  */
 import type { Generated } from 'kysely';
+import type { AbuseTables } from './schema-abuse.js';
+import type { AuditTables } from './schema-audit.js';
+import type { PersonalDataTables } from './schema-personal-data.js';
 
 export interface ProductsTable {
   id: string;
@@ -288,7 +291,8 @@ export interface SchemaMigrationsTable {
   applied_at: number;
 }
 
-export interface Database {
+/** Tables of later features live in their own schema-*.ts files, merged here. */
+export interface Database extends AbuseTables, PersonalDataTables, AuditTables {
   products: ProductsTable;
   prices: PricesTable;
   coupons: CouponsTable;
