@@ -1,4 +1,4 @@
-import { ObolError, newId } from '../kernel/index.js';
+import { authorize, mayActFor, newId, notFound, ObolError, type Caller } from '../kernel/index.js';
 import { markCouponRedeemed, reserveCoupon, findCouponById } from '../catalog/index.js';
 import { postJournal, salePosting } from '../ledger/index.js';
 import { money } from '../money/index.js';
@@ -10,6 +10,7 @@ import { saleBreakdown } from './domain/totals.js';
 import { currencyOf, loadLines, loadSessionView, lockSession, saveSession, sessionStatus, totalsOf, type CheckoutSessionView } from './records.js';
 
 export interface ConfirmSessionProps {
+  readonly caller: Caller;
   readonly sessionId: string;
   /** The gateway's payment-method token (`tok_visa`, a Stripe `pm_…`, …). Not needed for a zero total. */
   readonly paymentMethodToken: string | null;
@@ -31,13 +32,19 @@ const TOKEN_PATTERN = /^[A-Za-z0-9_\-:.]{3,255}$/;
  */
 export async function confirmCheckoutSession(deps: CheckoutDeps, props: ConfirmSessionProps): Promise<ConfirmSessionResult> {
   const { db, clock } = deps;
+  const { actor } = props.caller;
+  authorize(actor, 'checkout.confirm');
   if (props.paymentMethodToken !== null && !TOKEN_PATTERN.test(props.paymentMethodToken)) {
     throw new ObolError('VALIDATION_FAILED', 'paymentMethodToken must be the gateway token for the payment method (letters, digits, _ - : .).', { field: 'paymentMethodToken' });
   }
+  const owner = await db.kysely.selectFrom('checkout_sessions').select('customer_id').where('id', '=', props.sessionId).executeTakeFirst();
+  if (!owner || !mayActFor(actor, owner.customer_id)) throw notFound('checkout session', 'sessionId');
+  await deps.limits.beforeCheckoutMutation({ caller: props.caller, customerId: owner.customer_id });
+  await deps.limits.beforeConfirm({ caller: props.caller, customerId: owner.customer_id });
   const claimed = await db.transaction(async (tx) => {
     const now = clock.now();
     const session = await lockSession(db, tx, props.sessionId);
-    if (!session) throw new ObolError('NOT_FOUND', 'No checkout session with this id.', { field: 'sessionId' });
+    if (!session) throw notFound('checkout session', 'sessionId');
     const status = sessionStatus(session);
     if (status !== 'open') {
       // The same confirmation repeated (after a crash or a lost response) reports where it got to.
@@ -86,6 +93,13 @@ export async function confirmCheckoutSession(deps: CheckoutDeps, props: ConfirmS
   const session = await loadSessionView(db.kysely, props.sessionId);
   if (!session) throw new Error(`session ${props.sessionId} vanished`);
   const payment = session.paymentId === null ? null : ((await loadPaymentView(db.kysely, session.paymentId)) ?? null);
+  if (claimed.kind === 'charge') {
+    const attempt = payment?.attempts.find((a) => a.id === claimed.attemptId);
+    // A decline by the issuer counts towards the card-testing block; an unreachable gateway does not.
+    if (attempt?.status === 'failed' && attempt.declineCode !== 'gateway_unavailable') {
+      await deps.limits.afterDeclined({ caller: props.caller, customerId: session.customerId });
+    }
+  }
   return { session, payment };
 }
 

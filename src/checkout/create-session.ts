@@ -1,9 +1,10 @@
-import { ObolError, newId, isCatalogId } from '../kernel/index.js';
+import { authorize, isCatalogId, mayActFor, newId, ObolError, type Caller } from '../kernel/index.js';
 import { assertCouponUsable, couponTerms, findCouponByCode, findPrices, findTaxRate, type Coupon } from '../catalog/index.js';
 import type { CaptureMethod } from '../payments/index.js';
 import type { Tx } from '../platform/db/index.js';
 import { enqueueEvent } from '../platform/events/index.js';
 import type { CheckoutDeps } from './deps.js';
+import { parseBillingDetails, sealBillingDetails } from './billing-details.js';
 import { computeTotals, MAX_QUANTITY, type PricedItem } from './domain/totals.js';
 
 export { MAX_QUANTITY };
@@ -14,13 +15,16 @@ export const MAX_ITEMS = 50;
 export const MAX_TOTAL = 10_000_000_000;
 
 export interface CreateSessionProps {
-  /** The learner paying: `cus_…`. */
-  readonly customerId: string;
+  readonly caller: Caller;
+  /** The learner paying: `cus_…`. A learner may leave it out (it is then themselves). */
+  readonly customerId: string | null;
   /** ISO 3166-1 alpha-2 country of the learner (decides tax and localized prices). */
   readonly country: string;
   readonly items: readonly { readonly priceId: string; readonly quantity: number }[];
   readonly couponCode: string | null;
   readonly captureMethod: CaptureMethod;
+  /** Name, email and address of the payer, as sent: validated here and stored encrypted. */
+  readonly billingDetails: unknown;
 }
 
 export function assertCustomerId(value: string): void {
@@ -46,7 +50,12 @@ export async function createCheckoutSession(
   within?: (tx: Tx, view: CheckoutSessionView) => Promise<void>,
 ): Promise<CheckoutSessionView> {
   const { db, clock } = deps;
-  assertCustomerId(props.customerId);
+  const { actor } = props.caller;
+  authorize(actor, 'checkout.create');
+  const customerId = props.customerId ?? actor.customerId;
+  if (customerId === null) throw new ObolError('VALIDATION_FAILED', 'customerId is required.', { field: 'customerId' });
+  assertCustomerId(customerId);
+  if (!mayActFor(actor, customerId)) throw new ObolError('FORBIDDEN', 'A learner can only check out for themselves.', { field: 'customerId' });
   const country = normaliseCountry(props.country);
   if (props.items.length === 0) throw new ObolError('VALIDATION_FAILED', 'items must contain at least one item.', { field: 'items' });
   if (props.items.length > MAX_ITEMS) throw new ObolError('INPUT_TOO_LARGE', `A checkout holds at most ${MAX_ITEMS} items.`, { field: 'items' });
@@ -60,6 +69,7 @@ export async function createCheckoutSession(
     seen.add(item.priceId);
   }
 
+  await deps.limits.beforeCheckoutMutation({ caller: props.caller, customerId });
   const prices = await findPrices(db.kysely, props.items.map((i) => i.priceId));
   const priced: PricedItem[] = props.items.map((item, i) => {
     const price = prices.get(item.priceId);
@@ -91,7 +101,7 @@ export async function createCheckoutSession(
   if (props.couponCode !== null) {
     const found = await findCouponByCode(db.kysely, props.couponCode);
     if (!found) throw new ObolError('COUPON_NOT_FOUND', 'No such coupon.', { field: 'couponCode' });
-    const redeemed = await db.kysely.selectFrom('coupon_redemptions').select('coupon_id').where('coupon_id', '=', found.id).where('customer_id', '=', props.customerId).executeTakeFirst();
+    const redeemed = await db.kysely.selectFrom('coupon_redemptions').select('coupon_id').where('coupon_id', '=', found.id).where('customer_id', '=', customerId).executeTakeFirst();
     assertCouponUsable({ coupon: found, now, currency, alreadyRedeemedByCustomer: redeemed !== undefined });
     coupon = found;
   }
@@ -106,13 +116,15 @@ export async function createCheckoutSession(
   }
   if (totals.total > MAX_TOTAL) throw new ObolError('AMOUNT_TOO_LARGE', `The total ${totals.total} exceeds the maximum of ${MAX_TOTAL} minor units for one checkout.`);
 
+  const billing = props.billingDetails === null || props.billingDetails === undefined ? null : parseBillingDetails(props.billingDetails);
   const id = newId('checkoutSession', now);
+  const sealedBilling = billing === null ? null : sealBillingDetails({ keyring: deps.keyring, sessionId: id, details: billing });
   await db.transaction(async (tx) => {
     await tx
       .insertInto('checkout_sessions')
       .values({
         id,
-        customer_id: props.customerId,
+        customer_id: customerId,
         country,
         currency,
         status: 'open',
@@ -124,6 +136,8 @@ export async function createCheckoutSession(
         total: totals.total,
         payment_id: null,
         order_id: null,
+        confirm_request_key: null,
+        billing_details: sealedBilling,
         expires_at: now + deps.sessionTtlMs,
         completed_at: null,
         created_at: now,
@@ -158,7 +172,7 @@ export async function createCheckoutSession(
       aggregateType: 'checkout_session',
       aggregateId: id,
       now,
-      data: { checkoutSessionId: id, customerId: props.customerId, country, currency, total: totals.total },
+      data: { checkoutSessionId: id, customerId, country, currency, total: totals.total },
     });
     if (within) {
       const view = await loadSessionView(tx, id);

@@ -3,6 +3,8 @@ export { createCheckoutSession, MAX_ITEMS, MAX_QUANTITY, MAX_TOTAL, type CreateS
 export { confirmCheckoutSession, type ConfirmSessionProps, type ConfirmSessionResult } from './confirm-session.js';
 export { expireCheckoutSessions } from './expire.js';
 export { checkoutPaymentHooks } from './hooks.js';
-export type { CheckoutDeps } from './deps.js';
+export { NO_LIMITS, type CheckoutDeps, type CheckoutLimits } from './deps.js';
+export { getBillingDetails, getCheckoutSession } from './read.js';
+export type { BillingDetails } from './billing-details.js';
 export { loadSessionView, SESSION_STATUSES, type CheckoutSessionView, type SessionLineView, type SessionStatus } from './records.js';
 export * from './domain/totals.js';

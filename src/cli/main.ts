@@ -1,5 +1,5 @@
 /**
- * The `obol` command: `serve`, `migrate`, `seed`, `--help`. Configuration comes from the
+ * The `obol` command: `serve`, `migrate`, `seed`, `token`, `--help`. Configuration comes from the
  * environment (see `obol --help`); a mistake is reported per variable before anything starts.
  */
 import { parseArgs } from 'node:util';
@@ -10,9 +10,12 @@ import { AVAILABLE_ROLES, CONFIG_REFERENCE, ConfigError, loadConfig, redactConfi
 import { migrateToLatest, openDatabase } from '../platform/db/index.js';
 import { createHttpServer } from '../platform/http/server.js';
 import { createLogger } from '../platform/logging.js';
+import { loadKeyring } from '../platform/crypto/keyring.js';
+import { reencryptPersonalData } from '../platform/crypto/reencrypt.js';
 import { startWorker } from '../platform/worker.js';
+import { TOKEN_USAGE, tokenCommand } from './token.js';
 
-const COMMANDS = ['serve', 'migrate', 'seed', 'help'] as const;
+const COMMANDS = ['serve', 'migrate', 'seed', 'token', 'reencrypt', 'help'] as const;
 type Command = (typeof COMMANDS)[number];
 
 function usage(): string {
@@ -24,6 +27,8 @@ Usage:
   obol serve [--roles ${AVAILABLE_ROLES.join(',')}]   run the given roles in this process (default: all available)
   obol migrate                       apply pending database migrations and exit
   obol seed                          load the demo catalog (sample prices, coupons, tax rates) and exit
+  ${TOKEN_USAGE}
+  obol reencrypt                     rewrite encrypted personal data under the active key (after a key rotation)
   obol --help                        show this help
 
 Configuration (environment variables):
@@ -46,7 +51,18 @@ function load(env: NodeJS.ProcessEnv): Config | undefined {
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], allowPositionals: true, options: { help: { type: 'boolean', short: 'h' }, roles: { type: 'string' } } });
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        roles: { type: 'string' },
+        // `obol token` only:
+        sub: { type: 'string' },
+        role: { type: 'string', multiple: true },
+        ttl: { type: 'string' },
+      },
+    });
   } catch (err) {
     process.stderr.write(`obol: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`);
     return 2;
@@ -60,6 +76,17 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     process.stderr.write(`obol: unknown command "${command}"\n\n${usage()}`);
     return 2;
   }
+  const { sub, role, ttl } = parsed.values;
+  const tokenOnly = [sub !== undefined && '--sub', role !== undefined && '--role', ttl !== undefined && '--ttl'].filter((o) => o !== false);
+  if (command !== 'token' && tokenOnly.length > 0) {
+    process.stderr.write(`obol: ${tokenOnly.join(', ')} can only be used with obol token\n\n${usage()}`);
+    return 2;
+  }
+  if (command === 'token' && parsed.values.roles !== undefined) {
+    // --roles picks the process roles of `serve`; here it is almost certainly a typo for --role.
+    process.stderr.write('obol token: --roles is for obol serve; give each token role with --role (e.g. --role learner)\n');
+    return 2;
+  }
   const effectiveEnv = parsed.values.roles !== undefined ? { ...env, OBOL_ROLES: parsed.values.roles } : env;
   const config = load(effectiveEnv);
   if (!config) return 2;
@@ -70,6 +97,32 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       return seed(config);
     case 'serve':
       return serve(config);
+    case 'token':
+      return tokenCommand({ config, options: { sub, role, ttl } });
+    case 'reencrypt':
+      return reencrypt(config);
+  }
+}
+
+/**
+ * Key rotation, step two: after ENCRYPTION_KEYS lists the new key first (old ones still after
+ * it), this rewrites every envelope under the new key. Remove an old key only once a run
+ * reports `reencrypted: 0`.
+ */
+async function reencrypt(config: Config): Promise<number> {
+  const logger = createLogger({ level: config.logLevel, name: 'obol' });
+  const db = openDatabase(config.database);
+  try {
+    await migrateToLatest(db);
+    const keyring = await loadKeyring({ config });
+    const result = await reencryptPersonalData({ db, keyring });
+    logger.info({ database: db.description, activeKeyId: keyring.activeKeyId, ...result }, result.reencrypted === 0 ? 'all personal data is under the active key' : 'personal data re-encrypted under the active key');
+    return 0;
+  } catch (err) {
+    logger.error({ err }, 're-encryption stopped; rows already rewritten stay rewritten, run it again after fixing the cause');
+    return 1;
+  } finally {
+    await db.close();
   }
 }
 

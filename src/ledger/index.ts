@@ -3,3 +3,4 @@ export * from './domain/accounts.js';
 export * from './domain/journal.js';
 export * from './domain/postings.js';
 export * from './store.js';
+export { getTrialBalance } from './read.js';

@@ -3,7 +3,7 @@
  * before the gateway call; the outcome is applied in a second transaction after it (invariant 4).
  * An outcome nobody knows (timeout, crash) leaves the attempt `unknown` for the reconciler.
  */
-import { newId, ObolError } from '../kernel/index.js';
+import { authorize, mayActFor, newId, notFound, ObolError, type Caller } from '../kernel/index.js';
 import { authorizationPosting, postJournal, salePosting } from '../ledger/index.js';
 import { money, type Money } from '../money/index.js';
 import { enqueueEvent } from '../platform/events/index.js';
@@ -341,6 +341,7 @@ export async function postSale(deps: PaymentsDeps, tx: Tx, intent: IntentRow, ca
 }
 
 export interface CompleteThreeDSecureProps {
+  readonly caller: Caller;
   readonly paymentId: string;
   /** For test gateways: the cardholder's result at the issuer. Real gateways report it themselves. */
   readonly outcome: ChallengeOutcome | null;
@@ -351,8 +352,9 @@ export interface CompleteThreeDSecureProps {
 /** Resumes an authorization that waited for 3-D Secure; returns the payment afterwards. */
 export async function completeThreeDSecure(deps: PaymentsDeps, props: CompleteThreeDSecureProps): Promise<PaymentView> {
   const { db, clock } = deps;
+  authorize(props.caller.actor, 'payment.authenticate');
   const view = await loadPaymentView(db.kysely, props.paymentId);
-  if (!view) throw new ObolError('NOT_FOUND', 'No payment with this id.', { field: 'paymentId' });
+  if (!view || !mayActFor(props.caller.actor, view.customerId)) throw notFound('payment', 'paymentId');
   if (view.status !== 'requires_action') {
     const resumedByThisRequest = await db.kysely.selectFrom('payment_attempts').select('id').where('payment_id', '=', view.id).where('resume_request_key', '=', props.requestKey).executeTakeFirst();
     if (resumedByThisRequest) return view; // the same request, repeated after a lost response

@@ -37,6 +37,8 @@ export interface PaymentsDeps {
   readonly connectors: ConnectorRegistry;
   readonly hooks: PaymentHooks;
   readonly maxFailedAttempts: number;
+  /** Largest single refund a support user may make, per currency (minor units). */
+  readonly supportRefundLimits: Readonly<Record<string, number>>;
   /**
    * Something a person may need to look at: a gateway call without an outcome, a gateway answer
    * that contradicts the recorded one, a call the reconciler could not resolve.

@@ -20,3 +20,5 @@ export {
   type PaymentError,
   type IntentRow,
 } from './records.js';
+export { getPayment, listPayments } from './read.js';
+export { auditActor } from './operations.js';

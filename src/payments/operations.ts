@@ -4,7 +4,8 @@
  * outcome commits after. Refunds in flight reserve their amount, so concurrent refunds can never
  * add up to more than was captured.
  */
-import { newId, ObolError } from '../kernel/index.js';
+import { authorize, mayActFor, newId, notFound, ObolError, type Actor, type Caller } from '../kernel/index.js';
+import { appendAudit } from '../platform/audit/index.js';
 import { authorizationReleasePosting, postJournal, refundPosting } from '../ledger/index.js';
 import { money } from '../money/index.js';
 import { forUpdate } from '../platform/db/index.js';
@@ -65,6 +66,22 @@ async function view(deps: PaymentsDeps, id: string): Promise<PaymentView> {
   return v;
 }
 
+/**
+ * Support staff refund within a per-currency limit; admins and internal services are not limited
+ * here. A currency without a configured limit cannot be refunded by support at all.
+ */
+function assertWithinRefundLimit(deps: PaymentsDeps, actor: Actor, amount: number, currency: string): void {
+  if (actor.roles.includes('admin') || actor.roles.includes('service')) return;
+  const limit = deps.supportRefundLimits[currency];
+  if (limit === undefined || amount > limit) {
+    throw new ObolError('REFUND_LIMIT_EXCEEDED', `Your role may refund at most ${limit ?? 0} minor units of ${currency} at once; ask an admin.`, { limit: limit ?? 0, currency });
+  }
+}
+
+export function auditActor(actor: Actor) {
+  return { subject: actor.subject, roles: actor.roles, kind: actor.kind };
+}
+
 function assertAmount(amount: number, field: string): void {
   if (!Number.isSafeInteger(amount) || amount <= 0) {
     throw new ObolError('AMOUNT_INVALID', `${field} must be a positive whole number of minor units.`, { field });
@@ -75,6 +92,7 @@ function assertAmount(amount: number, field: string): void {
 // capture and void
 
 export interface CaptureProps {
+  readonly caller: Caller;
   readonly paymentId: string;
   /** Minor units; null captures everything authorized. Less than authorized releases the rest. */
   readonly amount: number | null;
@@ -82,28 +100,31 @@ export interface CaptureProps {
 }
 
 export async function capturePayment(deps: PaymentsDeps, props: CaptureProps): Promise<OperationOutcome> {
-  return runPaymentOperation(deps, { kind: 'capture', paymentId: props.paymentId, amount: props.amount, requestKey: props.requestKey });
+  return runPaymentOperation(deps, { caller: props.caller, kind: 'capture', paymentId: props.paymentId, amount: props.amount, requestKey: props.requestKey });
 }
 
 export interface VoidProps {
+  readonly caller: Caller;
   readonly paymentId: string;
   readonly requestKey: string;
 }
 
 export async function voidPayment(deps: PaymentsDeps, props: VoidProps): Promise<OperationOutcome> {
-  return runPaymentOperation(deps, { kind: 'void', paymentId: props.paymentId, amount: null, requestKey: props.requestKey });
+  return runPaymentOperation(deps, { caller: props.caller, kind: 'void', paymentId: props.paymentId, amount: null, requestKey: props.requestKey });
 }
 
 async function runPaymentOperation(
   deps: PaymentsDeps,
-  args: { readonly kind: 'capture' | 'void'; readonly paymentId: string; readonly amount: number | null; readonly requestKey: string },
+  args: { readonly caller: Caller; readonly kind: 'capture' | 'void'; readonly paymentId: string; readonly amount: number | null; readonly requestKey: string },
 ): Promise<OperationOutcome> {
   const { db, clock } = deps;
+  const { actor } = args.caller;
+  authorize(actor, args.kind === 'capture' ? 'payment.capture' : 'payment.void');
   if (args.amount !== null) assertAmount(args.amount, 'amount');
   const op = await db.transaction(async (tx) => {
     const now = clock.now();
     const intent = await lockIntent(db, tx, args.paymentId);
-    if (!intent) throw new ObolError('NOT_FOUND', 'No payment with this id.', { field: 'paymentId' });
+    if (!intent || !mayActFor(actor, intent.customer_id)) throw notFound('payment', 'paymentId');
     // The same request again (a lost response, a retry after a crash) reports what it did.
     const same = await tx.selectFrom('payment_operations').select('id').where('payment_id', '=', intent.id).where('request_idempotency_key', '=', args.requestKey).where('kind', '=', args.kind).executeTakeFirst();
     if (same) return { id: same.id };
@@ -133,6 +154,15 @@ async function runPaymentOperation(
         updated_at: now,
       })
       .execute();
+    await appendAudit(tx, {
+      actor: auditActor(actor),
+      action: args.kind === 'capture' ? 'payment.capture' : 'payment.void',
+      target: { type: 'payment', id: intent.id },
+      before: { status: intent.status, amountAuthorized: intent.amount_authorized, amountCaptured: intent.amount_captured, currency: intent.currency },
+      after: { operationId: id, requested: amount, currency: intent.currency },
+      requestId: args.caller.requestId,
+      now,
+    });
     return { id };
   });
   await executeOperation(deps, op.id);
@@ -208,6 +238,7 @@ export async function applyOperationOutcome(deps: PaymentsDeps, operationId: str
 // refunds
 
 export interface RefundProps {
+  readonly caller: Caller;
   readonly paymentId: string;
   /** Minor units; null refunds everything still refundable. */
   readonly amount: number | null;
@@ -217,11 +248,13 @@ export interface RefundProps {
 
 export async function refundPayment(deps: PaymentsDeps, props: RefundProps): Promise<RefundOutcomeView> {
   const { db, clock } = deps;
+  const { actor } = props.caller;
+  authorize(actor, 'payment.refund');
   if (props.amount !== null) assertAmount(props.amount, 'amount');
   const refundId = await db.transaction(async (tx) => {
     const now = clock.now();
     const intent = await lockIntent(db, tx, props.paymentId);
-    if (!intent) throw new ObolError('NOT_FOUND', 'No payment with this id.', { field: 'paymentId' });
+    if (!intent || !mayActFor(actor, intent.customer_id)) throw notFound('payment', 'paymentId');
     const same = await tx.selectFrom('refunds').select('id').where('payment_id', '=', intent.id).where('request_idempotency_key', '=', props.requestKey).executeTakeFirst();
     if (same) return same.id;
     if (statusOf(intent) !== 'succeeded') {
@@ -241,6 +274,7 @@ export async function refundPayment(deps: PaymentsDeps, props: RefundProps): Pro
         captured: intent.amount_captured,
       });
     }
+    assertWithinRefundLimit(deps, actor, amount, intent.currency);
     const id = newId('refund', now);
     await tx
       .insertInto('refunds')
@@ -260,6 +294,15 @@ export async function refundPayment(deps: PaymentsDeps, props: RefundProps): Pro
         updated_at: now,
       })
       .execute();
+    await appendAudit(tx, {
+      actor: auditActor(actor),
+      action: 'payment.refund',
+      target: { type: 'payment', id: intent.id },
+      before: { amountCaptured: intent.amount_captured, amountRefunded: intent.amount_refunded, refundable, currency: intent.currency },
+      after: { refundId: id, amount, currency: intent.currency },
+      requestId: props.caller.requestId,
+      now,
+    });
     return id;
   });
   await executeRefund(deps, refundId);

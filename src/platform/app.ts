@@ -11,6 +11,9 @@ import { seedDemoCatalog } from '../catalog/index.js';
 import type { Config } from './config.js';
 import { migrateToLatest, openDatabase, type Db } from './db/index.js';
 import { InProcessEventBus } from './events/index.js';
+import { checkoutLimits } from './abuse/checkout-limits.js';
+import { createTokenVerifier, type TokenVerifier } from './auth/index.js';
+import { loadKeyring } from './crypto/keyring.js';
 
 export interface App {
   readonly config: Config;
@@ -21,6 +24,7 @@ export interface App {
   readonly sandbox: ReturnType<typeof createSandboxConnector>;
   readonly payments: PaymentsDeps;
   readonly checkout: CheckoutDeps;
+  readonly verifier: TokenVerifier;
   close(): Promise<void>;
 }
 
@@ -63,9 +67,12 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     connectors: singleConnectorRegistry(connector),
     hooks: checkoutPaymentHooks({ db }),
     maxFailedAttempts: config.paymentMaxFailedAttempts,
+    supportRefundLimits: config.supportRefundLimits,
     onIncident: (err, context) => logger.warn({ err, ...context }, 'payment incident: needs attention if it persists'),
   };
-  const checkout: CheckoutDeps = { db, clock, sessionTtlMs: config.checkoutSessionTtlSeconds * 1000, payments };
+  const keyring = await loadKeyring({ config });
+  const checkout: CheckoutDeps = { db, clock, sessionTtlMs: config.checkoutSessionTtlSeconds * 1000, payments, limits: checkoutLimits({ db, clock, config }), keyring };
+  const verifier = await createTokenVerifier({ config });
   const bus = new InProcessEventBus();
   return {
     config,
@@ -76,6 +83,7 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     sandbox,
     payments,
     checkout,
+    verifier,
     async close() {
       await bus.close();
       await db.close();

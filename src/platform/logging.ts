@@ -61,6 +61,11 @@ export const LOG_REDACT_KEYS = [
   'billingAddress',
   'shippingAddress',
   'phone',
+  'billingDetails',
+  'billing_details',
+  // key material
+  'encryptionKeys',
+  'd',
 ] as const;
 
 function normalizeKey(key: string): string {

@@ -7,6 +7,7 @@ import { resolveUnknownOutcomes } from '../payments/index.js';
 import type { App } from './app.js';
 import { relayOutboxOnce } from './events/index.js';
 import { purgeIdempotencyKeys } from './idempotency.js';
+import { purgeAbuseState } from './abuse/index.js';
 
 export interface Worker {
   /** Resolves when every loop has finished its current round. */
@@ -72,7 +73,10 @@ export function workerTasks(app: App) {
     relay: () => relayOutboxOnce({ db: app.db, bus: app.bus, clock: app.clock }).then(() => undefined),
     reconcile: () => resolveUnknownOutcomes(app.payments, { olderThanMs: app.config.reconcileAfterSeconds * 1000 }).then(() => undefined),
     expire: () => expireCheckoutSessions(app.checkout).then(() => undefined),
-    purge: () => purgeIdempotencyKeys(app.db).then(() => undefined),
+    purge: async () => {
+      await purgeIdempotencyKeys(app.db);
+      await purgeAbuseState(app.db, { now: app.clock.now() });
+    },
   } as const;
 }
 

@@ -66,14 +66,27 @@ describe('obol serve', () => {
   let dir: string;
   let child: ChildProcessWithoutNullStreams;
   let base: string;
+  let env: NodeJS.ProcessEnv;
+  let learnerToken: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'obol-serve-'));
-    child = spawn(process.execPath, [BIN, 'serve'], {
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 'obol.db')}`, LOG_LEVEL: 'info', NODE_ENV: 'development' },
-    });
+    env = {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: `sqlite:${join(dir, 'obol.db')}`,
+      AUTH_DEV_KEY_FILE: join(dir, 'signing-key.json'),
+      DEV_ENCRYPTION_KEY_FILE: join(dir, 'encryption-keys.json'),
+      LOG_LEVEL: 'info',
+      NODE_ENV: 'development',
+    };
+    child = spawn(process.execPath, [BIN, 'serve'], { env });
     const listening = await waitForLine(child, (l) => l.msg === 'obol is listening');
     base = `http://127.0.0.1:${String(listening.port)}`;
+    const minted = spawnSync(process.execPath, [BIN, 'token', '--sub', 'cus_e2e', '--role', 'learner'], { encoding: 'utf8', env });
+    expect(minted.status, minted.stderr).toBe(0);
+    learnerToken = minted.stdout.trim();
   });
 
   afterAll(() => {
@@ -90,7 +103,7 @@ describe('obol serve', () => {
 
   it('performs a checkout over HTTP', async () => {
     const post = async (query: string, variables: Record<string, unknown>) =>
-      (await (await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) })).json()) as {
+      (await (await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${learnerToken}` }, body: JSON.stringify({ query, variables }) })).json()) as {
         data: Record<string, any>;
         errors?: unknown;
       };

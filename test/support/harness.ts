@@ -2,7 +2,14 @@
  * A whole Obol (the api role's HTTP server and the worker's tasks) on a fresh test database,
  * driven through GraphQL exactly as a client would, with a clock the test can move.
  */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { pino } from 'pino';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { AccessRole } from '../../src/kernel/index.js';
+import { signDevelopmentToken } from '../../src/platform/auth/index.js';
 import { ManualClock } from '../../src/kernel/index.js';
 import { createApp, type App } from '../../src/platform/app.js';
 import { loadConfig } from '../../src/platform/config.js';
@@ -17,12 +24,20 @@ export interface GraphQLResult<T = Record<string, any>> {
   readonly errors: readonly { message: string; extensions?: { code?: string; details?: Record<string, unknown> } }[] | undefined;
 }
 
+/** Who a request is sent as: a token, `anonymous`, or (default) an admin. */
+export interface As {
+  readonly as?: string | 'anonymous';
+  readonly headers?: Record<string, string>;
+}
+
 export interface Harness {
   readonly app: App;
   readonly server: FastifyInstance;
   readonly clock: ManualClock;
   readonly database: TestDatabase;
-  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResult<T>>;
+  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, options?: As): Promise<GraphQLResult<T>>;
+  /** A development token for this instance. */
+  token(args: { readonly sub: string; readonly roles: readonly AccessRole[]; readonly ttlSeconds?: number }): Promise<string>;
   /** One round of the worker: expire sessions, reconcile unknown outcomes, relay the outbox. */
   runWorker(): Promise<void>;
   /** Row counts of every table: "changes nothing" means this snapshot is unchanged. */
@@ -49,26 +64,42 @@ const TABLES = [
 
 export async function startHarness(dialect: TestDialect, env: Record<string, string> = {}): Promise<Harness> {
   const database = await createTestDatabase(dialect);
+  const keys = mkdtempSync(join(tmpdir(), 'obol-keys-'));
   const config = loadConfig({
+    AUTH_DEV_KEY_FILE: join(keys, 'signing-key.json'),
+    DEV_ENCRYPTION_KEY_FILE: join(keys, 'encryption-keys.json'),
+    // Tests share one client address; limits get their own suite.
+    RATE_LIMIT_CHECKOUT_PER_CUSTOMER: '100000',
+    RATE_LIMIT_CHECKOUT_PER_IP: '1000000',
+    CARD_TESTING_MAX_FAILURES: '1000',
     NODE_ENV: 'test',
     DATABASE_URL: database.url,
     SEED_DEMO_CATALOG: 'true',
-    LOG_LEVEL: process.env.OBOL_TEST_LOG_LEVEL ?? 'silent',
+    LOG_LEVEL: process.env.OBOL_TEST_LOG_LEVEL ?? 'debug',
     RECONCILE_AFTER_SECONDS: '0',
     ...env,
   });
   const clock = new ManualClock(Date.now());
-  const logger = createLogger({ level: config.logLevel, name: 'obol-test' });
+  // Every line the app logs goes to the run's log directory; global teardown scans it for leaks.
+  const logDir = process.env.OBOL_TEST_LOG_DIR;
+  const destination = logDir ? pino.destination({ dest: join(logDir, `${dialect}-${process.pid}-${randomUUID()}.log`), sync: true }) : undefined;
+  const logger = createLogger({ level: config.logLevel, name: 'obol-test', ...(destination ? { destination } : {}) });
   const app = await createApp({ config, logger, clock });
   const server = await createHttpServer(app);
   await server.ready();
+  const token = (args: { readonly sub: string; readonly roles: readonly AccessRole[]; readonly ttlSeconds?: number }) =>
+    signDevelopmentToken({ config, subject: args.sub, roles: args.roles, ...(args.ttlSeconds !== undefined ? { ttlSeconds: args.ttlSeconds } : {}) });
+  const admin = await token({ sub: 'staff_test_admin', roles: ['admin'] });
   return {
     app,
     server,
     clock,
     database,
-    async gql(query, variables) {
-      const res = await server.inject({ method: 'POST', url: '/graphql', payload: { query, variables: variables ?? {} }, headers: { 'content-type': 'application/json' } });
+    token,
+    async gql(query, variables, options) {
+      const bearer = options?.as === 'anonymous' ? undefined : (options?.as ?? admin);
+      const headers: Record<string, string> = { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...options?.headers };
+      const res = await server.inject({ method: 'POST', url: '/graphql', payload: { query, variables: variables ?? {} }, headers });
       const body = res.json() as { data?: unknown; errors?: GraphQLResult['errors'] };
       return { status: res.statusCode, data: (body.data ?? null) as never, errors: body.errors };
     },
@@ -90,6 +121,7 @@ export async function startHarness(dialect: TestDialect, env: Record<string, str
       await server.close();
       await app.close().catch(() => undefined);
       await database.drop().catch(() => undefined);
+      rmSync(keys, { recursive: true, force: true });
     },
   };
 }

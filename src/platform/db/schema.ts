@@ -88,6 +88,7 @@ export interface CheckoutSessionsTable {
   order_id: string | null;
   /** The idempotency key of the confirmation that completed a free (zero-total) session. */
   confirm_request_key: string | null;
+  billing_details: string | null; // an encryption envelope (platform/crypto/keyring.ts), never plaintext: personal data
   expires_at: number;
   completed_at: number | null;
   created_at: number;

@@ -3,16 +3,16 @@
  * map the view to the schema. No business rule lives here.
  */
 import type { GraphQLFieldResolver } from 'graphql';
-import { ObolError, isId, type IdKind } from '../../kernel/index.js';
+import { can, isId, ObolError, type Caller, type IdKind } from '../../kernel/index.js';
 import { listPrices, listProducts, listTaxRates, type Price } from '../../catalog/index.js';
-import { confirmCheckoutSession, createCheckoutSession, loadSessionView, type CheckoutSessionView } from '../../checkout/index.js';
-import { entriesForReference, trialBalance } from '../../ledger/index.js';
+import { confirmCheckoutSession, createCheckoutSession, getBillingDetails, getCheckoutSession, type CheckoutSessionView } from '../../checkout/index.js';
+import { entriesForReference, getTrialBalance } from '../../ledger/index.js';
 import { parseCurrency, toDecimalString, money as makeMoney } from '../../money/index.js';
 import {
   capturePayment,
   completeThreeDSecure,
-  listCustomerPayments,
-  loadPaymentView,
+  getPayment,
+  listPayments,
   refundPayment,
   voidPayment,
   type AttemptView,
@@ -21,13 +21,20 @@ import {
   type RefundView,
 } from '../../payments/index.js';
 import { runIdempotent } from '../idempotency.js';
+import { AUDIT_ACTIONS, isAuditAction, readAuditLog } from '../audit/read.js';
+import type { AuditEntry as AuditEntryView } from '../audit/index.js';
 import type { App } from '../app.js';
 import { DateTimeScalar, SafeIntScalar } from './scalars.js';
 
 export interface GraphQLContext {
   readonly app: App;
-  /** Whose idempotency keys these are; one shared space until callers authenticate. */
-  readonly idempotencyScope: string;
+  /** The authenticated caller, or null for an anonymous request (which may only read the catalog). */
+  readonly caller: Caller | null;
+}
+
+function callerOf(ctx: GraphQLContext): Caller {
+  if (!ctx.caller) throw new ObolError('UNAUTHENTICATED', 'Send a bearer token: Authorization: Bearer <token>.');
+  return ctx.caller;
 }
 
 type Args = Record<string, unknown>;
@@ -72,25 +79,31 @@ function withoutKey(i: Record<string, unknown>): Record<string, unknown> {
   return rest;
 }
 
+/** Idempotency keys are per caller: one caller can neither collide with nor replay another's. */
 function idem(ctx: GraphQLContext, operation: string, i: Record<string, unknown>) {
-  return { options: { db: ctx.app.db, clock: ctx.app.clock }, req: { scope: ctx.idempotencyScope, key: i.idempotencyKey as string, operation, request: withoutKey(i) } };
+  const caller = callerOf(ctx);
+  return { caller, options: { db: ctx.app.db, clock: ctx.app.clock }, req: { scope: `${caller.actor.kind}:${caller.actor.subject}`, key: i.idempotencyKey as string, operation, request: withoutKey(i) } };
 }
 
 const Query: Record<string, Resolver> = {
-  async payment(_p, args, { app }) {
+  async payment(_p, args, ctx) {
+    const caller = callerOf(ctx);
     const id = requireId('payment', args.id, 'id');
-    return (await loadPaymentView(app.db.kysely, id)) ?? null;
+    return getPayment(ctx.app.db.kysely, { caller, paymentId: id });
   },
-  async checkoutSession(_p, args, { app }) {
+  async checkoutSession(_p, args, ctx) {
+    const caller = callerOf(ctx);
     const id = requireId('checkoutSession', args.id, 'id');
-    return (await loadSessionView(app.db.kysely, id)) ?? null;
+    return getCheckoutSession(ctx.app.db.kysely, { caller, sessionId: id });
   },
-  async customerPayments(_p, args, { app }) {
+  async customerPayments(_p, args, ctx) {
+    const caller = callerOf(ctx);
+    const { app } = ctx;
     const customerId = requireString(args.customerId, 'customerId', 64);
     const first = typeof args.first === 'number' ? args.first : 20;
     if (!Number.isInteger(first) || first < 1 || first > 100) throw new ObolError('VALIDATION_FAILED', 'first must be between 1 and 100.', { field: 'first' });
     const after = args.after === undefined || args.after === null ? null : requireId('payment', args.after, 'after');
-    const page = await listCustomerPayments(app.db.kysely, { customerId, first, after });
+    const page = await listPayments(app.db.kysely, { caller, customerId, first, after });
     return { nodes: page.nodes, pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage } };
   },
   products: (_p, _a, { app }) => listProducts(app.db.kysely),
@@ -102,8 +115,25 @@ const Query: Record<string, Resolver> = {
     });
   },
   taxRates: (_p, _a, { app }) => listTaxRates(app.db.kysely),
-  async trialBalance(_p, _a, { app }) {
-    const tb = await trialBalance(app.db.kysely);
+  viewer: (_p, _a, ctx) => (ctx.caller ? ctx.caller.actor : null),
+  async auditLog(_p, args, ctx) {
+    const caller = callerOf(ctx);
+    const first = typeof args.first === 'number' ? args.first : 50;
+    if (!Number.isInteger(first) || first < 1 || first > 200) throw new ObolError('VALIDATION_FAILED', 'first must be between 1 and 200.', { field: 'first' });
+    const action = optionalString(args.action, 'action', 60);
+    if (action !== null && !isAuditAction(action)) throw new ObolError('VALIDATION_FAILED', `action must be one of ${AUDIT_ACTIONS.join(', ')}.`, { field: 'action' });
+    const page = await readAuditLog(ctx.app.db.kysely, {
+      caller,
+      first,
+      after: optionalString(args.after, 'after', 200),
+      ...(action !== null ? { action } : {}),
+      ...(args.targetId ? { targetId: requireString(args.targetId, 'targetId', 64) } : {}),
+      ...(args.actorSubject ? { actorSubject: requireString(args.actorSubject, 'actorSubject', 200) } : {}),
+    });
+    return { nodes: page.entries, pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage } };
+  },
+  async trialBalance(_p, _a, ctx) {
+    const tb = await getTrialBalance(ctx.app.db.kysely, { caller: callerOf(ctx) });
     return { ...tb, balanced: tb.currencies.every((c) => c.balanced) };
   },
 };
@@ -111,18 +141,20 @@ const Query: Record<string, Resolver> = {
 const Mutation: Record<string, Resolver> = {
   async createCheckoutSession(_p, args, ctx) {
     const i = input(args);
-    const { options, req } = idem(ctx, 'createCheckoutSession', i);
+    const { caller, options, req } = idem(ctx, 'createCheckoutSession', i);
     const items = Array.isArray(i.items) ? (i.items as { priceId: string; quantity: number }[]) : [];
     const couponCode = optionalString(i.couponCode, 'couponCode', 64);
     return runIdempotent<{ checkoutSession: CheckoutSessionView }>(options, req, async (run) => {
       const view = await createCheckoutSession(
         ctx.app.checkout,
         {
-          customerId: requireString(i.customerId, 'customerId', 64),
+          caller,
+          customerId: optionalString(i.customerId, 'customerId', 64),
           country: requireString(i.country, 'country', 8),
           items: items.map((it) => ({ priceId: it.priceId, quantity: it.quantity })),
           couponCode: couponCode === null || couponCode.trim() === '' ? null : couponCode.trim().toUpperCase(),
           captureMethod: i.captureMethod === 'manual' ? 'manual' : 'automatic',
+          billingDetails: i.billingDetails ?? null,
         },
         (tx, v) => run.finish(tx, { checkoutSession: v }),
       );
@@ -133,9 +165,9 @@ const Mutation: Record<string, Resolver> = {
     const i = input(args);
     const sessionId = requireId('checkoutSession', i.sessionId, 'sessionId');
     const token = optionalString(i.paymentMethodToken, 'paymentMethodToken', 255);
-    const { options, req } = idem(ctx, 'confirmCheckoutSession', i);
+    const { caller, options, req } = idem(ctx, 'confirmCheckoutSession', i);
     return runIdempotent(options, req, async () => {
-      const result = await confirmCheckoutSession(ctx.app.checkout, { sessionId, paymentMethodToken: token, requestKey: req.key });
+      const result = await confirmCheckoutSession(ctx.app.checkout, { caller, sessionId, paymentMethodToken: token, requestKey: req.key });
       return { checkoutSession: result.session, payment: result.payment };
     });
   },
@@ -143,45 +175,49 @@ const Mutation: Record<string, Resolver> = {
     const i = input(args);
     const paymentId = requireId('payment', i.paymentId, 'paymentId');
     const outcome = i.outcome === 'failed' ? 'failed' : i.outcome === null ? null : 'authenticated';
-    const { options, req } = idem(ctx, 'completeThreeDSecureChallenge', i);
-    return runIdempotent(options, req, async () => ({ payment: await completeThreeDSecure(ctx.app.payments, { paymentId, outcome, requestKey: req.key }) }));
+    const { caller, options, req } = idem(ctx, 'completeThreeDSecureChallenge', i);
+    return runIdempotent(options, req, async () => ({ payment: await completeThreeDSecure(ctx.app.payments, { caller, paymentId, outcome, requestKey: req.key }) }));
   },
   async failThreeDSecureChallenge(_p, args, ctx) {
     const i = input(args);
     const paymentId = requireId('payment', i.paymentId, 'paymentId');
-    const { options, req } = idem(ctx, 'failThreeDSecureChallenge', i);
-    return runIdempotent(options, req, async () => ({ payment: await completeThreeDSecure(ctx.app.payments, { paymentId, outcome: 'failed', requestKey: req.key }) }));
+    const { caller, options, req } = idem(ctx, 'failThreeDSecureChallenge', i);
+    return runIdempotent(options, req, async () => ({ payment: await completeThreeDSecure(ctx.app.payments, { caller, paymentId, outcome: 'failed', requestKey: req.key }) }));
   },
   async capturePayment(_p, args, ctx) {
     const i = input(args);
     const paymentId = requireId('payment', i.paymentId, 'paymentId');
     const amount = typeof i.amount === 'number' ? i.amount : null;
-    const { options, req } = idem(ctx, 'capturePayment', i);
-    return runIdempotent(options, req, () => capturePayment(ctx.app.payments, { paymentId, amount, requestKey: req.key }));
+    const { caller, options, req } = idem(ctx, 'capturePayment', i);
+    return runIdempotent(options, req, () => capturePayment(ctx.app.payments, { caller, paymentId, amount, requestKey: req.key }));
   },
   async voidPayment(_p, args, ctx) {
     const i = input(args);
     const paymentId = requireId('payment', i.paymentId, 'paymentId');
-    const { options, req } = idem(ctx, 'voidPayment', i);
-    return runIdempotent(options, req, () => voidPayment(ctx.app.payments, { paymentId, requestKey: req.key }));
+    const { caller, options, req } = idem(ctx, 'voidPayment', i);
+    return runIdempotent(options, req, () => voidPayment(ctx.app.payments, { caller, paymentId, requestKey: req.key }));
   },
   async refundPayment(_p, args, ctx) {
     const i = input(args);
     const paymentId = requireId('payment', i.paymentId, 'paymentId');
     const amount = typeof i.amount === 'number' ? i.amount : null;
     const reason = optionalString(i.reason, 'reason', 500);
-    const { options, req } = idem(ctx, 'refundPayment', i);
-    return runIdempotent(options, req, () => refundPayment(ctx.app.payments, { paymentId, amount, reason, requestKey: req.key }));
+    const { caller, options, req } = idem(ctx, 'refundPayment', i);
+    return runIdempotent(options, req, () => refundPayment(ctx.app.payments, { caller, paymentId, amount, reason, requestKey: req.key }));
   },
 };
 
 const CheckoutSession = {
+  billingDetails: (s: CheckoutSessionView, _a: Args, ctx: GraphQLContext) => {
+    const caller = callerOf(ctx);
+    return can(caller.actor, 'checkout.read_billing_details') ? getBillingDetails({ db: ctx.app.db, keyring: ctx.app.checkout.keyring }, { caller, sessionId: s.id }) : null;
+  },
   subtotal: (s: CheckoutSessionView) => moneyOf(s.subtotal, s.currency),
   discountTotal: (s: CheckoutSessionView) => moneyOf(s.discountTotal, s.currency),
   taxTotal: (s: CheckoutSessionView) => moneyOf(s.taxTotal, s.currency),
   total: (s: CheckoutSessionView) => moneyOf(s.total, s.currency),
   lines: (s: CheckoutSessionView) => s.lines.map((l) => ({ ...l, currency: s.currency })),
-  payment: async (s: CheckoutSessionView, _a: Args, { app }: GraphQLContext) => (s.paymentId === null ? null : ((await loadPaymentView(app.db.kysely, s.paymentId)) ?? null)),
+  payment: async (s: CheckoutSessionView, _a: Args, ctx: GraphQLContext) => (s.paymentId === null ? null : getPayment(ctx.app.db.kysely, { caller: callerOf(ctx), paymentId: s.paymentId })),
 };
 
 type LineWithCurrency = CheckoutSessionView['lines'][number] & { currency: string };
@@ -194,14 +230,16 @@ const CheckoutLine = {
 };
 
 const Payment = {
-  checkoutSession: async (p: PaymentView, _a: Args, { app }: GraphQLContext) => (await loadSessionView(app.db.kysely, p.checkoutSessionId)) ?? null,
+  checkoutSession: async (p: PaymentView, _a: Args, ctx: GraphQLContext) => getCheckoutSession(ctx.app.db.kysely, { caller: callerOf(ctx), sessionId: p.checkoutSessionId }),
   amount: (p: PaymentView) => moneyOf(p.amount, p.currency),
   amountAuthorized: (p: PaymentView) => moneyOf(p.amountAuthorized, p.currency),
   amountCaptured: (p: PaymentView) => moneyOf(p.amountCaptured, p.currency),
   amountRefunded: (p: PaymentView) => moneyOf(p.amountRefunded, p.currency),
   amountRefundable: (p: PaymentView) => moneyOf(p.amountRefundable, p.currency),
-  async ledgerTransactions(p: PaymentView, _a: Args, { app }: GraphQLContext) {
-    const posted = await entriesForReference(app.db.kysely, p.id);
+  async ledgerTransactions(p: PaymentView, _a: Args, ctx: GraphQLContext) {
+    // The ledger is finance's: a learner or support sees their payment, not its journal.
+    if (!can(callerOf(ctx).actor, 'ledger.read')) throw new ObolError('FORBIDDEN', 'Your role may not read the ledger.', { permission: 'ledger.read' });
+    const posted = await entriesForReference(ctx.app.db.kysely, p.id);
     return posted.map((t) => ({
       id: t.id,
       kind: t.kind,
@@ -215,6 +253,16 @@ const Payment = {
       })),
     }));
   },
+};
+
+const AuditEntry = {
+  actorSubject: (e: AuditEntryView) => e.actor.subject,
+  actorRoles: (e: AuditEntryView) => e.actor.roles,
+  actorKind: (e: AuditEntryView) => e.actor.kind,
+  targetType: (e: AuditEntryView) => e.target.type,
+  targetId: (e: AuditEntryView) => e.target.id,
+  before: (e: AuditEntryView) => (e.before === null ? null : JSON.stringify(e.before)),
+  after: (e: AuditEntryView) => (e.after === null ? null : JSON.stringify(e.after)),
 };
 
 const PaymentAttempt = { amount: (a: AttemptView) => moneyOf(a.amount, a.currency) };
@@ -234,6 +282,7 @@ export const resolvers = {
   CheckoutSession,
   CheckoutLine,
   Payment,
+  AuditEntry,
   PaymentAttempt,
   PaymentOperation,
   Refund,

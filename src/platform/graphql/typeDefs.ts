@@ -19,6 +19,37 @@ export const typeDefs = /* GraphQL */ `
     taxRates: [TaxRate!]!
     "Every ledger account's balance per currency; debits equal credits in each currency."
     trialBalance: TrialBalance!
+    "Privileged actions, newest first (admin and finance)."
+    auditLog(first: Int = 50, after: String, action: String, targetId: ID, actorSubject: String): AuditLogConnection!
+    "Who the bearer token says you are."
+    viewer: Viewer
+  }
+
+  type Viewer {
+    subject: String!
+    roles: [String!]!
+    customerId: ID
+    kind: String!
+  }
+
+  type AuditEntry {
+    id: ID!
+    occurredAt: DateTime!
+    actorSubject: String!
+    actorRoles: [String!]!
+    actorKind: String!
+    action: String!
+    targetType: String!
+    targetId: ID!
+    "JSON summaries of the target before and after the action."
+    before: String
+    after: String
+    requestId: String
+  }
+
+  type AuditLogConnection {
+    nodes: [AuditEntry!]!
+    pageInfo: PageInfo!
   }
 
   type Mutation {
@@ -50,13 +81,46 @@ export const typeDefs = /* GraphQL */ `
   }
 
   input CreateCheckoutSessionInput {
-    customerId: ID!
+    "The paying customer. A learner may omit it (it is then themselves); staff and services must give it."
+    customerId: ID
     "ISO 3166-1 alpha-2 country of the learner."
     country: String!
     items: [CheckoutItemInput!]!
     couponCode: String
     captureMethod: CaptureMethod = automatic
+    "Who pays: stored encrypted (AES-256-GCM), never logged."
+    billingDetails: BillingDetailsInput
     idempotencyKey: String!
+  }
+
+  input BillingAddressInput {
+    line1: String!
+    line2: String
+    city: String!
+    postalCode: String!
+    region: String
+    country: String!
+  }
+
+  input BillingDetailsInput {
+    name: String!
+    email: String!
+    address: BillingAddressInput!
+  }
+
+  type BillingAddress {
+    line1: String!
+    line2: String
+    city: String!
+    postalCode: String!
+    region: String
+    country: String!
+  }
+
+  type BillingDetails {
+    name: String!
+    email: String!
+    address: BillingAddress!
   }
 
   input ConfirmCheckoutSessionInput {
@@ -115,6 +179,8 @@ export const typeDefs = /* GraphQL */ `
     taxTotal: Money!
     total: Money!
     payment: Payment
+    "Personal data: for the learner, support, services and admins (not finance)."
+    billingDetails: BillingDetails
     orderId: ID
     expiresAt: DateTime!
     completedAt: DateTime

@@ -20,7 +20,7 @@ export function createGraphQL(app: App): YogaServerInstance<ServerContext, Graph
     graphiql: config.graphiql,
     landingPage: false,
     logging: false,
-    context: (): GraphQLContext => ({ app, idempotencyScope: 'public' }),
+    context: ({ req }): GraphQLContext => ({ app, caller: req.caller }),
     maskedErrors: {
       maskError(error, message) {
         const typed = toGraphQLError(error);

@@ -9,6 +9,15 @@ import { pendingMigrations } from '../db/index.js';
 import { httpStatusFor } from '../graphql/errors.js';
 import { createGraphQL } from '../graphql/yoga.js';
 import { assertNoCardData, CARD_DATA_MESSAGE, findCardNumber } from '../security/card-guard.js';
+import { isAuthenticationError, parseBearer } from '../auth/index.js';
+import type { Caller } from '../../kernel/index.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated caller of this request, or null when it carried no token. */
+    caller: Caller | null;
+  }
+}
 
 function sendError(reply: FastifyReply, code: ErrorCode, message: string, details?: Record<string, unknown>) {
   return reply
@@ -21,6 +30,7 @@ export async function createHttpServer(app: App): Promise<FastifyInstance> {
   const { config, logger } = app;
   const server = Fastify({
     logger: false,
+    trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimitBytes,
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: config.requestTimeoutMs,
@@ -54,6 +64,11 @@ export async function createHttpServer(app: App): Promise<FastifyInstance> {
   });
 
   server.setErrorHandler((err: unknown, req, reply) => {
+    if (isAuthenticationError(err)) {
+      // The client hears one generic message; the log keeps the reason for whoever investigates.
+      logger.info({ requestId: req.id, reason: err.reason }, 'bearer token refused');
+      reply.header('www-authenticate', 'Bearer error="invalid_token"');
+    }
     if (isObolError(err)) return sendError(reply, err.code, err.message, err.details ? { ...err.details } : undefined);
     const e = err as { code?: string; statusCode?: number; message?: string };
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 'INPUT_TOO_LARGE', `The request body is larger than ${config.bodyLimitBytes} bytes.`);
@@ -62,6 +77,8 @@ export async function createHttpServer(app: App): Promise<FastifyInstance> {
     logger.error({ err, requestId: req.id }, 'unhandled error');
     return sendError(reply, 'INTERNAL', 'Internal error');
   });
+
+  server.decorateRequest('caller', null);
 
   server.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -84,6 +101,14 @@ export async function createHttpServer(app: App): Promise<FastifyInstance> {
       // Everything a caller sent: the query string and the parsed body.
       assertNoCardData(req.query, 'query');
       assertNoCardData(req.body, 'body');
+      // A token that is present must be valid; no token means an anonymous caller, who may only
+      // read the public catalog (the resolvers refuse everything else).
+      const token = parseBearer(req.headers.authorization);
+      if (req.headers.authorization !== undefined && token === null) throw new ObolError('UNAUTHENTICATED', 'Send the token as: Authorization: Bearer <token>.');
+      if (token !== null) {
+        const principal = await app.verifier.verify({ token });
+        req.caller = { actor: principal, requestId: req.id, ip: req.ip };
+      }
     },
     handler: async (req, reply) => {
       const response = await yoga.handleNodeRequestAndResponse(req, reply, { req, reply });
