@@ -147,8 +147,11 @@ describe('sealBillingDetails / openBillingDetails', () => {
     const ring = keyring('k1');
     const envelope = sealBillingDetails({ keyring: ring, sessionId, details });
     expect(envelope.startsWith('v1.k1.')).toBe(true);
-    for (const value of ['Ada', 'Lovelace', 'ada.lovelace', 'example.com', 'Analytical', 'London', 'SW1A', 'GB']) {
+    // Long values only: a short one ("GB") turns up in random base64 text now and then.
+    const ciphertext = Buffer.from(envelope.split('.')[3]!, 'base64url').toString('latin1');
+    for (const value of ['Lovelace', 'ada.lovelace', 'example.com', 'Analytical', 'London']) {
       expect(envelope).not.toContain(value);
+      expect(ciphertext).not.toContain(value);
     }
     expect(openBillingDetails({ keyring: ring, sessionId, envelope })).toEqual(details);
   });

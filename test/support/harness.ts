@@ -131,9 +131,7 @@ export function errorCode(result: GraphQLResult): string | undefined {
   return result.errors?.[0]?.extensions?.code;
 }
 
-let counter = 0;
-/** A fresh idempotency key. */
+/** A fresh idempotency key: a UUID, as clients are advised to use (never mistaken for a card). */
 export function key(label = 'k'): string {
-  counter += 1;
-  return `${label}-${process.pid}-${counter}-${Math.random().toString(36).slice(2, 10)}`;
+  return `${label}-${randomUUID()}`;
 }

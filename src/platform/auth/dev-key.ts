@@ -4,11 +4,11 @@
  * so the file is published atomically and whoever loses the race uses the winner's key: every
  * process must agree on one key or tokens minted by one would be refused by another.
  */
-import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { ConfigError } from '../config.js';
+import { writeFileOnce } from '../files.js';
 
 export const DEV_SIGNING_ALGORITHM = 'ES256';
 
@@ -30,32 +30,12 @@ export async function loadOrCreateDevSigningKey(args: { readonly file: string })
   const existing = await readKeyFile(file);
   if (existing) return existing;
 
-  await mkdir(dirname(file), { recursive: true });
   const { privateKey } = await generateKeyPair(DEV_SIGNING_ALGORITHM, { extractable: true });
   const jwk = await exportJWK(privateKey);
   const stored: JWK = { ...jwk, kid: await calculateJwkThumbprint(jwk), alg: DEV_SIGNING_ALGORITHM, use: 'sig' };
-  const text = `${JSON.stringify(stored, null, 2)}\n`;
-
-  // Written under a private name, then hard-linked into place: link() fails if the file exists
-  // and never exposes a half-written file, which a plain exclusive create would.
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
-  try {
-    await link(tmp, file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return (await readKeyFile(file)) ?? raceLost(file);
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw err;
-    // File systems without hard links: an exclusive create still keeps the first key.
-    try {
-      await writeFile(file, text, { mode: 0o600, flag: 'wx' });
-    } catch (createErr) {
-      if ((createErr as NodeJS.ErrnoException).code === 'EEXIST') return (await readKeyFile(file)) ?? raceLost(file);
-      throw createErr;
-    }
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  const created = await writeFileOnce({ path: file, content: `${JSON.stringify(stored, null, 2)}\n`, mode: 0o600 });
+  // Another process got there first: its key is the one everybody uses.
+  if (!created) return (await readKeyFile(file)) ?? raceLost(file);
   return { ...(await toSigningKey(stored, file)), created: true };
 }
 

@@ -12,9 +12,9 @@
  * the file or the entry number, which is all an operator needs to fix a deploy.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Config } from '../config.js';
+import { writeFileOnce } from '../files.js';
 
 export interface Keyring {
   /** The key id every new envelope is written under. */
@@ -222,28 +222,10 @@ async function loadDevKeys(path: string): Promise<Map<string, Buffer>> {
   } catch (err) {
     if (!(err instanceof MissingFileError)) throw err;
   }
-  await mkdir(dirname(path), { recursive: true });
   const kid = `dev-${randomBytes(4).toString('hex')}`;
   const body: DevKeyFile = { encryptionKeys: `${kid}:${randomBytes(KEY_BYTES).toString('base64')}` };
-  const content = `${JSON.stringify(body, null, 2)}\n`;
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(temp, content, { mode: 0o600, flag: 'wx' });
-  try {
-    await link(temp, path);
-  } catch (err) {
-    const code = errorCode(err);
-    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EXDEV') {
-      // Some mounted file systems have no hard links; exclusive create still keeps one key, with
-      // a tiny window in which a racing reader could see a partly written file and fail loudly.
-      await writeFile(path, content, { mode: 0o600, flag: 'wx' }).catch((e: unknown) => {
-        if (errorCode(e) !== 'EEXIST') throw e;
-      });
-    } else if (code !== 'EEXIST') {
-      throw err;
-    }
-  } finally {
-    await unlink(temp).catch(() => undefined);
-  }
+  // Whoever loses a start-up race reads the winner's key below.
+  await writeFileOnce({ path, content: `${JSON.stringify(body, null, 2)}\n`, mode: 0o600 });
   return readDevKeyFile(path);
 }
 

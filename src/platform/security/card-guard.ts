@@ -6,9 +6,13 @@
  * in groups split by single spaces or dashes (`4242 4242 4242 4242`, `3782-822463-10005`).
  *
  * A contiguous digit run is atomic: a Luhn-valid stretch inside a longer unbroken run (an order
- * reference, a timestamp) is not a card, so false positives stay rare. Groups are not atomic: any
- * consecutive groups adding up to 13–19 digits are checked, because people type an expiry date or
- * CVC right after the number ("4242 4242 4242 4242 12 27") and that must not hide the number.
+ * reference, a timestamp) is not a card, so false positives stay rare. Grouped numbers are
+ * recognised as people type cards: groups of 3–6 digits (4-4-4-4, 4-6-5, 4-6-4, …; the last may
+ * be shorter) joined by single spaces or dashes; any consecutive such groups adding up to 13–19
+ * digits are checked,
+ * because an expiry date or CVC typed right after the number ("4242 4242 4242 4242 12 27") must
+ * not hide it. Groups glued to letters, or of other sizes, do not chain: that keeps identifiers
+ * such as UUIDs (8-4-4-4-12 hex) from ever looking like cards.
  */
 import { ObolError } from '../../kernel/index.js';
 
@@ -45,28 +49,52 @@ interface Span {
   readonly end: number;
 }
 
+const MIN_GROUP = 3;
+const MAX_GROUP = 6;
+const ALNUM = /[A-Za-z0-9]/;
+
 /** Card-like spans in `text`, left to right, non-overlapping. */
 function* cardSpans(text: string): Generator<Span> {
   for (const run of text.matchAll(GROUPED_DIGITS)) {
     const runText = run[0];
     const runStart = run.index;
-    if (runText.length < MIN_DIGITS) continue;
+    if (runText.replace(/[ -]/g, '').length < MIN_DIGITS) continue;
     const groups = [...runText.matchAll(GROUP)].map((g) => ({ digits: g[0], start: g.index }));
+    const gluedLeft = runStart > 0 && ALNUM.test(text[runStart - 1]!);
+    const gluedRight = ALNUM.test(text[runStart + runText.length] ?? '');
+    const chains = (k: number) =>
+      groups[k]!.digits.length >= MIN_GROUP &&
+      groups[k]!.digits.length <= MAX_GROUP &&
+      !(k === 0 && gluedLeft) &&
+      !(k === groups.length - 1 && gluedRight);
     let i = 0;
     while (i < groups.length) {
-      let digits = '';
+      const first = groups[i]!;
+      // A whole contiguous run on its own.
+      if (first.digits.length >= MIN_DIGITS && first.digits.length <= MAX_DIGITS && passesLuhn(first.digits)) {
+        yield { start: runStart + first.start, end: runStart + first.start + first.digits.length };
+        i++;
+        continue;
+      }
       let hit = -1;
-      for (let j = i; j < groups.length; j++) {
-        digits += groups[j]!.digits;
-        if (digits.length > MAX_DIGITS) break;
-        if (digits.length >= MIN_DIGITS && passesLuhn(digits)) {
-          hit = j;
-          break;
+      if (chains(i)) {
+        let digits = '';
+        for (let j = i; j < groups.length; j++) {
+          // A short last group ends a chain ("3622 7206 2716 67"); it never links two others.
+          const tail = j > i && groups[j]!.digits.length < MIN_GROUP && !(j === groups.length - 1 && gluedRight);
+          if (!chains(j) && !tail) break;
+          digits += groups[j]!.digits;
+          if (digits.length > MAX_DIGITS) break;
+          if (j > i && digits.length >= MIN_DIGITS && passesLuhn(digits)) {
+            hit = j;
+            break;
+          }
+          if (tail) break;
         }
       }
       if (hit >= 0) {
         const last = groups[hit]!;
-        yield { start: runStart + groups[i]!.start, end: runStart + last.start + last.digits.length };
+        yield { start: runStart + first.start, end: runStart + last.start + last.digits.length };
         i = hit + 1;
       } else {
         i++;
