@@ -81,6 +81,3 @@ export function mayActFor(actor: Actor, customerId: string): boolean {
 export function notFound(what: string, field: string): ObolError {
   return new ObolError('NOT_FOUND', `No ${what} with this id.`, { field });
 }
-
-/** An actor for work the system does on its own behalf (worker tasks, CLI maintenance). */
-export const SYSTEM_ACTOR: Actor = Object.freeze({ subject: 'system:obol', roles: Object.freeze(['admin'] as const), customerId: null, kind: 'service' });

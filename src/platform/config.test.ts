@@ -330,4 +330,22 @@ describe('CONFIG_REFERENCE', () => {
       expect(loadConfig({ [entry.name]: entry.default }), entry.name).toEqual(defaults);
     }
   });
+
+  it('reads DATABASE_URL from a mounted secret file, reporting an unreadable one without its content', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'obol-secret-'));
+    try {
+      const file = join(dir, 'db');
+      writeFileSync(file, 'mysql://obol:hunter2@db:3306/obol\n');
+      const config = loadConfig({ DATABASE_URL_FILE: file });
+      expect(config.database).toEqual({ kind: 'mysql', url: 'mysql://obol:hunter2@db:3306/obol' });
+      expect(JSON.stringify(redactConfig(config))).not.toContain('hunter2');
+      expect(problemsOf({ DATABASE_URL_FILE: join(dir, 'missing') })).toEqual([`DATABASE_URL_FILE: cannot read ${JSON.stringify(join(dir, 'missing'))} (ENOENT)`]);
+      expect(problemsOf({ DATABASE_URL_FILE: file, DATABASE_URL: 'sqlite:x.db' })).toEqual(['DATABASE_URL_FILE: set DATABASE_URL or DATABASE_URL_FILE, not both']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

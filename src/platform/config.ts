@@ -6,6 +6,7 @@
  * Every mistake is reported at once, so a deploy is fixed in one round trip rather than one
  * variable per restart.
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseDatabaseUrl, type DatabaseLocation } from './db/index.js';
 
@@ -249,7 +250,7 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
   databaseUrl: {
     name: 'DATABASE_URL',
     default: 'sqlite:./data/obol.db',
-    description: 'System of record: sqlite:<file>, mysql://user:password@host:port/database or mariadb://…',
+    description: 'System of record: sqlite:<file>, mysql://user:password@host:port/database or mariadb://…; or give DATABASE_URL_FILE, a file holding it (a mounted secret).',
     schema: databaseUrl,
     echo: redactUrlCredentials,
   },
@@ -483,10 +484,11 @@ function echo(variable: Variable<unknown>, raw: string): string {
 }
 
 /** Reads and validates the configuration; throws ConfigError listing every problem. */
-export function loadConfig(env: NodeJS.ProcessEnv): Config {
+export function loadConfig(given: NodeJS.ProcessEnv): Config {
   const values: Partial<Record<VariableKey, unknown>> = {};
   const problems: string[] = [];
   const derived: Array<[VariableKey, Variable<unknown>]> = [];
+  const env = withSecretFiles(given, problems);
 
   for (const [key, variable] of VARIABLE_ENTRIES) {
     // An empty value counts as unset: `NAME=` is what .env and compose files produce for "no value".
@@ -515,6 +517,28 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     roles: Object.freeze([...config.roles]),
     database: Object.freeze(parseDatabaseUrl(config.databaseUrl)!),
   });
+}
+
+/** Secrets that may come from a file instead (orchestrators mount secrets as files). */
+const SECRET_FILE_VARIABLES = ['DATABASE_URL'] as const;
+
+/** `DATABASE_URL_FILE=/run/secrets/db` reads DATABASE_URL from that file (trailing newline trimmed). */
+function withSecretFiles(env: NodeJS.ProcessEnv, problems: string[]): NodeJS.ProcessEnv {
+  let out = env;
+  for (const name of SECRET_FILE_VARIABLES) {
+    const file = env[`${name}_FILE`];
+    if (file === undefined || file === '') continue;
+    if (env[name] !== undefined && env[name] !== '') {
+      problems.push(`${name}_FILE: set ${name} or ${name}_FILE, not both`);
+      continue;
+    }
+    try {
+      out = { ...out, [name]: readFileSync(file, 'utf8').replace(/\r?\n$/, '') };
+    } catch (err) {
+      problems.push(`${name}_FILE: cannot read ${JSON.stringify(file)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return out;
 }
 
 /** Rules that involve more than one variable. */

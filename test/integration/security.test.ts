@@ -9,7 +9,7 @@ import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachDatabase } from '../support/databases.js';
 import { errorCode, key, startHarness, type Harness } from '../support/harness.js';
-import { CAPTURE, COMPLETE_3DS, CONFIRM, CREATE, PAYMENT, REFUND, TRIAL_BALANCE, VOID } from './fragments.js';
+import { CAPTURE, COMPLETE_3DS, CONFIRM, CREATE, FAIL_3DS, PAYMENT, REFUND, TRIAL_BALANCE, VOID } from './fragments.js';
 
 const AUDIT = `query($target: ID) { auditLog(targetId: $target) { nodes { action actorSubject actorRoles targetType targetId before after requestId } } }`;
 
@@ -128,6 +128,8 @@ describeEachDatabase('security', (dialect) => {
         [CONFIRM, { sessionId: ghostSession, paymentMethodToken: 'tok_visa' }],
         [COMPLETE_3DS, { paymentId: payment.id }],
         [COMPLETE_3DS, { paymentId: ghostPayment }],
+        [FAIL_3DS, { paymentId: payment.id }],
+        [FAIL_3DS, { paymentId: ghostPayment }],
       ] as const) {
         const res = await h.gql(mutation, { input: { ...input, idempotencyKey: key() } }, { as: bob });
         expect(errorCode(res)).toBe('NOT_FOUND');
