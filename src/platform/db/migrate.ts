@@ -5,6 +5,7 @@ import * as foundation from './migrations/0001_foundation.js';
 import * as abuseLimits from './migrations/0002_abuse_limits.js';
 import * as personalData from './migrations/0003_personal_data.js';
 import * as auditLog from './migrations/0004_audit_log.js';
+import * as webhookInbox from './migrations/0005_webhook_inbox.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -16,6 +17,7 @@ const MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   '0002_abuse_limits': abuseLimits,
   '0003_personal_data': personalData,
   '0004_audit_log': auditLog,
+  '0005_webhook_inbox': webhookInbox,
 };
 
 class BundledProvider implements MigrationProvider {

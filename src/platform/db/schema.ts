@@ -7,6 +7,7 @@ import type { Generated } from 'kysely';
 import type { AbuseTables } from './schema-abuse.js';
 import type { AuditTables } from './schema-audit.js';
 import type { PersonalDataTables } from './schema-personal-data.js';
+import type { WebhookTables } from './schema-webhooks.js';
 
 export interface ProductsTable {
   id: string;
@@ -293,7 +294,7 @@ export interface SchemaMigrationsTable {
 }
 
 /** Tables of later features live in their own schema-*.ts files, merged here. */
-export interface Database extends AbuseTables, PersonalDataTables, AuditTables {
+export interface Database extends AbuseTables, PersonalDataTables, AuditTables, WebhookTables {
   products: ProductsTable;
   prices: PricesTable;
   coupons: CouponsTable;
