@@ -1,12 +1,8 @@
 import { authorize, type Caller } from '../../kernel/index.js';
 import type { Executor } from '../db/index.js';
-import { AUDIT_ACTIONS, listAudit, type AuditAction } from './index.js';
+import { listAudit, type AuditAction } from './index.js';
 
-export { AUDIT_ACTIONS };
-
-export function isAuditAction(value: unknown): value is AuditAction {
-  return typeof value === 'string' && (AUDIT_ACTIONS as readonly string[]).includes(value);
-}
+export { AUDIT_ACTIONS, AUDIT_PAGE_MAX, isAuditAction } from './index.js';
 
 /** The audit log, for admins and finance only. */
 export async function readAuditLog(

@@ -21,7 +21,7 @@ import {
   type RefundView,
 } from '../../payments/index.js';
 import { runIdempotent } from '../idempotency.js';
-import { AUDIT_ACTIONS, isAuditAction, readAuditLog } from '../audit/read.js';
+import { AUDIT_ACTIONS, AUDIT_PAGE_MAX, isAuditAction, readAuditLog } from '../audit/read.js';
 import type { AuditEntry as AuditEntryView } from '../audit/index.js';
 import type { App } from '../app.js';
 import { DateTimeScalar, SafeIntScalar } from './scalars.js';
@@ -119,7 +119,7 @@ const Query: Record<string, Resolver> = {
   async auditLog(_p, args, ctx) {
     const caller = callerOf(ctx);
     const first = typeof args.first === 'number' ? args.first : 50;
-    if (!Number.isInteger(first) || first < 1 || first > 200) throw new ObolError('VALIDATION_FAILED', 'first must be between 1 and 200.', { field: 'first' });
+    if (!Number.isInteger(first) || first < 1 || first > AUDIT_PAGE_MAX) throw new ObolError('VALIDATION_FAILED', `first must be between 1 and ${AUDIT_PAGE_MAX}.`, { field: 'first' });
     const action = optionalString(args.action, 'action', 60);
     if (action !== null && !isAuditAction(action)) throw new ObolError('VALIDATION_FAILED', `action must be one of ${AUDIT_ACTIONS.join(', ')}.`, { field: 'action' });
     const page = await readAuditLog(ctx.app.db.kysely, {
