@@ -53,6 +53,9 @@ describe('loadConfig', () => {
       encryptionKeys: null,
       encryptionKeysFile: null,
       devEncryptionKeyFile: './data/dev-encryption-keys.json',
+      stripeWebhookSecrets: [],
+      braintreeWebhookKeys: [],
+      razorpayWebhookSecrets: [],
     });
   });
 
@@ -138,6 +141,15 @@ describe('loadConfig', () => {
       'ENCRYPTION_KEYS: production needs ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE (personal data is encrypted at rest)',
     ]);
     expect(problemsOf({ AUTH_MODE: 'jwks', AUTH_JWKS_URL: 'http://idp.example.com/jwks' })[0]).toMatch(/^AUTH_JWKS_URL: must be an https:\/\/ URL/);
+  });
+
+  it('reads webhook secrets for rotation and never prints them', () => {
+    const config = loadConfig({ STRIPE_WEBHOOK_SECRETS: 'whsec_old, whsec_new', BRAINTREE_WEBHOOK_KEYS: 'pub1:priv1,pub2:priv2', RAZORPAY_WEBHOOK_SECRETS: 'rzp_s' });
+    expect(config.stripeWebhookSecrets).toEqual(['whsec_old', 'whsec_new']);
+    expect(config.braintreeWebhookKeys).toEqual([{ publicKey: 'pub1', privateKey: 'priv1' }, { publicKey: 'pub2', privateKey: 'priv2' }]);
+    const printed = JSON.stringify(redactConfig(config));
+    for (const secret of ['whsec_old', 'whsec_new', 'priv1', 'priv2', 'rzp_s']) expect(printed).not.toContain(secret);
+    expect(problemsOf({ BRAINTREE_WEBHOOK_KEYS: 'only-one-part' })).toEqual(['BRAINTREE_WEBHOOK_KEYS: must be a comma-separated list of publicKey:privateKey pairs (got "[redacted]")']);
   });
 
   it('parses support refund limits per currency and never prints encryption keys', () => {
@@ -313,9 +325,12 @@ describe('CONFIG_REFERENCE', () => {
       'TRUST_PROXY',
       'ENCRYPTION_KEYS',
       'ENCRYPTION_KEYS_FILE',
+      'STRIPE_WEBHOOK_SECRETS',
+      'BRAINTREE_WEBHOOK_KEYS',
+      'RAZORPAY_WEBHOOK_SECRETS',
       'DEV_ENCRYPTION_KEY_FILE',
     ]);
-    const optional = new Set(['AUTH_JWKS_URL', 'AUTH_JWKS_FILE', 'ENCRYPTION_KEYS', 'ENCRYPTION_KEYS_FILE']);
+    const optional = new Set(['AUTH_JWKS_URL', 'AUTH_JWKS_FILE', 'ENCRYPTION_KEYS', 'ENCRYPTION_KEYS_FILE', 'STRIPE_WEBHOOK_SECRETS', 'BRAINTREE_WEBHOOK_KEYS', 'RAZORPAY_WEBHOOK_SECRETS']);
     for (const entry of CONFIG_REFERENCE) {
       if (!optional.has(entry.name)) expect(entry.default, entry.name).not.toBe('');
       expect(entry.description, entry.name).toMatch(/\.$|…$/);

@@ -71,6 +71,12 @@ export interface Config {
   readonly encryptionKeysFile: string | null;
   /** Where development mode keeps its generated encryption key. */
   readonly devEncryptionKeyFile: string;
+  /** Secret. Stripe webhook signing secrets; several during rotation. */
+  readonly stripeWebhookSecrets: readonly string[];
+  /** Secret. Braintree API key pairs that sign webhooks; several during rotation. */
+  readonly braintreeWebhookKeys: readonly { readonly publicKey: string; readonly privateKey: string }[];
+  /** Secret. Razorpay webhook secrets; several during rotation. */
+  readonly razorpayWebhookSecrets: readonly string[];
 }
 
 export const AUTH_MODES = ['development', 'jwks'] as const;
@@ -194,6 +200,20 @@ const httpsUrl = z.string().transform((raw, ctx): string | null => {
   } catch {
     return fail(ctx, 'must be a URL such as https://login.example.com/.well-known/jwks.json');
   }
+});
+
+/** A comma-separated list of secrets (rotation: old and new side by side). */
+const secretList = z.string().transform((raw): readonly string[] => Object.freeze(raw.split(',').map((v) => v.trim()).filter((v) => v !== '')));
+
+/** `publicKey:privateKey,publicKey2:privateKey2`. */
+const keyPairs = z.string().transform((raw, ctx): readonly { readonly publicKey: string; readonly privateKey: string }[] => {
+  const out: { readonly publicKey: string; readonly privateKey: string }[] = [];
+  for (const part of raw.split(',').map((v) => v.trim()).filter((v) => v !== '')) {
+    const [publicKey, privateKey, ...rest] = part.split(':');
+    if (!publicKey || !privateKey || rest.length > 0) return fail(ctx, 'must be a comma-separated list of publicKey:privateKey pairs');
+    out.push(Object.freeze({ publicKey, privateKey }));
+  }
+  return Object.freeze(out);
 });
 
 /** `USD:10000,EUR:10000,JPY:15000`: minor units per ISO 4217 currency. */
@@ -456,6 +476,27 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
     description: 'A file holding ENCRYPTION_KEYS (for secrets mounted as files).',
     schema: optionalText,
   },
+  stripeWebhookSecrets: {
+    name: 'STRIPE_WEBHOOK_SECRETS',
+    default: '',
+    description: 'Secret. Stripe webhook signing secrets (whsec_…), comma-separated: list the new one beside the old while rotating. Unset: /webhooks/stripe refuses every delivery.',
+    schema: secretList,
+    echo: () => REDACTED,
+  },
+  braintreeWebhookKeys: {
+    name: 'BRAINTREE_WEBHOOK_KEYS',
+    default: '',
+    description: 'Secret. Braintree API key pairs that sign webhooks, as publicKey:privateKey, comma-separated for rotation.',
+    schema: keyPairs,
+    echo: () => REDACTED,
+  },
+  razorpayWebhookSecrets: {
+    name: 'RAZORPAY_WEBHOOK_SECRETS',
+    default: '',
+    description: 'Secret. Razorpay webhook secrets, comma-separated for rotation.',
+    schema: secretList,
+    echo: () => REDACTED,
+  },
   devEncryptionKeyFile: {
     name: 'DEV_ENCRYPTION_KEY_FILE',
     default: './data/dev-encryption-keys.json',
@@ -571,5 +612,8 @@ export function redactConfig(config: Config): Config {
     databaseUrl: redactUrlCredentials(config.databaseUrl),
     database,
     encryptionKeys: config.encryptionKeys === null ? null : REDACTED,
+    stripeWebhookSecrets: config.stripeWebhookSecrets.map(() => REDACTED),
+    braintreeWebhookKeys: config.braintreeWebhookKeys.map((k) => ({ publicKey: k.publicKey, privateKey: REDACTED })),
+    razorpayWebhookSecrets: config.razorpayWebhookSecrets.map(() => REDACTED),
   });
 }

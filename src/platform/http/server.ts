@@ -10,6 +10,7 @@ import { httpStatusFor } from '../graphql/errors.js';
 import { createGraphQL } from '../graphql/yoga.js';
 import { assertNoCardData, CARD_DATA_MESSAGE, findCardNumber } from '../security/card-guard.js';
 import { isAuthenticationError, parseBearer } from '../auth/index.js';
+import { registerWebhookRoutes } from '../webhooks/index.js';
 import type { Caller } from '../../kernel/index.js';
 
 declare module 'fastify' {
@@ -79,6 +80,14 @@ export async function createHttpServer(app: App): Promise<FastifyInstance> {
   });
 
   server.decorateRequest('caller', null);
+
+  // Gateways' webhooks: verified against the raw body, stored in the inbox, acknowledged fast.
+  await registerWebhookRoutes(server, {
+    db: app.db,
+    clock: app.clock,
+    logger,
+    secrets: { stripe: config.stripeWebhookSecrets, braintree: config.braintreeWebhookKeys, razorpay: config.razorpayWebhookSecrets },
+  });
 
   server.get('/healthz', async () => ({ status: 'ok' }));
 
