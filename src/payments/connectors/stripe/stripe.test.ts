@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStripeSimulator, type StripeSimulator } from '../../../../test/simulators/stripe.js';
+import { money, parseCurrency, type CurrencyCode, type Money } from '../../../money/index.js';
+import { connectorConformanceSuite } from '../conformance.js';
+import { ConnectorUnavailableError, ConnectorUnknownOutcomeError, type AuthorizeOutcome, type ChallengeSimulator, type Connector } from '../port.js';
+import { createStripeConnector, declineClassOf, fromStripeAmount, reasonOf, STRIPE_CONFORMANCE_TOKENS, StripeIdempotencyKeyReusedError, toStripeAmount } from './index.js';
+
+function currency(code: string): CurrencyCode {
+  const parsed = parseCurrency(code);
+  if (parsed === undefined) throw new Error(code);
+  return parsed;
+}
+const usd = (amount: number): Money => money(amount, currency('USD'));
+const key = (label: string): string => `stripe_${label}_${randomUUID()}`;
+
+function expectStatus<O extends { readonly status: string }, S extends O['status']>(outcome: O, status: S): Extract<O, { readonly status: S }> {
+  expect(outcome.status, `unexpected outcome ${JSON.stringify(outcome)}`).toBe(status);
+  return outcome as Extract<O, { readonly status: S }>;
+}
+
+/** The real connector plus the simulator playing the cardholder (the challenge id is the PaymentIntent id). */
+function withChallenges(connector: Connector, sim: StripeSimulator): Connector & ChallengeSimulator {
+  return {
+    ...connector,
+    completeChallenge: async ({ challengeId, outcome }) => sim.completeChallenge(challengeId, outcome),
+  };
+}
+
+const connectorFor = (sim: StripeSimulator, timeoutMs = 5_000): Connector =>
+  createStripeConnector({ secretKey: sim.secretKey, host: '127.0.0.1', port: sim.port, protocol: 'http', timeoutMs });
+
+connectorConformanceSuite({
+  name: 'stripe',
+  setup: async () => {
+    const sim = await startStripeSimulator();
+    return { connector: withChallenges(connectorFor(sim), sim), tokens: STRIPE_CONFORMANCE_TOKENS, teardown: () => sim.close() };
+  },
+});
+
+describe('stripe transformers', () => {
+  it('sends JPY as is, KWD in thousandths only when the last digit is 0, and ISK/UGX as two-decimal', () => {
+    expect(toStripeAmount(money(1234, currency('JPY')))).toEqual({ ok: true, amount: 1234, currency: 'jpy' });
+    expect(toStripeAmount(money(1230, currency('KWD')))).toEqual({ ok: true, amount: 1230, currency: 'kwd' });
+    expect(toStripeAmount(money(1234, currency('KWD')))).toMatchObject({ ok: false, decline: { code: 'invalid_amount', declineClass: 'hard' } });
+    expect(toStripeAmount(money(5, currency('ISK')))).toEqual({ ok: true, amount: 500, currency: 'isk' });
+    expect(toStripeAmount(money(1000, currency('HUF')))).toEqual({ ok: true, amount: 1000, currency: 'huf' });
+    expect(fromStripeAmount(500, 'ugx')).toEqual(money(5, currency('UGX')));
+    expect(fromStripeAmount(1234, 'jpy')).toEqual(money(1234, currency('JPY')));
+  });
+
+  it.each([
+    [{ type: 'card_error', code: 'card_declined', decline_code: 'generic_decline' }, 'generic_decline', 'hard'],
+    [{ type: 'card_error', code: 'card_declined', decline_code: 'insufficient_funds' }, 'insufficient_funds', 'hard'],
+    [{ type: 'card_error', code: 'processing_error' }, 'processing_error', 'soft'],
+    [{ type: 'card_error', code: 'card_declined', decline_code: 'authentication_required' }, 'authentication_required', 'customer_action'],
+    [{ type: 'card_error', code: 'payment_intent_authentication_failure' }, 'authentication_required', 'customer_action'],
+    [{ type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', advice_code: 'try_again_later' }, 'generic_decline', 'soft'],
+    [{ type: 'card_error', code: 'card_declined', decline_code: 'do_not_honor', advice_code: 'confirm_card_data' }, 'do_not_honor', 'customer_action'],
+    [{ type: 'card_error', code: 'card_declined', decline_code: 'issuer_not_available', advice_code: 'do_not_try_again' }, 'issuer_not_available', 'hard'],
+    [{ type: 'invalid_request_error', code: 'amount_too_large' }, 'amount_too_large', 'hard'],
+  ] as const)('maps %o to %s / %s', (error, reason, declineClass) => {
+    expect(reasonOf(error)).toBe(reason);
+    expect(declineClassOf(error)).toBe(declineClass);
+  });
+});
+
+describe('stripe connector against the simulator', () => {
+  let sim: StripeSimulator;
+  let stripe: Connector;
+  beforeAll(async () => {
+    sim = await startStripeSimulator();
+    stripe = connectorFor(sim);
+  });
+  afterAll(async () => sim?.close());
+
+  const authorize = (paymentMethod: string, props: { idempotencyKey?: string; amount?: Money; captureMethod?: 'automatic' | 'manual'; connector?: Connector } = {}): Promise<AuthorizeOutcome> =>
+    (props.connector ?? stripe).authorize({
+      idempotencyKey: props.idempotencyKey ?? key('auth'),
+      amount: props.amount ?? usd(1000),
+      paymentMethod,
+      captureMethod: props.captureMethod ?? 'automatic',
+      customerId: 'cus_obol_test',
+      description: 'stripe test',
+    });
+  const requestsWith = (idempotencyKey: string) => sim.requests().filter((r) => r.idempotencyKey === idempotencyKey);
+
+  it('sends Obol’s Idempotency-Key on every mutating call, and the same key again on a retry', async () => {
+    const authKey = key('auth');
+    const auth = expectStatus(await authorize('pm_card_visa', { idempotencyKey: authKey, captureMethod: 'manual' }), 'requires_capture');
+    const capKey = key('cap');
+    expectStatus(await stripe.capture({ idempotencyKey: capKey, reference: auth.reference, amount: usd(800) }), 'succeeded');
+    const refKey = key('ref');
+    expectStatus(await stripe.refund({ idempotencyKey: refKey, reference: auth.reference, amount: usd(300) }), 'succeeded');
+    const held = expectStatus(await authorize('pm_card_visa', { captureMethod: 'manual' }), 'requires_capture');
+    const voidKey = key('void');
+    expectStatus(await stripe.void({ idempotencyKey: voidKey, reference: held.reference }), 'succeeded');
+
+    const posts = sim.requests().filter((r) => r.method === 'POST');
+    expect(posts.every((r) => r.idempotencyKey !== null && r.idempotencyKey.length > 0)).toBe(true);
+    expect(requestsWith(authKey).map((r) => r.path)).toEqual(['/v1/payment_intents']);
+    expect(requestsWith(authKey)[0]?.params).toMatchObject({ confirm: 'true', capture_method: 'manual', amount: '1000', currency: 'usd', 'metadata[obol_idempotency_key]': authKey });
+    expect(requestsWith(capKey).map((r) => [r.path, r.params['amount_to_capture']])).toEqual([[`/v1/payment_intents/${auth.reference}/capture`, '800']]);
+    expect(requestsWith(refKey).map((r) => [r.path, r.params['amount']])).toEqual([['/v1/refunds', '300']]);
+    expect(requestsWith(voidKey).map((r) => r.path)).toEqual([`/v1/payment_intents/${held.reference}/cancel`]);
+
+    // A retry by Obol reuses the key, and Stripe replays instead of charging again.
+    const again = await authorize('pm_card_visa', { idempotencyKey: authKey, captureMethod: 'manual' });
+    expect(again).toEqual(auth);
+    expect(requestsWith(authKey)).toHaveLength(2);
+    expect(new Set(sim.requests().filter((r) => r.method === 'POST' && r.path === '/v1/payment_intents' && r.params['metadata[obol_idempotency_key]'] === authKey).map((r) => r.idempotencyKey))).toEqual(new Set([authKey]));
+  });
+
+  it('surfaces a key reused with different parameters as an error, not a decline, and executes nothing', async () => {
+    const idempotencyKey = key('reuse');
+    const first = expectStatus(await authorize('pm_card_visa', { idempotencyKey }), 'succeeded');
+    await expect(authorize('pm_card_visa', { idempotencyKey, amount: usd(2000) })).rejects.toBeInstanceOf(StripeIdempotencyKeyReusedError);
+    expect(await stripe.retrieve({ idempotencyKey, operation: 'authorize' })).toEqual({ status: 'found', operation: 'authorize', outcome: first });
+    // Still exactly one charge of 1000 behind the key.
+    expectStatus(await stripe.refund({ idempotencyKey: key('ref'), reference: first.reference, amount: usd(1000) }), 'succeeded');
+  });
+
+  it('maps a 402 card_error to a decline with the decline_code, keeping the PaymentIntent as reference', async () => {
+    const idempotencyKey = key('decline');
+    const outcome = expectStatus(await authorize('pm_card_chargeDeclinedInsufficientFunds', { idempotencyKey }), 'declined');
+    expect(outcome.decline).toEqual({ code: 'card_declined', reason: 'insufficient_funds', declineClass: 'hard', message: 'Your card has insufficient funds.' });
+    expect(outcome.reference).toMatch(/^pi_/);
+    // The PaymentIntent stays behind in requires_payment_method, and retrieve reads the same decline from last_payment_error.
+    expect(await stripe.retrieve({ idempotencyKey, operation: 'authorize' })).toEqual({ status: 'found', operation: 'authorize', outcome });
+  });
+
+  it('reports a 3-D Secure challenge with the PaymentIntent as challenge id and Stripe’s redirect URL', async () => {
+    const outcome = expectStatus(await authorize('pm_card_threeDSecure2Required'), 'requires_action');
+    expect(outcome.action).toEqual({ type: 'three_d_secure_challenge', challengeId: outcome.reference, redirectUrl: expect.stringMatching(/^https:\/\/hooks\.stripe\.com\/3d_secure_2\//) });
+    sim.completeChallenge(outcome.reference, 'failed');
+    const resumed = expectStatus(await stripe.resume({ idempotencyKey: key('resume'), reference: outcome.reference, captureMethod: 'automatic' }), 'declined');
+    expect(resumed.decline).toMatchObject({ code: 'payment_intent_authentication_failure', reason: 'authentication_required', declineClass: 'customer_action' });
+  });
+
+  it('reports a dropped response as an unknown outcome, and retrieve finds the charge', async () => {
+    const idempotencyKey = key('dropped');
+    // Two drops: the SDK retries a reset connection once (under the same key) even with retries off.
+    sim.dropNextResponse();
+    sim.dropNextResponse();
+    await expect(authorize('pm_card_visa', { idempotencyKey, captureMethod: 'manual' })).rejects.toBeInstanceOf(ConnectorUnknownOutcomeError);
+    expect(requestsWith(idempotencyKey).map((r) => r.idempotencyKey)).toEqual([idempotencyKey, idempotencyKey]);
+    const found = await stripe.retrieve({ idempotencyKey, operation: 'authorize' });
+    if (found.status !== 'found' || found.operation !== 'authorize') throw new Error(JSON.stringify(found));
+    const auth = expectStatus(found.outcome, 'requires_capture');
+    expect(auth.authorized).toEqual(usd(1000));
+    // Exactly one PaymentIntent carries the key.
+    expect(sim.requests().filter((r) => r.method === 'POST' && r.path === '/v1/payment_intents' && r.idempotencyKey === idempotencyKey)).toHaveLength(2);
+  });
+
+  it('lets the SDK’s single reset-retry resolve a dropped response, without a second charge', async () => {
+    const idempotencyKey = key('dropped_once');
+    sim.dropNextResponse();
+    const outcome = expectStatus(await authorize('pm_card_visa', { idempotencyKey }), 'succeeded');
+    expectStatus(await stripe.refund({ idempotencyKey: key('ref'), reference: outcome.reference, amount: usd(1000) }), 'succeeded');
+    expectStatus(await stripe.refund({ idempotencyKey: key('ref'), reference: outcome.reference, amount: usd(1) }), 'declined');
+  });
+
+  it('resolves a refund whose response was lost with retrieve, and a replay under the key refunds nothing more', async () => {
+    const auth = expectStatus(await authorize('pm_card_visa'), 'succeeded');
+    const refundKey = key('lost_ref');
+    // The lookup tag goes through; both attempts of the refund itself (the SDK's reset-retry included) lose their answer.
+    const isRefund = (r: { readonly path: string; readonly idempotencyKey: string | null }): boolean => r.path === '/v1/refunds' && r.idempotencyKey === refundKey;
+    sim.dropNextResponse(isRefund);
+    sim.dropNextResponse(isRefund);
+    await expect(stripe.refund({ idempotencyKey: refundKey, reference: auth.reference, amount: usd(250) })).rejects.toBeInstanceOf(ConnectorUnknownOutcomeError);
+    const found = await stripe.retrieve({ idempotencyKey: refundKey, operation: 'refund' });
+    if (found.status !== 'found' || found.operation !== 'refund') throw new Error(JSON.stringify(found));
+    const refund = expectStatus(found.outcome, 'succeeded');
+    expect(await stripe.refund({ idempotencyKey: refundKey, reference: auth.reference, amount: usd(250) })).toEqual(refund);
+    // 250 refunded once: 750 remain.
+    expectStatus(await stripe.refund({ idempotencyKey: key('ref'), reference: auth.reference, amount: usd(751) }), 'declined');
+    expectStatus(await stripe.refund({ idempotencyKey: key('ref'), reference: auth.reference, amount: usd(750) }), 'succeeded');
+    // The key names a refund, so it says nothing about a capture.
+    expect(await stripe.retrieve({ idempotencyKey: refundKey, operation: 'capture' })).toEqual({ status: 'not_found' });
+  });
+
+  it('retrieve says not_found for a refund whose tag was written but which never ran', async () => {
+    const auth = expectStatus(await authorize('pm_card_visa', { captureMethod: 'manual' }), 'requires_capture');
+    const refundKey = key('ref_uncaptured');
+    expectStatus(await stripe.refund({ idempotencyKey: refundKey, reference: auth.reference, amount: usd(100) }), 'declined');
+    expect(await stripe.retrieve({ idempotencyKey: refundKey, operation: 'refund' })).toEqual({ status: 'not_found' });
+  });
+
+  it('reports a request that timed out as an unknown outcome, without the SDK retrying it', async () => {
+    const idempotencyKey = key('stalled');
+    const impatient = connectorFor(sim, 300);
+    sim.stallNextResponse((r) => r.idempotencyKey === idempotencyKey);
+    await expect(authorize('pm_card_visa', { idempotencyKey, connector: impatient })).rejects.toBeInstanceOf(ConnectorUnknownOutcomeError);
+    expect(requestsWith(idempotencyKey)).toHaveLength(1);
+    const found = await stripe.retrieve({ idempotencyKey, operation: 'authorize' });
+    expect(found).toMatchObject({ status: 'found', operation: 'authorize', outcome: { status: 'succeeded' } });
+  });
+
+  it('reports a 5xx as an unknown outcome, without the SDK retrying it', async () => {
+    const auth = expectStatus(await authorize('pm_card_visa', { captureMethod: 'manual' }), 'requires_capture');
+    const capKey = key('cap_5xx');
+    sim.failNextRequest((r) => r.idempotencyKey === capKey);
+    await expect(stripe.capture({ idempotencyKey: capKey, reference: auth.reference, amount: usd(1000) })).rejects.toBeInstanceOf(ConnectorUnknownOutcomeError);
+    expect(requestsWith(capKey)).toHaveLength(1);
+    // This 500 executed nothing, so retrieve says so and a retry under the same key captures.
+    expect(await stripe.retrieve({ idempotencyKey: capKey, operation: 'capture' })).toEqual({ status: 'not_found' });
+    expectStatus(await stripe.capture({ idempotencyKey: capKey, reference: auth.reference, amount: usd(1000) }), 'succeeded');
+  });
+
+  it('finds captures and voids by their keys', async () => {
+    const auth = expectStatus(await authorize('pm_card_visa', { captureMethod: 'manual' }), 'requires_capture');
+    const capKey = key('cap');
+    const cap = await stripe.capture({ idempotencyKey: capKey, reference: auth.reference, amount: usd(400) });
+    expect(await stripe.retrieve({ idempotencyKey: capKey, operation: 'capture' })).toEqual({ status: 'found', operation: 'capture', outcome: cap });
+    const held = expectStatus(await authorize('pm_card_visa', { captureMethod: 'manual' }), 'requires_capture');
+    const voidKey = key('void');
+    await stripe.void({ idempotencyKey: voidKey, reference: held.reference });
+    expect(await stripe.retrieve({ idempotencyKey: voidKey, operation: 'void' })).toEqual({ status: 'found', operation: 'void', outcome: { status: 'succeeded' } });
+  });
+
+  it('declines a KWD amount Stripe cannot charge without calling Stripe', async () => {
+    const idempotencyKey = key('kwd');
+    const outcome = expectStatus(await authorize('pm_card_visa', { idempotencyKey, amount: money(1234, currency('KWD')) }), 'declined');
+    expect(outcome.decline.code).toBe('invalid_amount');
+    expect(requestsWith(idempotencyKey)).toHaveLength(0);
+    expectStatus(await authorize('pm_card_visa', { amount: money(1230, currency('KWD')) }), 'succeeded');
+  });
+
+  it('reports a refused connection as unavailable', async () => {
+    // A port that was just free: nothing listens there, so the connection is refused before sending.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const down = createStripeConnector({ secretKey: sim.secretKey, host: '127.0.0.1', port, protocol: 'http', timeoutMs: 2_000 });
+    await expect(authorize('pm_card_visa', { connector: down })).rejects.toBeInstanceOf(ConnectorUnavailableError);
+    await expect(down.retrieve({ idempotencyKey: key('x'), operation: 'authorize' })).rejects.toBeInstanceOf(ConnectorUnavailableError);
+  });
+
+  it('reports a wrong secret key as unavailable (Stripe executed nothing)', async () => {
+    const wrong = createStripeConnector({ secretKey: 'sk_test_wrong', host: '127.0.0.1', port: sim.port, protocol: 'http' });
+    await expect(authorize('pm_card_visa', { connector: wrong })).rejects.toBeInstanceOf(ConnectorUnavailableError);
+  });
+});
