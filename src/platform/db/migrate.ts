@@ -6,6 +6,7 @@ import * as abuseLimits from './migrations/0002_abuse_limits.js';
 import * as personalData from './migrations/0003_personal_data.js';
 import * as auditLog from './migrations/0004_audit_log.js';
 import * as webhookInbox from './migrations/0005_webhook_inbox.js';
+import * as disputes from './migrations/0006_disputes.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -18,6 +19,7 @@ const MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   '0003_personal_data': personalData,
   '0004_audit_log': auditLog,
   '0005_webhook_inbox': webhookInbox,
+  '0006_disputes': disputes,
 };
 
 class BundledProvider implements MigrationProvider {

@@ -8,6 +8,7 @@ import type { AbuseTables } from './schema-abuse.js';
 import type { AuditTables } from './schema-audit.js';
 import type { PersonalDataTables } from './schema-personal-data.js';
 import type { WebhookTables } from './schema-webhooks.js';
+import type { DisputeTables } from './schema-disputes.js';
 
 export interface ProductsTable {
   id: string;
@@ -294,7 +295,7 @@ export interface SchemaMigrationsTable {
 }
 
 /** Tables of later features live in their own schema-*.ts files, merged here. */
-export interface Database extends AbuseTables, PersonalDataTables, AuditTables, WebhookTables {
+export interface Database extends AbuseTables, PersonalDataTables, AuditTables, WebhookTables, DisputeTables {
   products: ProductsTable;
   prices: PricesTable;
   coupons: CouponsTable;

@@ -21,6 +21,9 @@ export const EVENT_TYPES = [
   'payment.canceled',
   'refund.succeeded',
   'refund.failed',
+  'dispute.opened',
+  'dispute.won',
+  'dispute.lost',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
