@@ -154,7 +154,16 @@ async function seed(config: Config): Promise<number> {
 async function serve(config: Config): Promise<number> {
   const logger = createLogger({ level: config.logLevel, name: 'obol' });
   logger.info({ config: redactConfig(config) }, 'starting obol');
-  const app = await createApp({ config, logger });
+  let app;
+  try {
+    app = await createApp({ config, logger });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`obol: invalid configuration:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+      return 2;
+    }
+    throw err;
+  }
   const roles = new Set(config.roles);
   const server = roles.has('api') ? await createHttpServer(app) : undefined;
   const worker = roles.has('worker') ? startWorker(app) : undefined;

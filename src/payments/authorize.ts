@@ -51,7 +51,8 @@ export interface BeginAttemptArgs {
 /** Inside the caller's transaction: creates or reuses the intent and commits a `pending` attempt. */
 export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemptArgs): Promise<{ readonly paymentId: string; readonly attemptId: string }> {
   const { now } = args;
-  const connector = deps.connectors.route({ currency: args.amount.currency, customerCountry: args.customerCountry });
+  const paymentId = args.existingPaymentId ?? newId('payment', now);
+  const connector = deps.connectors.route({ paymentId, currency: args.amount.currency, amount: args.amount.amount, customerCountry: args.customerCountry, paymentMethod: args.paymentMethod });
   let intent: IntentRow;
   if (args.existingPaymentId !== null) {
     const found = await lockIntent(deps.db, tx, args.existingPaymentId);
@@ -62,7 +63,7 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
     const confirmed = transitionPayment(transitionPayment(statusOf(found), 'attach_payment_method'), 'confirm');
     intent = await saveIntent(tx, found, { status: confirmed, connector: connector.name, next_action: null }, now);
   } else {
-    const id = newId('payment', now);
+    const id = paymentId;
     const status = transitionPayment(transitionPayment('requires_payment_method', 'attach_payment_method'), 'confirm');
     intent = {
       id,

@@ -25,10 +25,19 @@ export interface PaymentHooks {
   onRefunded(tx: Tx, intent: IntentRow, refund: RefundView, now: number): Promise<void>;
 }
 
+export interface RouteArgs {
+  readonly paymentId: string;
+  readonly currency: string;
+  readonly amount: number;
+  readonly customerCountry: string | null;
+  /** The payment-method token; rules may match its prefix (e.g. `rzp:` for Razorpay Checkout). */
+  readonly paymentMethod: string;
+}
+
 export interface ConnectorRegistry {
   get(name: string): Connector | undefined;
-  /** The connector for a new attempt (routing arrives with the real gateways). */
-  route(args: { readonly currency: string; readonly customerCountry: string | null }): Connector;
+  /** The connector for a new attempt, chosen by the routing rules. */
+  route(args: RouteArgs): Connector;
 }
 
 export interface PaymentsDeps {
@@ -46,6 +55,7 @@ export interface PaymentsDeps {
   readonly onIncident?: (err: unknown, context: { readonly operation: string; readonly id: string }) => void;
 }
 
+/** Every payment to one connector (tests, tools). */
 export function singleConnectorRegistry(connector: Connector): ConnectorRegistry {
   return {
     get: (name) => (name === connector.name ? connector : undefined),

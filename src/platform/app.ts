@@ -5,8 +5,9 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../kernel/index.js';
 import { checkoutPaymentHooks, type CheckoutDeps } from '../checkout/index.js';
-import { singleConnectorRegistry, type Connector, type PaymentsDeps } from '../payments/index.js';
-import { createSandboxConnector, type SandboxOptions } from '../payments/connectors/sandbox/index.js';
+import type { PaymentsDeps } from '../payments/index.js';
+import type { createSandboxConnector, SandboxOptions } from '../payments/connectors/sandbox/index.js';
+import { buildGateways, type Gateways } from './gateways.js';
 import { seedDemoCatalog } from '../catalog/index.js';
 import type { Config } from './config.js';
 import { migrateToLatest, openDatabase, type Db } from './db/index.js';
@@ -55,16 +56,19 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     await db.close();
     throw err;
   }
-  const sandbox = createSandboxConnector({
-    db,
-    clock,
-    options: args.sandboxOptions ?? { latencyMs: config.sandboxLatencyMs, failureRate: config.sandboxFailureRate, timeoutRate: config.sandboxTimeoutRate },
-  });
-  const connector: Connector = sandbox;
+  let gateways: Gateways;
+  try {
+    gateways = buildGateways({ config, db, clock, ...(args.sandboxOptions ? { sandboxOptions: args.sandboxOptions } : {}) });
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const { sandbox } = gateways;
+  logger.info({ connectors: gateways.enabled }, 'payment connectors enabled');
   const payments: PaymentsDeps = {
     db,
     clock,
-    connectors: singleConnectorRegistry(connector),
+    connectors: gateways.registry,
     hooks: checkoutPaymentHooks({ db }),
     maxFailedAttempts: config.paymentMaxFailedAttempts,
     supportRefundLimits: config.supportRefundLimits,

@@ -56,6 +56,16 @@ describe('loadConfig', () => {
       stripeWebhookSecrets: [],
       braintreeWebhookKeys: [],
       razorpayWebhookSecrets: [],
+      stripeSecretKey: null,
+      stripeApiUrl: null,
+      braintreeMerchantId: null,
+      braintreePublicKey: null,
+      braintreePrivateKey: null,
+      braintreeEnvironment: 'sandbox',
+      razorpayKeyId: null,
+      razorpayKeySecret: null,
+      razorpayApiUrl: null,
+      routingConfig: null,
     });
   });
 
@@ -141,6 +151,17 @@ describe('loadConfig', () => {
       'ENCRYPTION_KEYS: production needs ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE (personal data is encrypted at rest)',
     ]);
     expect(problemsOf({ AUTH_MODE: 'jwks', AUTH_JWKS_URL: 'http://idp.example.com/jwks' })[0]).toMatch(/^AUTH_JWKS_URL: must be an https:\/\/ URL/);
+  });
+
+  it('enables gateways only with complete credentials, and never prints their secrets', () => {
+    expect(problemsOf({ BRAINTREE_MERCHANT_ID: 'm', BRAINTREE_PUBLIC_KEY: 'p' })).toEqual([
+      'BRAINTREE_MERCHANT_ID: the braintree connector needs BRAINTREE_MERCHANT_ID, BRAINTREE_PUBLIC_KEY and BRAINTREE_PRIVATE_KEY together',
+    ]);
+    expect(problemsOf({ RAZORPAY_KEY_ID: 'rzp_test_x' })).toEqual(['RAZORPAY_KEY_ID: the razorpay connector needs RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET together']);
+    expect(problemsOf({ BRAINTREE_ENVIRONMENT: 'staging' })[0]).toMatch(/^BRAINTREE_ENVIRONMENT: must be sandbox, production/);
+    const config = loadConfig({ STRIPE_SECRET_KEY: 'sk_test_secret123', RAZORPAY_KEY_ID: 'rzp_test_x', RAZORPAY_KEY_SECRET: 'rzp_secret456', BRAINTREE_MERCHANT_ID: 'm', BRAINTREE_PUBLIC_KEY: 'p', BRAINTREE_PRIVATE_KEY: 'bt_priv789' });
+    const printed = JSON.stringify(redactConfig(config));
+    for (const secret of ['sk_test_secret123', 'rzp_secret456', 'bt_priv789']) expect(printed).not.toContain(secret);
   });
 
   it('reads webhook secrets for rotation and never prints them', () => {
@@ -328,9 +349,36 @@ describe('CONFIG_REFERENCE', () => {
       'STRIPE_WEBHOOK_SECRETS',
       'BRAINTREE_WEBHOOK_KEYS',
       'RAZORPAY_WEBHOOK_SECRETS',
+      'STRIPE_SECRET_KEY',
+      'STRIPE_API_URL',
+      'BRAINTREE_MERCHANT_ID',
+      'BRAINTREE_PUBLIC_KEY',
+      'BRAINTREE_PRIVATE_KEY',
+      'BRAINTREE_ENVIRONMENT',
+      'RAZORPAY_KEY_ID',
+      'RAZORPAY_KEY_SECRET',
+      'RAZORPAY_API_URL',
+      'ROUTING_CONFIG',
       'DEV_ENCRYPTION_KEY_FILE',
     ]);
-    const optional = new Set(['AUTH_JWKS_URL', 'AUTH_JWKS_FILE', 'ENCRYPTION_KEYS', 'ENCRYPTION_KEYS_FILE', 'STRIPE_WEBHOOK_SECRETS', 'BRAINTREE_WEBHOOK_KEYS', 'RAZORPAY_WEBHOOK_SECRETS']);
+    const optional = new Set([
+      'AUTH_JWKS_URL',
+      'AUTH_JWKS_FILE',
+      'ENCRYPTION_KEYS',
+      'ENCRYPTION_KEYS_FILE',
+      'STRIPE_WEBHOOK_SECRETS',
+      'BRAINTREE_WEBHOOK_KEYS',
+      'RAZORPAY_WEBHOOK_SECRETS',
+      'STRIPE_SECRET_KEY',
+      'STRIPE_API_URL',
+      'BRAINTREE_MERCHANT_ID',
+      'BRAINTREE_PUBLIC_KEY',
+      'BRAINTREE_PRIVATE_KEY',
+      'RAZORPAY_KEY_ID',
+      'RAZORPAY_KEY_SECRET',
+      'RAZORPAY_API_URL',
+      'ROUTING_CONFIG',
+    ]);
     for (const entry of CONFIG_REFERENCE) {
       if (!optional.has(entry.name)) expect(entry.default, entry.name).not.toBe('');
       expect(entry.description, entry.name).toMatch(/\.$|…$/);

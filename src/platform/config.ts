@@ -77,6 +77,22 @@ export interface Config {
   readonly braintreeWebhookKeys: readonly { readonly publicKey: string; readonly privateKey: string }[];
   /** Secret. Razorpay webhook secrets; several during rotation. */
   readonly razorpayWebhookSecrets: readonly string[];
+  /** Secret. Enables the Stripe connector. */
+  readonly stripeSecretKey: string | null;
+  /** Where Stripe's API is (a local stripe-mock or simulator in tests); null = api.stripe.com. */
+  readonly stripeApiUrl: string | null;
+  readonly braintreeMerchantId: string | null;
+  readonly braintreePublicKey: string | null;
+  /** Secret. With the merchant id and public key, enables the Braintree connector. */
+  readonly braintreePrivateKey: string | null;
+  /** sandbox | production | a URL of a local simulator. */
+  readonly braintreeEnvironment: string;
+  readonly razorpayKeyId: string | null;
+  /** Secret. With the key id, enables the Razorpay connector. */
+  readonly razorpayKeySecret: string | null;
+  readonly razorpayApiUrl: string | null;
+  /** Routing rules as JSON (see payments/routing/rules.ts); null = everything to the sandbox. */
+  readonly routingConfig: string | null;
 }
 
 export const AUTH_MODES = ['development', 'jwks'] as const;
@@ -200,6 +216,28 @@ const httpsUrl = z.string().transform((raw, ctx): string | null => {
   } catch {
     return fail(ctx, 'must be a URL such as https://login.example.com/.well-known/jwks.json');
   }
+});
+
+const optionalUrl = z.string().transform((raw, ctx): string | null => {
+  if (raw.trim() === '') return null;
+  try {
+    const u = new URL(raw.trim());
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return fail(ctx, 'must be an http(s):// URL');
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return fail(ctx, 'must be a URL such as http://127.0.0.1:12111');
+  }
+});
+
+const braintreeEnvironment = z.string().transform((raw, ctx): string => {
+  if (raw === 'sandbox' || raw === 'production') return raw;
+  try {
+    const u = new URL(raw);
+    if (u.protocol === 'http:' || u.protocol === 'https:') return u.toString().replace(/\/$/, '');
+  } catch {
+    /* reported below */
+  }
+  return fail(ctx, 'must be sandbox, production, or the http(s):// URL of a simulator');
 });
 
 /** A comma-separated list of secrets (rotation: old and new side by side). */
@@ -497,6 +535,69 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
     schema: secretList,
     echo: () => REDACTED,
   },
+  stripeSecretKey: {
+    name: 'STRIPE_SECRET_KEY',
+    default: '',
+    description: 'Secret. A Stripe secret key (sk_live_… / sk_test_…); enables the stripe connector.',
+    schema: optionalText,
+    echo: () => REDACTED,
+  },
+  stripeApiUrl: {
+    name: 'STRIPE_API_URL',
+    default: '',
+    description: "Stripe's API location when it is not api.stripe.com (a local simulator in tests).",
+    schema: optionalUrl,
+  },
+  braintreeMerchantId: {
+    name: 'BRAINTREE_MERCHANT_ID',
+    default: '',
+    description: 'Braintree merchant id; with the two keys below, enables the braintree connector.',
+    schema: optionalText,
+  },
+  braintreePublicKey: {
+    name: 'BRAINTREE_PUBLIC_KEY',
+    default: '',
+    description: 'Braintree API public key.',
+    schema: optionalText,
+  },
+  braintreePrivateKey: {
+    name: 'BRAINTREE_PRIVATE_KEY',
+    default: '',
+    description: 'Secret. Braintree API private key.',
+    schema: optionalText,
+    echo: () => REDACTED,
+  },
+  braintreeEnvironment: {
+    name: 'BRAINTREE_ENVIRONMENT',
+    default: 'sandbox',
+    description: 'sandbox, production, or the http(s):// URL of a local simulator.',
+    schema: braintreeEnvironment,
+  },
+  razorpayKeyId: {
+    name: 'RAZORPAY_KEY_ID',
+    default: '',
+    description: 'Razorpay key id; with the secret, enables the razorpay connector (INR).',
+    schema: optionalText,
+  },
+  razorpayKeySecret: {
+    name: 'RAZORPAY_KEY_SECRET',
+    default: '',
+    description: 'Secret. Razorpay key secret.',
+    schema: optionalText,
+    echo: () => REDACTED,
+  },
+  razorpayApiUrl: {
+    name: 'RAZORPAY_API_URL',
+    default: '',
+    description: "Razorpay's API location when it is not api.razorpay.com (a local simulator in tests).",
+    schema: optionalUrl,
+  },
+  routingConfig: {
+    name: 'ROUTING_CONFIG',
+    default: '',
+    description: 'Routing rules as JSON: {"rules":[{"id","match":{countries,currencies,paymentMethodPrefixes,amount},"connectors":[{"connector","weight"}]}]}. Unset: every payment goes to the sandbox.',
+    schema: optionalText,
+  },
   devEncryptionKeyFile: {
     name: 'DEV_ENCRYPTION_KEY_FILE',
     default: './data/dev-encryption-keys.json',
@@ -597,6 +698,13 @@ function crossChecks(c: ConfigValues): string[] {
   if (c.nodeEnv === 'production' && c.encryptionKeys === null && c.encryptionKeysFile === null) {
     problems.push('ENCRYPTION_KEYS: production needs ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE (personal data is encrypted at rest)');
   }
+  const braintree = [c.braintreeMerchantId, c.braintreePublicKey, c.braintreePrivateKey];
+  if (braintree.some((v) => v !== null) && braintree.some((v) => v === null)) {
+    problems.push('BRAINTREE_MERCHANT_ID: the braintree connector needs BRAINTREE_MERCHANT_ID, BRAINTREE_PUBLIC_KEY and BRAINTREE_PRIVATE_KEY together');
+  }
+  if ((c.razorpayKeyId === null) !== (c.razorpayKeySecret === null)) {
+    problems.push('RAZORPAY_KEY_ID: the razorpay connector needs RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET together');
+  }
   if (c.encryptionKeys !== null && c.encryptionKeysFile !== null) {
     problems.push('ENCRYPTION_KEYS_FILE: set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE, not both');
   }
@@ -615,5 +723,8 @@ export function redactConfig(config: Config): Config {
     stripeWebhookSecrets: config.stripeWebhookSecrets.map(() => REDACTED),
     braintreeWebhookKeys: config.braintreeWebhookKeys.map((k) => ({ publicKey: k.publicKey, privateKey: REDACTED })),
     razorpayWebhookSecrets: config.razorpayWebhookSecrets.map(() => REDACTED),
+    stripeSecretKey: config.stripeSecretKey === null ? null : REDACTED,
+    braintreePrivateKey: config.braintreePrivateKey === null ? null : REDACTED,
+    razorpayKeySecret: config.razorpayKeySecret === null ? null : REDACTED,
   });
 }
