@@ -21,6 +21,7 @@ export const ID_PREFIXES = {
   price: 'price',
   sandboxCharge: 'sbch',
   challenge: 'tds',
+  dispute: 'dp',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -6,6 +6,7 @@ import { parseCurrency, type CurrencyCode } from '../money/index.js';
 import { forUpdate, type Db, type Executor, type PaymentAttemptsTable, type PaymentIntentsTable, type RefundsTable } from '../platform/db/index.js';
 import type { DeclineClass, NextAction } from './connectors/port.js';
 import { isPaymentStatus, type PaymentStatus } from './domain/payment-intent.js';
+import { listPaymentDisputes, type DisputeView } from './disputes/records.js';
 
 export const CAPTURE_METHODS = ['automatic', 'manual'] as const;
 export type CaptureMethod = (typeof CAPTURE_METHODS)[number];
@@ -77,6 +78,7 @@ export interface PaymentView {
   readonly attempts: readonly AttemptView[];
   readonly refunds: readonly RefundView[];
   readonly operations: readonly OperationView[];
+  readonly disputes: readonly DisputeView[];
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -196,10 +198,11 @@ export async function loadPaymentView(db: Executor, id: string): Promise<Payment
   const row = await db.selectFrom('payment_intents').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row) return undefined;
   const intent = normaliseIntent(row);
-  const [attempts, refunds, operations] = await Promise.all([
+  const [attempts, refunds, operations, disputes] = await Promise.all([
     db.selectFrom('payment_attempts').selectAll().where('payment_id', '=', id).orderBy('seq').execute(),
     db.selectFrom('refunds').selectAll().where('payment_id', '=', id).orderBy('created_at').orderBy('id').execute(),
     db.selectFrom('payment_operations').selectAll().where('payment_id', '=', id).orderBy('created_at').orderBy('id').execute(),
+    listPaymentDisputes(db, id),
   ]);
   const refundViews = refunds.map(refundView);
   const inFlight = refundViews.filter((r) => r.status === 'pending' || r.status === 'unknown').reduce((a, r) => a + r.amount, 0);
@@ -233,6 +236,7 @@ export async function loadPaymentView(db: Executor, id: string): Promise<Payment
       failureCode: o.failure_code,
       createdAt: n(o.created_at),
     })),
+    disputes,
     createdAt: intent.created_at,
     updatedAt: intent.updated_at,
   };

@@ -1,9 +1,11 @@
+import { CHARGEBACKS, DISPUTE_FEES } from './dispute-accounts.js';
+
 /**
  * The chart of accounts. Codes are strings so per-connector and per-country accounts need no
  * set-up: the first posting creates them. Balances are kept as debits − credits, so assets and
  * contra-revenue carry positive balances, liabilities and revenue negative ones.
  */
-export const ACCOUNT_KINDS = ['asset', 'liability', 'revenue', 'contra_revenue', 'memo'] as const;
+export const ACCOUNT_KINDS = ['asset', 'liability', 'revenue', 'contra_revenue', 'expense', 'memo'] as const;
 export type AccountKind = (typeof ACCOUNT_KINDS)[number];
 
 export function isAccountKind(value: unknown): value is AccountKind {
@@ -62,7 +64,10 @@ export function accountKind(code: string): AccountKind {
       return 'liability';
     case DISCOUNTS:
     case REFUNDS:
+    case CHARGEBACKS:
       return 'contra_revenue';
+    case DISPUTE_FEES:
+      return 'expense';
     case AUTHORIZATION_HOLDS_CONTRA:
       return 'memo';
     default:

@@ -23,6 +23,7 @@ import {
 import { runIdempotent } from '../idempotency.js';
 import { AUDIT_ACTIONS, AUDIT_PAGE_MAX, isAuditAction, readAuditLog } from '../audit/read.js';
 import type { AuditEntry as AuditEntryView } from '../audit/index.js';
+import type { DisputeView } from '../../payments/disputes/index.js';
 import type { App } from '../app.js';
 import { DateTimeScalar, SafeIntScalar } from './scalars.js';
 
@@ -266,6 +267,10 @@ const AuditEntry = {
 };
 
 const PaymentAttempt = { amount: (a: AttemptView) => moneyOf(a.amount, a.currency) };
+const Dispute = {
+  amount: (d: DisputeView) => moneyOf(d.amount, d.currency),
+  fee: (d: DisputeView) => (d.fee === null || d.feeCurrency === null ? null : moneyOf(d.fee, d.feeCurrency)),
+};
 const PaymentOperation = { amount: (o: OperationView) => moneyOf(o.amount, o.currency) };
 const Refund = { amount: (r: RefundView) => moneyOf(r.amount, r.currency) };
 const Price = { unitAmount: (p: Price) => moneyOf(p.unitAmount, p.currency) };
@@ -283,6 +288,7 @@ export const resolvers = {
   CheckoutLine,
   Payment,
   AuditEntry,
+  Dispute,
   PaymentAttempt,
   PaymentOperation,
   Refund,

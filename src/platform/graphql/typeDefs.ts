@@ -252,6 +252,8 @@ export const typeDefs = /* GraphQL */ `
     attempts: [PaymentAttempt!]!
     refunds: [Refund!]!
     operations: [PaymentOperation!]!
+    "Chargebacks against this payment (they do not change its status)."
+    disputes: [Dispute!]!
     ledgerTransactions: [JournalTransaction!]!
     createdAt: DateTime!
     updatedAt: DateTime!
@@ -269,6 +271,21 @@ export const typeDefs = /* GraphQL */ `
     declineClass: DeclineClass
     nextAction: NextAction
     createdAt: DateTime!
+  }
+
+  enum DisputeStatus { opened won lost }
+
+  type Dispute {
+    id: ID!
+    connector: String!
+    gatewayDisputeId: String!
+    status: DisputeStatus!
+    reason: String
+    amount: Money!
+    "The gateway's dispute fee, when it charged one."
+    fee: Money
+    openedAt: DateTime!
+    resolvedAt: DateTime
   }
 
   type PaymentOperation {
