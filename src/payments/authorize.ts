@@ -52,7 +52,7 @@ export interface BeginAttemptArgs {
 export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemptArgs): Promise<{ readonly paymentId: string; readonly attemptId: string }> {
   const { now } = args;
   const paymentId = args.existingPaymentId ?? newId('payment', now);
-  const connector = deps.connectors.route({ paymentId, currency: args.amount.currency, amount: args.amount.amount, customerCountry: args.customerCountry, paymentMethod: args.paymentMethod });
+  const { connector, reason: routing } = deps.connectors.route({ paymentId, currency: args.amount.currency, amount: args.amount.amount, customerCountry: args.customerCountry, paymentMethod: args.paymentMethod });
   let intent: IntentRow;
   if (args.existingPaymentId !== null) {
     const found = await lockIntent(deps.db, tx, args.existingPaymentId);
@@ -83,6 +83,7 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
       last_error_class: null,
       next_action: null,
       canceled_reason: null,
+      customer_country: args.customerCountry,
       created_at: now,
       updated_at: now,
       version: 0,
@@ -112,6 +113,7 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
       next_action: null,
       resumes: 0,
       resume_request_key: null,
+      routing,
       created_at: now,
       updated_at: now,
       resolved_at: null,
@@ -169,19 +171,79 @@ export async function executeAttempt(deps: PaymentsDeps, attemptId: string, opti
         : await connector.resume({ idempotencyKey: key, reference: attempt.gateway_reference ?? '', captureMethod });
   } catch (err) {
     deps.onIncident?.(err, { operation, id: attempt.id });
+    deps.connectors.recordCall({ connector: attempt.connector, ok: false });
     if (err instanceof ConnectorUnavailableError && operation === 'authorize' && options.firstSend) {
-      // Nothing reached the gateway: a definite, retryable failure, not an unknown.
-      await applyAuthorizeOutcome(deps, attempt.id, {
-        status: 'declined',
-        reference: null,
-        decline: { code: 'gateway_unavailable', reason: 'gateway_unavailable', declineClass: 'soft', message: 'The payment gateway could not be reached.' },
-      });
+      // Nothing reached the gateway: a definite failure with no issuer decision, so the payment
+      // may fail over to the next connector the routing rules allow; with none left it is a
+      // retryable decline, never an unknown.
+      const unavailable: Decline = { code: 'gateway_unavailable', reason: 'gateway_unavailable', declineClass: 'soft', message: 'The payment gateway could not be reached.' };
+      const nextAttempt = await failOver(deps, attempt, unavailable);
+      if (nextAttempt !== null) return executeAttempt(deps, nextAttempt);
+      await applyAuthorizeOutcome(deps, attempt.id, { status: 'declined', reference: null, decline: unavailable });
       return;
     }
     await markAttemptUnknown(deps, attempt.id);
     return;
   }
+  deps.connectors.recordCall({ connector: attempt.connector, ok: true });
   await applyAuthorizeOutcome(deps, attempt.id, outcome);
+}
+
+/**
+ * Moves a payment whose attempt failed with no issuer decision to the next connector: the failed
+ * attempt is closed and a new one (with its own gateway key) is committed in one transaction,
+ * while the payment stays `processing`. Returns the new attempt's id, or null when the routing
+ * rules leave no other connector. Only connectors a rule lists for this payment are tried, so
+ * rules must only list gateways that accept the payment-method token's kind.
+ */
+async function failOver(deps: PaymentsDeps, failed: AttemptRow, decline: Decline): Promise<string | null> {
+  const { db, clock } = deps;
+  const intent = await db.kysely.selectFrom('payment_intents').select(['id', 'customer_country']).where('id', '=', failed.payment_id).executeTakeFirstOrThrow();
+  const tried = await db.kysely.selectFrom('payment_attempts').select('connector').distinct().where('payment_id', '=', failed.payment_id).execute();
+  const choice = deps.connectors.next({
+    paymentId: failed.payment_id,
+    currency: failed.currency,
+    amount: failed.amount,
+    customerCountry: intent.customer_country,
+    paymentMethod: failed.payment_method,
+    tried: tried.map((t) => t.connector),
+  });
+  if (!choice) return null;
+  return db.transaction(async (tx) => {
+    const now = clock.now();
+    const attempt = await lockAttempt(db, tx, failed.id);
+    if (!attempt || attempt.status !== 'pending') return null; // resolved meanwhile
+    await saveAttempt(tx, attempt, { status: transitionAttempt('pending', 'declined'), resolved_at: now, ...declineColumns(decline) }, now);
+    const intentRow = await lockIntent(db, tx, failed.payment_id);
+    if (!intentRow || intentRow.status !== 'processing') return null;
+    await saveIntent(tx, intentRow, { connector: choice.connector.name }, now);
+    const seqRow = await tx.selectFrom('payment_attempts').select((eb) => eb.fn.countAll<number>().as('n')).where('payment_id', '=', failed.payment_id).executeTakeFirst();
+    const id = newId('attempt', now);
+    await tx
+      .insertInto('payment_attempts')
+      .values({
+        ...failed,
+        id,
+        seq: Number(seqRow?.n ?? 0) + 1,
+        connector: choice.connector.name,
+        idempotency_key: id,
+        status: 'pending',
+        gateway_reference: null,
+        decline_code: null,
+        decline_reason: null,
+        decline_class: null,
+        next_action: null,
+        resumes: 0,
+        resume_request_key: null,
+        routing: `${decline.code} at ${failed.connector}; ${choice.reason}`.slice(0, 1000),
+        created_at: now,
+        updated_at: now,
+        resolved_at: null,
+        version: 0,
+      })
+      .execute();
+    return id;
+  });
 }
 
 export async function markAttemptUnknown(deps: PaymentsDeps, attemptId: string): Promise<void> {

@@ -34,10 +34,20 @@ export interface RouteArgs {
   readonly paymentMethod: string;
 }
 
+/** A connector picked for an attempt, with the reason, which is kept on the attempt. */
+export interface RouteChoice {
+  readonly connector: Connector;
+  readonly reason: string;
+}
+
 export interface ConnectorRegistry {
   get(name: string): Connector | undefined;
-  /** The connector for a new attempt, chosen by the routing rules. */
-  route(args: RouteArgs): Connector;
+  /** The connector for a payment's first attempt, chosen by the routing rules and health. */
+  route(args: RouteArgs): RouteChoice;
+  /** The next connector to fail over to after `tried` failed with no issuer decision; none left: undefined. */
+  next(args: RouteArgs & { readonly tried: readonly string[] }): RouteChoice | undefined;
+  /** Health feedback: ok when the gateway answered at all (a decline is an answer). */
+  recordCall(args: { readonly connector: string; readonly ok: boolean }): void;
 }
 
 export interface PaymentsDeps {
@@ -59,6 +69,8 @@ export interface PaymentsDeps {
 export function singleConnectorRegistry(connector: Connector): ConnectorRegistry {
   return {
     get: (name) => (name === connector.name ? connector : undefined),
-    route: () => connector,
+    route: () => ({ connector, reason: `the only connector: ${connector.name}` }),
+    next: () => undefined,
+    recordCall: () => undefined,
   };
 }

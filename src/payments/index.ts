@@ -5,7 +5,7 @@ export { beginAttempt, executeAttempt, completeThreeDSecure, type BeginAttemptAr
 export { capturePayment, voidPayment, refundPayment, OPERATION_RESULTS, type OperationResult, type OperationOutcome, type RefundOutcomeView, type CaptureProps, type VoidProps, type RefundProps } from './operations.js';
 export { resolveUnknownOutcomes, type ReconcileArgs, type ReconcileResult } from './reconcile.js';
 export { cancelPayment } from './cancel.js';
-export { singleConnectorRegistry, type ConnectorRegistry, type PaymentHooks, type PaymentsDeps } from './deps.js';
+export { singleConnectorRegistry, type ConnectorRegistry, type PaymentHooks, type PaymentsDeps, type RouteArgs, type RouteChoice } from './deps.js';
 export {
   CAPTURE_METHODS,
   isCaptureMethod,

@@ -32,6 +32,8 @@ export interface AttemptView {
   readonly declineReason: string | null;
   readonly declineClass: string | null;
   readonly nextAction: NextAction | null;
+  /** Why the attempt went to its connector. */
+  readonly routing: string | null;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -171,6 +173,7 @@ export function attemptView(row: AttemptRow): AttemptView {
     declineReason: row.decline_reason,
     declineClass: row.decline_class,
     nextAction: row.status === 'requires_action' ? parseAction(row.next_action) : null,
+    routing: row.routing,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

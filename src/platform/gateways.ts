@@ -3,13 +3,13 @@
  * configuration (credentials present → connector enabled), and the routing rules of
  * ROUTING_CONFIG choose among them per payment. The sandbox is always available.
  */
-import { isObolError, type Clock } from '../kernel/index.js';
-import type { Connector, ConnectorRegistry } from '../payments/index.js';
+import { isObolError, ObolError, type Clock } from '../kernel/index.js';
+import type { Connector, ConnectorRegistry, RouteArgs, RouteChoice } from '../payments/index.js';
 import { createBraintreeConnector } from '../payments/connectors/braintree/index.js';
 import { createRazorpayConnector } from '../payments/connectors/razorpay/index.js';
 import { createSandboxConnector, type SandboxOptions } from '../payments/connectors/sandbox/index.js';
 import { createStripeConnector } from '../payments/connectors/stripe/index.js';
-import { DEFAULT_ROUTING_CONFIG, parseRoutingConfig, planRoute, type RoutingConfig } from '../payments/routing/index.js';
+import { allowRequest, createBreaker, DEFAULT_ROUTING_CONFIG, parseRoutingConfig, planRoute, recordResult, type BreakerState, type RoutingConfig } from '../payments/routing/index.js';
 import { ConfigError, type Config } from './config.js';
 import type { Db } from './db/index.js';
 
@@ -83,20 +83,44 @@ export function buildGateways(args: { readonly config: Config; readonly db: Db; 
 
   const routing = loadRouting(config.routingConfig, [...connectors.keys()]);
 
+  // Health is per process: each copy of Obol learns from its own calls, which is enough for a
+  // breaker (a dead gateway is seen by every copy within a few calls).
+  const health = new Map<string, { breaker: BreakerState }>();
+  const breakerOf = (name: string) => health.get(name)?.breaker ?? createBreaker();
+
+  const choose = (request: RouteArgs, tried: readonly string[]): RouteChoice | undefined => {
+    const now = clock.now();
+    const plan = planRoute({
+      config: routing,
+      request: { paymentId: request.paymentId, country: request.customerCountry, currency: request.currency, amount: request.amount, paymentMethodKind: request.paymentMethod },
+      health: new Map([...health.entries()].map(([name, h]) => [name, { breaker: h.breaker }])),
+      now,
+    });
+    for (const name of plan.connectors) {
+      if (tried.includes(name)) continue;
+      const connector = connectors.get(name);
+      if (!connector) continue;
+      const gate = allowRequest(breakerOf(name), now);
+      health.set(name, { breaker: gate.state });
+      if (!gate.allowed) continue;
+      const why = tried.length === 0 ? plan.explanation.join('; ') : `failover after ${tried.join(', ')}: ${plan.explanation.at(-1) ?? ''}`;
+      return { connector, reason: why.slice(0, 1000) };
+    }
+    return undefined;
+  };
+
   const registry: ConnectorRegistry = {
     get: (name) => connectors.get(name),
     route(request) {
-      const plan = planRoute({
-        config: routing,
-        request: { paymentId: request.paymentId, country: request.customerCountry, currency: request.currency, amount: request.amount, paymentMethodKind: request.paymentMethod },
-        health: new Map(),
-        now: clock.now(),
-      });
-      const first = plan.connectors[0];
-      const connector = first === undefined ? undefined : connectors.get(first);
-      // A payment no rule accepts is a configuration gap, not the learner's fault.
-      if (!connector) throw new Error(`no connector can take this payment: ${plan.explanation.join('; ')}`);
-      return connector;
+      const choice = choose(request, []);
+      // A payment no rule accepts (or every breaker open) is a configuration or outage problem,
+      // not the learner's: it surfaces as the gateway being unavailable.
+      if (!choice) throw new ObolError('GATEWAY_UNAVAILABLE', 'No payment gateway can take this payment right now; try again shortly.');
+      return choice;
+    },
+    next: ({ tried, ...request }) => choose(request, tried),
+    recordCall({ connector, ok }) {
+      health.set(connector, { breaker: recordResult(breakerOf(connector), { ok, now: clock.now() }) });
     },
   };
   return { sandbox, registry, enabled: [...connectors.keys()] };

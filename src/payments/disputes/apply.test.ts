@@ -34,7 +34,14 @@ describeEachDatabase('applyDisputeEvent', (dialect) => {
       db: t.db,
       clock,
       // Disputes never call a gateway or the selling context: any use is a bug.
-      connectors: { get: () => undefined, route: () => { throw new Error('no routing in dispute tests'); } },
+      connectors: {
+        get: () => undefined,
+        route: () => {
+          throw new Error('no routing in dispute tests');
+        },
+        next: () => undefined,
+        recordCall: () => undefined,
+      },
       hooks: new Proxy({} as PaymentsDeps['hooks'], { get: (_t, name) => () => Promise.reject(new Error(`hook ${String(name)} called`)) }),
       maxFailedAttempts: 3,
       supportRefundLimits: {},

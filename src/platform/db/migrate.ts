@@ -7,6 +7,7 @@ import * as personalData from './migrations/0003_personal_data.js';
 import * as auditLog from './migrations/0004_audit_log.js';
 import * as webhookInbox from './migrations/0005_webhook_inbox.js';
 import * as disputes from './migrations/0006_disputes.js';
+import * as attemptRouting from './migrations/0007_attempt_routing.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -20,6 +21,7 @@ const MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   '0004_audit_log': auditLog,
   '0005_webhook_inbox': webhookInbox,
   '0006_disputes': disputes,
+  '0007_attempt_routing': attemptRouting,
 };
 
 class BundledProvider implements MigrationProvider {

@@ -148,6 +148,8 @@ export interface PaymentIntentsTable {
   last_error_class: string | null;
   next_action: string | null;
   canceled_reason: string | null;
+  /** The learner's country, as routing rules saw it. */
+  customer_country: string | null;
   created_at: number;
   updated_at: number;
   version: number;
@@ -175,6 +177,8 @@ export interface PaymentAttemptsTable {
   resumes: number;
   /** The API caller's idempotency key for the latest resume, so a replay finds its result. */
   resume_request_key: string | null;
+  /** Why this attempt went to its connector: the routing rule, or the failover that led here. */
+  routing: string | null;
   created_at: number;
   updated_at: number;
   resolved_at: number | null;

@@ -270,6 +270,8 @@ export const typeDefs = /* GraphQL */ `
     declineReason: String
     declineClass: DeclineClass
     nextAction: NextAction
+    "Why this attempt went to its connector: the routing rule, or the failover that led here."
+    routing: String
     createdAt: DateTime!
   }
 
