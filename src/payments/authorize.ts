@@ -90,37 +90,70 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
     };
     await tx.insertInto('payment_intents').values(intent).execute();
   }
-  const seqRow = await tx.selectFrom('payment_attempts').select((eb) => eb.fn.countAll<number>().as('n')).where('payment_id', '=', intent.id).executeTakeFirst();
   const attemptId = newId('attempt', now);
   await tx
     .insertInto('payment_attempts')
-    .values({
-      id: attemptId,
-      payment_id: intent.id,
-      seq: Number(seqRow?.n ?? 0) + 1,
-      connector: connector.name,
-      // The gateway sees the attempt id as its idempotency key: one attempt, at most one charge.
-      idempotency_key: attemptId,
-      request_idempotency_key: args.requestKey,
-      payment_method: args.paymentMethod,
-      amount: intent.amount,
-      currency: intent.currency,
-      status: 'pending',
-      gateway_reference: null,
-      decline_code: null,
-      decline_reason: null,
-      decline_class: null,
-      next_action: null,
-      resumes: 0,
-      resume_request_key: null,
-      routing,
-      created_at: now,
-      updated_at: now,
-      resolved_at: null,
-      version: 0,
-    })
+    .values(
+      pendingAttempt({
+        id: attemptId,
+        paymentId: intent.id,
+        seq: await nextAttemptSeq(tx, intent.id),
+        connector: connector.name,
+        requestKey: args.requestKey,
+        paymentMethod: args.paymentMethod,
+        amount: intent.amount,
+        currency: intent.currency,
+        routing,
+        now,
+      }),
+    )
     .execute();
   return { paymentId: intent.id, attemptId };
+}
+
+async function nextAttemptSeq(tx: Tx, paymentId: string): Promise<number> {
+  const row = await tx.selectFrom('payment_attempts').select((eb) => eb.fn.countAll<number>().as('n')).where('payment_id', '=', paymentId).executeTakeFirst();
+  return Number(row?.n ?? 0) + 1;
+}
+
+/** A new attempt, committed before its gateway call. */
+function pendingAttempt(a: {
+  readonly id: string;
+  readonly paymentId: string;
+  readonly seq: number;
+  readonly connector: string;
+  readonly requestKey: string;
+  readonly paymentMethod: string;
+  readonly amount: number;
+  readonly currency: string;
+  readonly routing: string;
+  readonly now: number;
+}): AttemptRow {
+  return {
+    id: a.id,
+    payment_id: a.paymentId,
+    seq: a.seq,
+    connector: a.connector,
+    // The gateway sees the attempt id as its idempotency key: one attempt, at most one charge.
+    idempotency_key: a.id,
+    request_idempotency_key: a.requestKey,
+    payment_method: a.paymentMethod,
+    amount: a.amount,
+    currency: a.currency,
+    status: 'pending',
+    gateway_reference: null,
+    decline_code: null,
+    decline_reason: null,
+    decline_class: null,
+    next_action: null,
+    resumes: 0,
+    resume_request_key: null,
+    routing: a.routing,
+    created_at: a.now,
+    updated_at: a.now,
+    resolved_at: null,
+    version: 0,
+  };
 }
 
 function connectorFor(deps: PaymentsDeps, name: string): Connector {
@@ -217,30 +250,23 @@ async function failOver(deps: PaymentsDeps, failed: AttemptRow, decline: Decline
     const intentRow = await lockIntent(db, tx, failed.payment_id);
     if (!intentRow || intentRow.status !== 'processing') return null;
     await saveIntent(tx, intentRow, { connector: choice.connector.name }, now);
-    const seqRow = await tx.selectFrom('payment_attempts').select((eb) => eb.fn.countAll<number>().as('n')).where('payment_id', '=', failed.payment_id).executeTakeFirst();
     const id = newId('attempt', now);
     await tx
       .insertInto('payment_attempts')
-      .values({
-        ...failed,
-        id,
-        seq: Number(seqRow?.n ?? 0) + 1,
-        connector: choice.connector.name,
-        idempotency_key: id,
-        status: 'pending',
-        gateway_reference: null,
-        decline_code: null,
-        decline_reason: null,
-        decline_class: null,
-        next_action: null,
-        resumes: 0,
-        resume_request_key: null,
-        routing: `${decline.code} at ${failed.connector}; ${choice.reason}`.slice(0, 1000),
-        created_at: now,
-        updated_at: now,
-        resolved_at: null,
-        version: 0,
-      })
+      .values(
+        pendingAttempt({
+          id,
+          paymentId: failed.payment_id,
+          seq: await nextAttemptSeq(tx, failed.payment_id),
+          connector: choice.connector.name,
+          requestKey: failed.request_idempotency_key,
+          paymentMethod: failed.payment_method,
+          amount: failed.amount,
+          currency: failed.currency,
+          routing: `${decline.code} at ${failed.connector}; ${choice.reason}`.slice(0, 1000),
+          now,
+        }),
+      )
       .execute();
     return id;
   });
