@@ -22,3 +22,5 @@ export {
 } from './records.js';
 export { getPayment, listPayments } from './read.js';
 export { auditActor } from './operations.js';
+export { applyGatewayFact } from './gateway-facts.js';
+export { mapBraintreeNotification, mapRazorpayEvent, mapStripeEvent, type GatewayFact } from './gateway-events.js';

@@ -152,3 +152,15 @@ export async function resolveUnknownOutcomes(deps: PaymentsDeps, args: Reconcile
   }
   return { examined, resolved, stillUnknown };
 }
+
+/** Resolves one attempt now (a gateway webhook said something changed): the same steps as the reconciler. */
+export async function resolveAttempt(deps: PaymentsDeps, attemptId: string): Promise<void> {
+  const row = await deps.db.kysely.selectFrom('payment_attempts').selectAll().where('id', '=', attemptId).executeTakeFirst();
+  if (!row || (row.status !== 'pending' && row.status !== 'unknown')) return;
+  const attempt = normaliseAttempt(row);
+  const connector = deps.connectors.get(attempt.connector);
+  if (!connector) throw new Error(`connector ${attempt.connector} is not configured`);
+  const { operation, key } = gatewayKeyOf(attempt);
+  const found = await connector.retrieve({ idempotencyKey: key, operation });
+  if (found.status === 'found' && (found.operation === 'authorize' || found.operation === 'resume')) await applyAuthorizeOutcome(deps, attempt.id, found.outcome);
+}

@@ -7,6 +7,7 @@ import { resolveUnknownOutcomes } from '../payments/index.js';
 import type { App } from './app.js';
 import { relayOutboxOnce } from './events/index.js';
 import { purgeIdempotencyKeys } from './idempotency.js';
+import { processWebhooksOnce } from './webhooks/index.js';
 import { purgeAbuseState } from './abuse/index.js';
 
 export interface Worker {
@@ -51,7 +52,13 @@ export function startWorker(app: App): Worker {
   }
 
   const interval = config.workerPollIntervalMs;
-  loops.push(loop('relay', interval), loop('reconcile', Math.max(interval, 1000)), loop('expire', Math.max(interval * 4, 1000)), loop('purge', 60_000));
+  loops.push(
+    loop('relay', interval),
+    loop('webhooks', interval),
+    loop('reconcile', Math.max(interval, 1000)),
+    loop('expire', Math.max(interval * 4, 1000)),
+    loop('purge', 60_000),
+  );
   logger.info({ tasks: Object.keys(tasks) }, 'worker started');
 
   return {
@@ -73,6 +80,7 @@ export function workerTasks(app: App) {
     relay: () => relayOutboxOnce({ db: app.db, bus: app.bus, clock: app.clock }).then(() => undefined),
     reconcile: () => resolveUnknownOutcomes(app.payments, { olderThanMs: app.config.reconcileAfterSeconds * 1000 }).then(() => undefined),
     expire: () => expireCheckoutSessions(app.checkout).then(() => undefined),
+    webhooks: () => processWebhooksOnce({ db: app.db, clock: app.clock, payments: app.payments, logger: app.logger }).then(() => undefined),
     purge: async () => {
       await purgeIdempotencyKeys(app.db);
       await purgeAbuseState(app.db, { now: app.clock.now() });
@@ -83,6 +91,7 @@ export function workerTasks(app: App) {
 /** One round of every task, in dependency order, without timers (tests and tooling). */
 export async function runWorkerRound(app: App): Promise<void> {
   const tasks = workerTasks(app);
+  await tasks.webhooks();
   await tasks.expire();
   await tasks.reconcile();
   await tasks.relay();

@@ -2,3 +2,4 @@
 export * from './verify.js';
 export * from './inbox.js';
 export * from './routes.js';
+export { processWebhooksOnce } from './process.js';

@@ -1,0 +1,43 @@
+/**
+ * The worker's side of the webhook inbox: claim due events, turn each into what it means for
+ * Obol, apply it, and mark it processed; a failure is retried with backoff and, after enough
+ * attempts, parked for a person. Each event's effect is idempotent, so a crash mid-way is safe.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../../kernel/index.js';
+import { applyGatewayFact, mapBraintreeNotification, mapRazorpayEvent, mapStripeEvent, type GatewayFact, type PaymentsDeps } from '../../payments/index.js';
+import type { Db } from '../db/index.js';
+import { claimWebhooks, markFailed, markProcessed, type ClaimedWebhook } from './inbox.js';
+
+function factOf(event: ClaimedWebhook): GatewayFact {
+  switch (event.gateway) {
+    case 'stripe':
+      return mapStripeEvent(event.payload);
+    case 'razorpay':
+      return mapRazorpayEvent(event.payload);
+    case 'braintree':
+      return mapBraintreeNotification({ kind: event.type });
+    default: {
+      const unreachable: never = event.gateway;
+      throw new Error(`unknown gateway ${String(unreachable)}`);
+    }
+  }
+}
+
+export async function processWebhooksOnce(args: { readonly db: Db; readonly clock: Clock; readonly payments: PaymentsDeps; readonly logger: Logger; readonly limit?: number }): Promise<number> {
+  const { db, clock, payments, logger } = args;
+  const events = await claimWebhooks(db, { limit: args.limit ?? 50, now: clock.now() });
+  for (const event of events) {
+    const ref = { gateway: event.gateway, eventId: event.eventId };
+    try {
+      const { outcome } = await applyGatewayFact(payments, factOf(event), event.occurredAt ?? event.receivedAt);
+      await markProcessed(db, { ...ref, now: clock.now() });
+      logger.info({ ...ref, type: event.type, outcome }, 'webhook processed');
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const { status } = await markFailed(db, { ...ref, error: message, now: clock.now() });
+      logger.warn({ ...ref, type: event.type, attempt: event.attempt, status, err }, 'webhook processing failed');
+    }
+  }
+  return events.length;
+}
