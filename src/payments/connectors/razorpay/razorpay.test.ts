@@ -1,10 +1,10 @@
 /**
  * The Razorpay connector against a local simulator of Razorpay's HTTP API, through the real SDK.
  *
- * The shared `connectorConformanceSuite` is not run here: every one of its cases uses USD (and
- * one JPY) amounts, which this INR-only connector declines as `currency_not_supported`. Instead,
- * the "conformance (INR)" block below mirrors each shared case in INR, and marks where Razorpay
- * behaves differently (partial capture, void, 3-D Secure): see the report in the block's comments.
+ * The shared battery runs in razorpay-conformance.test.ts, in INR, with Razorpay's missing
+ * capabilities declared (partial capture, void, server-side 3-D Secure). The "conformance (INR)"
+ * block below goes further where Razorpay differs: it checks that partial capture and void are
+ * declined as data rather than silently skipped.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
