@@ -20,6 +20,13 @@ export interface Gateways {
   readonly enabled: readonly string[];
 }
 
+/** A simulator's (or proxy's) base URL as the SDKs want it: host, port, TLS. */
+function endpointOf(url: string): { readonly host: string; readonly port: number; readonly ssl: boolean } {
+  const u = new URL(url);
+  const ssl = u.protocol === 'https:';
+  return { host: u.hostname, port: Number(u.port || (ssl ? 443 : 80)), ssl };
+}
+
 /** ROUTING_CONFIG, checked at start like every other setting: each mistake named, nothing started. */
 function loadRouting(json: string | null, enabled: readonly string[]): RoutingConfig {
   if (json === null) return DEFAULT_ROUTING_CONFIG;
@@ -55,25 +62,25 @@ export function buildGateways(args: { readonly config: Config; readonly db: Db; 
   const connectors = new Map<string, Connector>([[sandbox.name, sandbox]]);
 
   if (config.stripeSecretKey !== null) {
-    const url = config.stripeApiUrl === null ? null : new URL(config.stripeApiUrl);
+    const url = config.stripeApiUrl === null ? null : endpointOf(config.stripeApiUrl);
     connectors.set(
       'stripe',
       createStripeConnector({
         secretKey: config.stripeSecretKey,
-        ...(url ? { host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), protocol: url.protocol === 'https:' ? 'https' : 'http' } : {}),
+        ...(url ? { host: url.host, port: url.port, protocol: url.ssl ? 'https' : 'http' } : {}),
       }),
     );
   }
   if (config.braintreeMerchantId !== null && config.braintreePublicKey !== null && config.braintreePrivateKey !== null) {
     const env = config.braintreeEnvironment;
-    const url = env === 'sandbox' || env === 'production' ? null : new URL(env);
+    const url = env === 'sandbox' || env === 'production' ? null : endpointOf(env);
     connectors.set(
       'braintree',
       createBraintreeConnector({
         merchantId: config.braintreeMerchantId,
         publicKey: config.braintreePublicKey,
         privateKey: config.braintreePrivateKey,
-        environment: url ? { host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), ssl: url.protocol === 'https:' } : (env as 'sandbox' | 'production'),
+        environment: url ?? (env as 'sandbox' | 'production'),
       }),
     );
   }
@@ -85,7 +92,7 @@ export function buildGateways(args: { readonly config: Config; readonly db: Db; 
 
   // Health is per process: each copy of Obol learns from its own calls, which is enough for a
   // breaker (a dead gateway is seen by every copy within a few calls).
-  const health = new Map<string, { breaker: BreakerState }>();
+  const health = new Map<string, { readonly breaker: BreakerState }>();
   const breakerOf = (name: string) => health.get(name)?.breaker ?? createBreaker();
 
   const choose = (request: RouteArgs, tried: readonly string[]): RouteChoice | undefined => {
@@ -93,7 +100,7 @@ export function buildGateways(args: { readonly config: Config; readonly db: Db; 
     const plan = planRoute({
       config: routing,
       request: { paymentId: request.paymentId, country: request.customerCountry, currency: request.currency, amount: request.amount, paymentMethodKind: request.paymentMethod },
-      health: new Map([...health.entries()].map(([name, h]) => [name, { breaker: h.breaker }])),
+      health,
       now,
     });
     for (const name of plan.connectors) {
