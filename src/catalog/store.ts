@@ -1,7 +1,7 @@
 /** Catalog storage: products, prices, coupons and tax rates. Reads are plain; the seed is idempotent. */
 import { ObolError, isCatalogId } from '../kernel/index.js';
 import { parseCurrency, type CurrencyCode } from '../money/index.js';
-import { forUpdate, isUniqueViolation, type Db, type Executor } from '../platform/db/index.js';
+import { forUpdate, isUniqueViolation, type CouponsTable, type Db, type Executor } from '../platform/db/index.js';
 import type { BillingInterval, TaxBehavior } from './domain/price.js';
 import { isBillingInterval, isTaxBehavior } from './domain/price.js';
 import type { Coupon, CouponKind } from './domain/coupon.js';
@@ -137,18 +137,7 @@ export async function listTaxRates(db: Executor): Promise<TaxRate[]> {
   return rows.map((row) => ({ country: row.country, rateBps: Number(row.rate_bps), name: row.name, sample: row.sample === 1 }));
 }
 
-type CouponRow = {
-  id: string;
-  code: string;
-  kind: string;
-  percent_off_bps: number | null;
-  amount_off: number | null;
-  currency: string | null;
-  expires_at: number | null;
-  max_redemptions: number | null;
-  times_redeemed: number;
-  active: number;
-};
+type CouponRow = Omit<CouponsTable, 'created_at'>;
 
 function toCoupon(r: CouponRow): Coupon {
   if (!(COUPON_KINDS as readonly string[]).includes(r.kind)) throw new Error(`corrupt coupon ${r.id}`);

@@ -1,5 +1,5 @@
 import { parseCurrency, type CurrencyCode } from '../money/index.js';
-import { forUpdate, type CheckoutSessionsTable, type Db, type Executor } from '../platform/db/index.js';
+import { dbInt, forUpdate, type CheckoutSessionsTable, type Db, type Executor } from '../platform/db/index.js';
 import type { CaptureMethod } from '../payments/index.js';
 import { isBillingInterval, isTaxBehavior, type BillingInterval, type LineTotals, type TaxBehavior, type Totals } from './domain/totals.js';
 
@@ -55,24 +55,19 @@ export interface CheckoutSessionView {
 
 export type SessionRow = CheckoutSessionsTable;
 
-function num(v: number | string): number {
-  const out = Number(v);
-  if (!Number.isSafeInteger(out)) throw new Error(`not a safe integer from the database: ${String(v)}`);
-  return out;
-}
 
 export function normaliseSession(row: SessionRow): SessionRow {
   return {
     ...row,
-    subtotal: num(row.subtotal),
-    discount_total: num(row.discount_total),
-    tax_total: num(row.tax_total),
-    total: num(row.total),
-    expires_at: num(row.expires_at),
-    completed_at: row.completed_at === null ? null : num(row.completed_at),
-    created_at: num(row.created_at),
-    updated_at: num(row.updated_at),
-    version: num(row.version),
+    subtotal: dbInt(row.subtotal),
+    discount_total: dbInt(row.discount_total),
+    tax_total: dbInt(row.tax_total),
+    total: dbInt(row.total),
+    expires_at: dbInt(row.expires_at),
+    completed_at: row.completed_at === null ? null : dbInt(row.completed_at),
+    created_at: dbInt(row.created_at),
+    updated_at: dbInt(row.updated_at),
+    version: dbInt(row.version),
   };
 }
 
@@ -104,14 +99,14 @@ export async function loadLines(db: Executor, sessionId: string): Promise<Sessio
       productId: r.product_id,
       productName: r.product_name,
       billingInterval: interval !== null && isBillingInterval(interval) ? interval : null,
-      quantity: num(r.quantity),
-      unitAmount: num(r.unit_amount),
+      quantity: dbInt(r.quantity),
+      unitAmount: dbInt(r.unit_amount),
       taxBehavior: r.tax_behavior,
-      taxRateBps: num(r.tax_rate_bps),
-      amountGross: num(r.amount_gross),
-      discount: num(r.discount),
-      tax: num(r.tax),
-      total: num(r.total),
+      taxRateBps: dbInt(r.tax_rate_bps),
+      amountGross: dbInt(r.amount_gross),
+      discount: dbInt(r.discount),
+      tax: dbInt(r.tax),
+      total: dbInt(r.total),
     };
   });
 }

@@ -3,7 +3,7 @@
  * Views are plain JSON-serialisable data: an idempotent replay returns exactly the stored view.
  */
 import { parseCurrency, type CurrencyCode } from '../money/index.js';
-import { forUpdate, type Db, type Executor, type PaymentAttemptsTable, type PaymentIntentsTable, type RefundsTable } from '../platform/db/index.js';
+import { dbInt, forUpdate, type Db, type Executor, type PaymentAttemptsTable, type PaymentIntentsTable, type RefundsTable } from '../platform/db/index.js';
 import type { DeclineClass, NextAction } from './connectors/port.js';
 import { isPaymentStatus, type PaymentStatus } from './domain/payment-intent.js';
 import { listPaymentDisputes, type DisputeView } from './disputes/records.js';
@@ -99,33 +99,27 @@ export function statusOf(row: IntentRow): PaymentStatus {
   return row.status;
 }
 
-/** mysql2 returns BIGINT as number while safe; normalise anything else defensively. */
-function n(v: number | string | bigint): number {
-  const out = Number(v);
-  if (!Number.isSafeInteger(out)) throw new Error(`not a safe integer from the database: ${String(v)}`);
-  return out;
-}
 
 export function normaliseIntent(row: IntentRow): IntentRow {
   return {
     ...row,
-    amount: n(row.amount),
-    amount_authorized: n(row.amount_authorized),
-    amount_captured: n(row.amount_captured),
-    amount_refunded: n(row.amount_refunded),
-    failed_attempts: n(row.failed_attempts),
-    created_at: n(row.created_at),
-    updated_at: n(row.updated_at),
-    version: n(row.version),
+    amount: dbInt(row.amount),
+    amount_authorized: dbInt(row.amount_authorized),
+    amount_captured: dbInt(row.amount_captured),
+    amount_refunded: dbInt(row.amount_refunded),
+    failed_attempts: dbInt(row.failed_attempts),
+    created_at: dbInt(row.created_at),
+    updated_at: dbInt(row.updated_at),
+    version: dbInt(row.version),
   };
 }
 
 export function normaliseAttempt(row: AttemptRow): AttemptRow {
-  return { ...row, amount: n(row.amount), seq: n(row.seq), created_at: n(row.created_at), updated_at: n(row.updated_at), version: n(row.version) };
+  return { ...row, amount: dbInt(row.amount), seq: dbInt(row.seq), created_at: dbInt(row.created_at), updated_at: dbInt(row.updated_at), version: dbInt(row.version) };
 }
 
 export function normaliseRefund(row: RefundsTable): RefundsTable {
-  return { ...row, amount: n(row.amount), created_at: n(row.created_at), updated_at: n(row.updated_at) };
+  return { ...row, amount: dbInt(row.amount), created_at: dbInt(row.created_at), updated_at: dbInt(row.updated_at) };
 }
 
 /** Reads an intent, locking its row for the rest of the transaction (MySQL: FOR UPDATE). */
@@ -233,11 +227,11 @@ export async function loadPaymentView(db: Executor, id: string): Promise<Payment
     operations: operations.map((o) => ({
       id: o.id,
       kind: o.kind === 'void' ? 'void' : 'capture',
-      amount: n(o.amount),
+      amount: dbInt(o.amount),
       currency: currencyOf(o.currency),
       status: o.status,
       failureCode: o.failure_code,
-      createdAt: n(o.created_at),
+      createdAt: dbInt(o.created_at),
     })),
     disputes,
     createdAt: intent.created_at,

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../../../test/support/databases.js';
 import { ObolError, systemClock } from '../../kernel/index.js';
 import { money, parseCurrency, type Money } from '../../money/index.js';
-import { connectorConformanceSuite } from './conformance.js';
+import { connectorConformanceSuite, expectStatus } from './conformance.js';
 import { ConnectorUnavailableError, ConnectorUnknownOutcomeError, type AuthorizeOutcome } from './port.js';
 import { challengeIdFor, createSandboxConnector, SANDBOX_CONFORMANCE_TOKENS, type SandboxChargeRecord, type SandboxConnector, type SandboxOptions } from './sandbox/index.js';
 
@@ -21,11 +21,6 @@ function seeded(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-function expectStatus<O extends { readonly status: string }, S extends O['status']>(outcome: O, status: S): Extract<O, { readonly status: S }> {
-  expect(outcome.status, `unexpected outcome ${JSON.stringify(outcome)}`).toBe(status);
-  return outcome as Extract<O, { readonly status: S }>;
 }
 
 describeEachDatabase('sandbox connector', (dialect) => {

@@ -50,7 +50,7 @@ function currency(code: string): CurrencyCode {
 const JPY = currency('JPY');
 
 /** Asserts the outcome's status and narrows its type, printing the whole outcome on failure. */
-function expectStatus<O extends { readonly status: string }, S extends O['status']>(outcome: O, status: S): Extract<O, { readonly status: S }> {
+export function expectStatus<O extends { readonly status: string }, S extends O['status']>(outcome: O, status: S): Extract<O, { readonly status: S }> {
   expect(outcome.status, `unexpected outcome ${JSON.stringify(outcome)}`).toBe(status);
   return outcome as Extract<O, { readonly status: S }>;
 }

@@ -1,6 +1,6 @@
 /** Row ↔ view mapping for disputes; views are plain JSON-serialisable data like the payment view. */
 import type { CurrencyCode } from '../../money/index.js';
-import type { Executor } from '../../platform/db/index.js';
+import { dbInt, type Executor } from '../../platform/db/index.js';
 import type { DisputesTable } from '../../platform/db/schema-disputes.js';
 import { currencyOf } from '../records.js';
 import { isDisputeStatus, type DisputeStatus } from './domain.js';
@@ -24,23 +24,17 @@ export interface DisputeView {
   readonly updatedAt: number;
 }
 
-/** mysql2 returns BIGINT as number while safe; normalise anything else defensively. */
-function n(v: number | string | bigint): number {
-  const out = Number(v);
-  if (!Number.isSafeInteger(out)) throw new Error(`not a safe integer from the database: ${String(v)}`);
-  return out;
-}
 
 export function normaliseDispute(row: DisputeRow): DisputeRow {
   return {
     ...row,
-    amount: n(row.amount),
-    fee: row.fee === null ? null : n(row.fee),
-    opened_at: n(row.opened_at),
-    resolved_at: row.resolved_at === null ? null : n(row.resolved_at),
-    created_at: n(row.created_at),
-    updated_at: n(row.updated_at),
-    version: n(row.version),
+    amount: dbInt(row.amount),
+    fee: row.fee === null ? null : dbInt(row.fee),
+    opened_at: dbInt(row.opened_at),
+    resolved_at: row.resolved_at === null ? null : dbInt(row.resolved_at),
+    created_at: dbInt(row.created_at),
+    updated_at: dbInt(row.updated_at),
+    version: dbInt(row.version),
   };
 }
 

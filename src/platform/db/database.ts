@@ -64,6 +64,16 @@ function errCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * A BIGINT read back from the database as a number. mysql2 returns BIGINT as a number while it is
+ * a safe integer (a string beyond), SQLite as a number: anything unsafe is corruption, not money.
+ */
+export function dbInt(value: number | string | bigint): number {
+  const out = Number(value);
+  if (!Number.isSafeInteger(out)) throw new Error(`not a safe integer from the database: ${String(value)}`);
+  return out;
+}
+
 /** True when `err` is a violated primary-key or unique constraint, on either dialect. */
 export function isUniqueViolation(err: unknown): boolean {
   const code = errCode(err);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIMULATOR_MERCHANT_ID, SIMULATOR_PRIVATE_KEY, SIMULATOR_PUBLIC_KEY, startBraintreeSimulator, type BraintreeSimulator } from '../../../../test/simulators/braintree.js';
 import { money, parseCurrency, type CurrencyCode, type Money } from '../../../money/index.js';
-import { connectorConformanceSuite, type ConformanceTokens } from '../conformance.js';
+import { connectorConformanceSuite, expectStatus, type ConformanceTokens } from '../conformance.js';
 import { ConnectorUnavailableError, ConnectorUnknownOutcomeError, type AuthorizeOutcome, type Connector } from '../port.js';
 import { createBraintreeConnector, type BraintreeConnectorArgs } from './connector.js';
 import { classifyProcessorResponse, fromBraintreeAmount, toBraintreeAmount } from './transformers.js';
@@ -49,11 +49,6 @@ const connectorArgs = (port: number, extra: Partial<BraintreeConnectorArgs> = {}
   threeDSecureUrl: 'https://checkout.obol.test/3ds',
   ...extra,
 });
-
-function expectStatus<O extends { readonly status: string }, S extends O['status']>(outcome: O, status: S): Extract<O, { readonly status: S }> {
-  expect(outcome.status, `unexpected outcome ${JSON.stringify(outcome)}`).toBe(status);
-  return outcome as Extract<O, { readonly status: S }>;
-}
 
 connectorConformanceSuite({
   name: 'braintree',

@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import Razorpay from 'razorpay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { money, parseCurrency, type CurrencyCode, type Money } from '../../../money/index.js';
+import { expectStatus } from '../conformance.js';
 import { CONNECTOR_OPERATIONS, ConnectorUnavailableError, ConnectorUnknownOutcomeError, type AuthorizeOutcome } from '../port.js';
 import { startRazorpaySimulator, type RazorpaySimulator } from '../../../../test/simulators/razorpay.js';
 import { checkoutToken, classifyReason, createRazorpayConnector, RAZORPAY_DEFAULT_BASE_URL, RAZORPAY_SDK_VERSION, sdkHttpClient, type RazorpayConnector } from './index.js';
@@ -25,11 +26,6 @@ function currency(code: string): CurrencyCode {
 }
 const INR = currency('INR');
 const inr = (paise: number): Money => money(paise, INR);
-
-function expectStatus<O extends { readonly status: string }, S extends O['status']>(outcome: O, status: S): Extract<O, { readonly status: S }> {
-  expect(outcome.status, `unexpected outcome ${JSON.stringify(outcome)}`).toBe(status);
-  return outcome as Extract<O, { readonly status: S }>;
-}
 
 const key = (label: string): string => `rzp_${label}_${randomUUID()}`;
 

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStripeSimulator, type StripeSimulator } from '../../../../test/simulators/stripe.js';
 import { money, parseCurrency, type CurrencyCode, type Money } from '../../../money/index.js';
-import { connectorConformanceSuite } from '../conformance.js';
+import { connectorConformanceSuite, expectStatus } from '../conformance.js';
 import { ConnectorUnavailableError, ConnectorUnknownOutcomeError, type AuthorizeOutcome, type ChallengeSimulator, type Connector } from '../port.js';
 import { createStripeConnector, declineClassOf, fromStripeAmount, reasonOf, STRIPE_CONFORMANCE_TOKENS, StripeIdempotencyKeyReusedError, toStripeAmount } from './index.js';
 
@@ -15,11 +15,6 @@ function currency(code: string): CurrencyCode {
 }
 const usd = (amount: number): Money => money(amount, currency('USD'));
 const key = (label: string): string => `stripe_${label}_${randomUUID()}`;
-
-function expectStatus<O extends { readonly status: string }, S extends O['status']>(outcome: O, status: S): Extract<O, { readonly status: S }> {
-  expect(outcome.status, `unexpected outcome ${JSON.stringify(outcome)}`).toBe(status);
-  return outcome as Extract<O, { readonly status: S }>;
-}
 
 /** The real connector plus the simulator playing the cardholder (the challenge id is the PaymentIntent id). */
 function withChallenges(connector: Connector, sim: StripeSimulator): Connector & ChallengeSimulator {
