@@ -7,7 +7,7 @@ import type { Tx } from '../platform/db/index.js';
 import { enqueueEvent } from '../platform/events/index.js';
 import type { CheckoutDeps } from './deps.js';
 import { saleBreakdown } from './domain/totals.js';
-import { currencyOf, loadLines, loadSessionView, lockSession, saveSession, sessionStatus, totalsOf, type CheckoutSessionView } from './records.js';
+import { currencyOf, loadLines, loadSessionView, lockSession, saveSession, sessionStatus, totalsOf, type CheckoutSessionView, type SessionRow } from './records.js';
 
 export interface ConfirmSessionProps {
   readonly caller: Caller;
@@ -120,32 +120,35 @@ async function completeWithoutCharge(deps: CheckoutDeps, tx: Tx, sessionId: stri
   }
   if (session.coupon_id !== null) await markCouponRedeemed(tx, { couponId: session.coupon_id, sessionId: session.id });
   await saveSession(tx, session, { status: 'complete', order_id: orderId, completed_at: now, confirm_request_key: requestKey }, now);
+  await enqueueCheckoutCompleted(tx, { session, orderId, paymentId: null, lines, now });
+}
+
+/** `checkout.completed`: the event consumers grant access on, emitted once money is in (or none was due). */
+export async function enqueueCheckoutCompleted(
+  tx: Tx,
+  args: {
+    readonly session: SessionRow;
+    readonly orderId: string;
+    readonly paymentId: string | null;
+    readonly lines: readonly { readonly priceId: string; readonly productId: string; readonly quantity: number }[];
+    readonly now: number;
+  },
+): Promise<void> {
+  const { session } = args;
   await enqueueEvent(tx, {
     topic: 'obol.checkout.v1',
     type: 'checkout.completed',
     aggregateType: 'checkout_session',
     aggregateId: session.id,
-    now,
-    data: checkoutCompletedData(session.id, session.customer_id, orderId, null, lines, 0, currency),
+    now: args.now,
+    data: {
+      checkoutSessionId: session.id,
+      customerId: session.customer_id,
+      orderId: args.orderId,
+      paymentId: args.paymentId,
+      total: session.total,
+      currency: session.currency,
+      items: args.lines.map((l) => ({ priceId: l.priceId, productId: l.productId, quantity: l.quantity })),
+    },
   });
-}
-
-export function checkoutCompletedData(
-  sessionId: string,
-  customerId: string,
-  orderId: string,
-  paymentId: string | null,
-  lines: readonly { readonly priceId: string; readonly productId: string; readonly quantity: number }[],
-  total: number,
-  currency: string,
-) {
-  return {
-    checkoutSessionId: sessionId,
-    customerId,
-    orderId,
-    paymentId,
-    total,
-    currency,
-    items: lines.map((l) => ({ priceId: l.priceId, productId: l.productId, quantity: l.quantity })),
-  };
 }

@@ -7,7 +7,7 @@ import { markCouponRedeemed, releaseCoupon } from '../catalog/index.js';
 import type { PaymentHooks, IntentRow } from '../payments/index.js';
 import type { Tx, Db } from '../platform/db/index.js';
 import { enqueueEvent } from '../platform/events/index.js';
-import { checkoutCompletedData } from './confirm-session.js';
+import { enqueueCheckoutCompleted } from './confirm-session.js';
 import { saleBreakdown } from './domain/totals.js';
 import { currencyOf, loadLines, lockSession, saveSession, totalsOf, type SessionRow } from './records.js';
 
@@ -43,14 +43,7 @@ export function checkoutPaymentHooks(args: { readonly db: Db }): PaymentHooks {
     if (orderStatus !== 'paid') return;
     if (session.coupon_id !== null) await markCouponRedeemed(tx, { couponId: session.coupon_id, sessionId: session.id });
     const lines = await loadLines(tx, session.id);
-    await enqueueEvent(tx, {
-      topic: 'obol.checkout.v1',
-      type: 'checkout.completed',
-      aggregateType: 'checkout_session',
-      aggregateId: session.id,
-      now,
-      data: checkoutCompletedData(session.id, session.customer_id, order.id, intent.id, lines, session.total, session.currency),
-    });
+    await enqueueCheckoutCompleted(tx, { session, orderId: order.id, paymentId: intent.id, lines, now });
   }
 
   return {
