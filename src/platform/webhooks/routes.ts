@@ -119,16 +119,17 @@ export async function registerWebhookRoutes(server: FastifyInstance, args: Regis
     });
 
     scope.post('/webhooks/braintree', async (req) => {
-      const text = rawBody(req).toString('utf8');
-      guard(text);
-      // Braintree posts application/x-www-form-urlencoded bt_signature and bt_payload.
-      const form = new URLSearchParams(text);
+      // Braintree posts application/x-www-form-urlencoded bt_signature and bt_payload. Neither is
+      // what anyone typed: the signature is hex and the payload base64, where digit runs occur by
+      // chance (a 40-digit hex HMAC holds a Luhn-valid 13–19 digit run about once in a few hundred
+      // deliveries). Scanning them would refuse genuine notifications, and Braintree's retries
+      // carry the same bytes, so the notification would be lost. The guard reads the decoded XML.
+      const form = new URLSearchParams(rawBody(req).toString('utf8'));
       const event = verifyBraintreeNotification({
         btSignature: form.get('bt_signature') ?? undefined,
         btPayload: form.get('bt_payload') ?? undefined,
         keys: secrets.braintree,
       });
-      // The card data, if any, is inside the base64: guard the decoded notification too.
       guard(event.xml);
       return store('braintree', event, event.xml, req);
     });

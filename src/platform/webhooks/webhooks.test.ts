@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../../../test/support/databases.js';
 import { ManualClock, ObolError } from '../../kernel/index.js';
 import type { Db } from '../db/index.js';
+import { findCardNumber } from '../security/card-guard.js';
 import {
   claimWebhooks,
   markFailed,
@@ -290,6 +291,21 @@ describe('webhook routes', () => {
     expect(await rows()).toHaveLength(0);
     // Masked card data (brand, last4, expiry) is what gateways legitimately send.
     expect((await postStripe(stripeEvent('evt_masked'))).statusCode).toBe(200);
+    expect(await rows()).toHaveLength(1);
+  });
+
+  it('takes a Braintree delivery whose signature happens to hold a card-like digit run: hex and base64 are not typed card data', async () => {
+    // Vary the notification until its HMAC's hex has a Luhn-valid 13–19 digit run (about 1 in 300).
+    let found: { readonly form: string } | undefined;
+    for (let i = 0; found === undefined && i < 20_000; i++) {
+      const xml = `<notification><timestamp type="datetime">2026-11-25T03:00:00Z</timestamp><kind>check</kind><subject><check type="boolean">true</check><n>${i}</n></subject></notification>`;
+      const btPayload = Buffer.from(xml).toString('base64');
+      const signature = btSign(btPayload, BT_NEW);
+      if (findCardNumber(signature)) found = { form: new URLSearchParams({ bt_signature: signature, bt_payload: btPayload }).toString() };
+    }
+    if (!found) throw new Error('no signature with a card-like run in 20,000 tries');
+    const res = await server.inject({ method: 'POST', url: '/webhooks/braintree', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: found.form });
+    expect(res.statusCode, res.body).toBe(200);
     expect(await rows()).toHaveLength(1);
   });
 
