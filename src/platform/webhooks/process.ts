@@ -16,7 +16,8 @@ function factOf(event: ClaimedWebhook): GatewayFact {
     case 'razorpay':
       return mapRazorpayEvent(event.payload);
     case 'braintree':
-      return mapBraintreeNotification({ kind: event.type });
+      // The inbox holds the verified notification's XML (kind, timestamp and subject).
+      return mapBraintreeNotification(event.payload);
     default: {
       const unreachable: never = event.gateway;
       throw new Error(`unknown gateway ${String(unreachable)}`);

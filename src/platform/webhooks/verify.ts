@@ -236,8 +236,8 @@ export function verifyBraintreeNotification(args: VerifyBraintreeArgs): Braintre
 
 /**
  * The text of the first `<tag …>…</tag>` element. A deliberately small reader: the fields we need
- * are plain text (or, for `subject`, an element whose own first `<id>` we read); the worker uses
- * the SDK's full parser when it processes the notification.
+ * are plain text (or, for `subject`, an element whose own first `<id>` we read); the worker reads
+ * the stored notification with a strict XML reader (payments/braintree-xml.ts) when it maps it.
  */
 function xmlText(xml: string, tag: string, inner = false): string | undefined {
   const open = new RegExp(`<${tag}(?:\\s[^>]*)?>`).exec(xml);
