@@ -20,6 +20,7 @@ export const ID_PREFIXES = {
   product: 'prod',
   price: 'price',
   sandboxCharge: 'sbch',
+  sandboxPaymentMethod: 'sbpm',
   challenge: 'tds',
   dispute: 'dp',
 } as const;

@@ -8,9 +8,26 @@
  * wire, not Obol's storage.
  *
  * Behaviour follows Braintree's sandbox where it can:
- * - `fake-valid-nonce` (and vaulted tokens `token-*`) approve; an amount of 2000.00–2999.99 is
- *   processor-declined with the amount's integer part as the processor response code, and
- *   3000.00–3000.99 fails with 3000 "Processor Network Unavailable – Try Again".
+ * - `fake-valid-nonce` (and the vault's tokens) approve; an amount of 2000.00–2999.99 is
+ *   processor-declined with the amount's integer part as the processor response code (so 2099.00
+ *   is 2099 "Cardholder Authentication Required"), and 3000.00–3000.99 fails with 3000 "Processor
+ *   Network Unavailable – Try Again".
+ * - `fake-processor-declined-visa-nonce` (and its -mastercard, -amex, -discover siblings) are
+ *   declined by the processor with 2000 "Do Not Honor", in a sale and in a card verification.
+ * - The vault: `customer.create` (an ID in use is refused with 91609), `paymentMethod.create` with
+ *   `options.verifyCard` (a declined verification stores nothing and answers with the
+ *   `<verification>`; a merchant-chosen token already in use is refused with 91719),
+ *   `paymentMethod.find`, and sales by `paymentMethodToken` (an unknown token is 91518), which
+ *   behave as the nonce the method was vaulted from. `options.storeInVaultOnSuccess` vaults the
+ *   sale's nonce under the sale's `customerId` when it is approved. A fixture customer holds the
+ *   token `token-visa`.
+ * - `options.threeDSecure.required`: Braintree then refuses a sale whose nonce carries no 3-D
+ *   Secure authentication. Here an approvable nonce stands for a card whose client-side 3DS2
+ *   lookup came back frictionless (issuer answer `Y`, liability shifted): the sale goes on with
+ *   `threeDSecureInfo.status` `authenticate_successful` and `lookup.transStatus` `Y`. Nonces that
+ *   require 3-D Secure keep being rejected as below.
+ * - `scaExemption` (`low_value`, `transaction_risk_analysis`) and `transactionSource` are
+ *   validated (915213, 915133) and recorded; the exemption is echoed as `scaExemptionRequested`.
  * - Simulator-only nonces force an outcome whatever the amount, because Obol's conformance battery
  *   drives outcomes by payment method: `fake-processor-declined-<code>-nonce`,
  *   `fake-gateway-rejected-<reason>-nonce` (fraud, cvv, avs, duplicate, ...),
@@ -36,6 +53,24 @@ export interface BraintreeSimulator {
   dropNextResponse(): void;
   /** Every transaction the simulator holds (test inspection only). */
   transactions(): readonly SimTransaction[];
+  /** Every vaulted payment method (test inspection only). */
+  vaultedMethods(): readonly SimVaultedMethod[];
+  /** Every request received, with its JSON body as the SDK sent it (underscored keys). */
+  requests(): readonly SimRequest[];
+}
+
+export interface SimRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+export interface SimVaultedMethod {
+  readonly token: string;
+  readonly customerId: string;
+  /** The nonce the method was vaulted from: sales on the token behave as that nonce would. */
+  readonly sourceNonce: string;
+  readonly createdAt: string;
 }
 
 export interface SimTransaction {
@@ -52,6 +87,14 @@ export interface SimTransaction {
   readonly processorResponseType: 'approved' | 'soft_declined' | 'hard_declined';
   readonly gatewayRejectionReason: string | null;
   readonly threeDSecureStatus: string | null;
+  /** `threeDSecureInfo.lookup.transStatus`. */
+  readonly threeDSecureLookupTransStatus: string | null;
+  readonly scaExemptionRequested: string | null;
+  /** As sent; Braintree does not echo it in the transaction. */
+  readonly transactionSource: string | null;
+  /** The vaulted token the sale used or stored. */
+  readonly creditCardToken: string | null;
+  readonly customerId: string | null;
   readonly refundIds: string[];
   readonly refundedTransactionId: string | null;
   readonly createdAt: string;
@@ -75,7 +118,10 @@ const PROCESSOR_TEXTS: Readonly<Record<number, string>> = {
   2099: 'Cardholder Authentication Required',
   3000: 'Processor Network Unavailable - Try Again',
 };
-const SOFT_CODES = new Set([2000, 2001, 2002, 2003, 2038, 2046, 2057, 3000]);
+const SOFT_CODES = new Set([2000, 2001, 2002, 2003, 2038, 2046, 2057, 2099, 3000]);
+const SCA_EXEMPTIONS = new Set(['low_value', 'transaction_risk_analysis']);
+const TRANSACTION_SOURCES = new Set(['recurring_first', 'recurring', 'unscheduled', 'moto', 'installment', 'installment_first']);
+const BRAINTREE_ID = /^[A-Za-z0-9_-]+$/;
 
 class HttpFailure extends Error {
   constructor(readonly status: number) {
@@ -83,15 +129,34 @@ class HttpFailure extends Error {
   }
 }
 
-/** A Braintree validation error: HTTP 422 with an `<api-error-response>`. */
+/** A Braintree validation error: HTTP 422 with an `<api-error-response>`, nested under the resource it is about. */
 class ValidationFailure extends Error {
   constructor(
     readonly code: string,
     readonly attribute: string,
     message: string,
+    readonly scope: 'transaction' | 'customer' | 'payment-method' | 'credit-card' = 'transaction',
   ) {
     super(message);
   }
+}
+
+/** What a test nonce (or the nonce a vaulted method came from) does at the processor. */
+type NonceBehaviour =
+  | { readonly kind: 'approve' }
+  | { readonly kind: 'processor'; readonly code: number }
+  | { readonly kind: 'reject'; readonly reason: string; readonly threeDs: string | null };
+
+function nonceBehaviour(nonce: string): NonceBehaviour | null {
+  if (nonce === 'fake-valid-nonce' || nonce === 'fake-timeout-nonce') return { kind: 'approve' };
+  const forced = /^fake-processor-declined-(\d{4})-nonce$/.exec(nonce);
+  if (forced) return { kind: 'processor', code: Number(forced[1]) };
+  if (/^fake-processor-declined-(visa|mastercard|amex|discover)-nonce$/.test(nonce)) return { kind: 'processor', code: 2000 };
+  const rejected = /^fake-gateway-rejected-([a-z_]+)-nonce$/.exec(nonce);
+  if (rejected) return { kind: 'reject', reason: rejected[1] ?? 'fraud', threeDs: null };
+  if (nonce === 'fake-three-d-secure-required-nonce') return { kind: 'reject', reason: 'three_d_secure', threeDs: 'challenge_required' };
+  if (nonce === 'fake-three-d-secure-failed-nonce') return { kind: 'reject', reason: 'three_d_secure', threeDs: 'authenticate_failed' };
+  return null;
 }
 
 // ---- XML ------------------------------------------------------------------------------------
@@ -123,21 +188,76 @@ function transactionXml(t: SimTransaction): string {
     el('gateway-rejection-reason', t.gatewayRejectionReason),
     `<refund-ids type="array">${t.refundIds.map((id) => el('item', id)).join('')}</refund-ids>`,
     el('refunded-transaction-id', t.refundedTransactionId),
+    el('sca-exemption-requested', t.scaExemptionRequested),
+    `<credit-card>${el('token', t.creditCardToken)}${el('bin', '411111')}${el('last-4', '1111')}${el('card-type', 'Visa')}${el('expiration-month', '12')}${el('expiration-year', '2030')}</credit-card>`,
+    `<customer>${el('id', t.customerId)}</customer>`,
     t.threeDSecureStatus === null
       ? '<three-d-secure-info nil="true"/>'
-      : `<three-d-secure-info>${el('status', t.threeDSecureStatus)}${el('liability-shifted', 'false', ' type="boolean"')}</three-d-secure-info>`,
+      : `<three-d-secure-info>${el('status', t.threeDSecureStatus)}${el('liability-shifted', String(t.threeDSecureLookupTransStatus === 'Y'), ' type="boolean"')}${el('liability-shift-possible', String(t.threeDSecureLookupTransStatus === 'Y'), ' type="boolean"')}${
+          t.threeDSecureLookupTransStatus === null ? '' : `<lookup>${el('trans-status', t.threeDSecureLookupTransStatus)}</lookup>`
+        }</three-d-secure-info>`,
     '</transaction>',
   ].join('');
 }
 
+interface SimVerification {
+  readonly id: string;
+  readonly status: 'verified' | 'processor_declined' | 'gateway_rejected';
+  readonly processorResponseCode: string;
+  readonly processorResponseText: string;
+  readonly processorResponseType: 'approved' | 'soft_declined' | 'hard_declined';
+  readonly gatewayRejectionReason: string | null;
+  readonly createdAt: string;
+}
+
+function verificationXml(v: SimVerification, token: string | null): string {
+  return [
+    '<verification>',
+    el('id', v.id),
+    el('status', v.status),
+    el('processor-response-code', v.processorResponseCode),
+    el('processor-response-text', v.processorResponseText),
+    el('processor-response-type', v.processorResponseType),
+    el('gateway-rejection-reason', v.gatewayRejectionReason),
+    el('created-at', v.createdAt, ' type="datetime"'),
+    `<credit-card>${el('token', token)}${el('bin', '411111')}${el('last-4', '1111')}</credit-card>`,
+    '</verification>',
+  ].join('');
+}
+
+function creditCardXml(m: SimVaultedMethod, verification: SimVerification | null): string {
+  return [
+    '<credit-card>',
+    el('token', m.token),
+    el('customer-id', m.customerId),
+    el('bin', '411111'),
+    el('last-4', '1111'),
+    el('card-type', 'Visa'),
+    el('expiration-month', '12'),
+    el('expiration-year', '2030'),
+    el('default', 'true', ' type="boolean"'),
+    el('created-at', m.createdAt, ' type="datetime"'),
+    el('updated-at', m.createdAt, ' type="datetime"'),
+    `<verifications type="array">${verification ? verificationXml(verification, m.token) : ''}</verifications>`,
+    '</credit-card>',
+  ].join('');
+}
+
+function customerXml(id: string, createdAt: string): string {
+  return `<customer>${el('id', id)}${el('merchant-id', SIMULATOR_MERCHANT_ID)}${el('first-name', null)}${el('last-name', null)}${el('created-at', createdAt, ' type="datetime"')}${el('updated-at', createdAt, ' type="datetime"')}<credit-cards type="array"/><addresses type="array"/></customer>`;
+}
+
 const XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n';
 
-function errorXml(props: { readonly message: string; readonly validation?: ValidationFailure; readonly transaction?: SimTransaction }): string {
+function errorXml(props: { readonly message: string; readonly validation?: ValidationFailure; readonly transaction?: SimTransaction; readonly verification?: SimVerification }): string {
   const v = props.validation;
+  const scope = v?.scope ?? 'transaction';
   const errors = v
-    ? `<errors><errors type="array"/><transaction><errors type="array"><error>${el('code', v.code)}${el('attribute', v.attribute, ' type="symbol"')}${el('message', v.message)}</error></errors></transaction></errors>`
+    ? `<errors><errors type="array"/><${scope}><errors type="array"><error>${el('code', v.code)}${el('attribute', v.attribute, ' type="symbol"')}${el('message', v.message)}</error></errors></${scope}></errors>`
     : '<errors><errors type="array"/></errors>';
-  return `${XML_HEAD}<api-error-response>${errors}<params></params>${el('message', props.message)}${props.transaction ? transactionXml(props.transaction) : ''}</api-error-response>`;
+  return `${XML_HEAD}<api-error-response>${errors}<params></params>${el('message', props.message)}${props.transaction ? transactionXml(props.transaction) : ''}${
+    props.verification ? verificationXml(props.verification, null) : ''
+  }</api-error-response>`;
 }
 
 // ---- requests -------------------------------------------------------------------------------
@@ -187,33 +307,56 @@ export async function startBraintreeSimulator(): Promise<BraintreeSimulator> {
     return t;
   };
 
+  const customers = new Map<string, string>([['obol_fixture', new Date().toISOString()]]);
+  const vault = new Map<string, SimVaultedMethod>([['token-visa', { token: 'token-visa', customerId: 'obol_fixture', sourceNonce: 'fake-valid-nonce', createdAt: new Date().toISOString() }]]);
+  const log: SimRequest[] = [];
+
   function sale(body: Json): { status: number; xml: string; drop: boolean } {
     const tx = obj(body.transaction);
+    const options = obj(tx.options);
     const currency = currencyOfMerchantAccount(str(tx.merchant_account_id));
     const amount = parseAmount(tx.amount, currency);
     const nonce = str(tx.payment_method_nonce);
     const token = str(tx.payment_method_token);
     if (nonce === undefined && token === undefined) throw new ValidationFailure('91508', 'base', 'Cannot determine payment method.');
-    if (token !== undefined && !token.startsWith('token-')) throw new ValidationFailure('91518', 'payment_method_token', 'Payment method token is invalid.');
-    if (nonce !== undefined && !nonce.startsWith('fake-')) throw new ValidationFailure('91565', 'payment_method_nonce', 'Unknown or expired payment_method_nonce.');
+    const vaulted = token === undefined ? undefined : vault.get(token);
+    if (token !== undefined && vaulted === undefined) throw new ValidationFailure('91518', 'payment_method_token', 'Payment method token is invalid.');
+    const behaviour = nonceBehaviour(nonce ?? vaulted?.sourceNonce ?? '');
+    if (behaviour === null) throw new ValidationFailure('91565', 'payment_method_nonce', 'Unknown or expired payment_method_nonce.');
+    const customerId = str(tx.customer_id) ?? vaulted?.customerId ?? null;
+    if (customerId !== null && !customers.has(customerId)) throw new ValidationFailure('91510', 'customer_id', 'Customer ID is invalid.');
     const orderId = str(tx.order_id) ?? null;
     if (orderId !== null && orderId.length > 255) throw new ValidationFailure('81733', 'order_id', 'Order ID is too long.');
-    const submit = obj(tx.options).submit_for_settlement === true;
+    const scaExemption = str(tx.sca_exemption) ?? null;
+    if (scaExemption !== null && !SCA_EXEMPTIONS.has(scaExemption)) throw new ValidationFailure('915213', 'sca_exemption', 'SCA exemption is invalid.');
+    const transactionSource = str(tx.transaction_source) ?? null;
+    if (transactionSource !== null && !TRANSACTION_SOURCES.has(transactionSource)) throw new ValidationFailure('915133', 'transaction_source', 'Transaction source is invalid.');
+    const submit = options.submit_for_settlement === true;
+    const threeDSecureRequired = obj(options.three_d_secure).required === true;
 
     let code = 1000;
     let rejection: string | null = null;
     let threeDs: string | null = null;
-    const forced = nonce === undefined ? null : /^fake-processor-declined-(\d{4})-nonce$/.exec(nonce);
-    const rejected = nonce === undefined ? null : /^fake-gateway-rejected-([a-z_]+)-nonce$/.exec(nonce);
+    let lookup: string | null = null;
     const whole = Number(amount / 10n ** BigInt(currencyExponent(currency)));
-    if (forced) code = Number(forced[1]);
-    else if (rejected) rejection = rejected[1] ?? 'fraud';
-    else if (nonce === 'fake-three-d-secure-required-nonce') [rejection, threeDs] = ['three_d_secure', 'challenge_required'];
-    else if (nonce === 'fake-three-d-secure-failed-nonce') [rejection, threeDs] = ['three_d_secure', 'authenticate_failed'];
-    else if (nonce !== undefined && nonce !== 'fake-valid-nonce' && nonce !== 'fake-timeout-nonce') throw new ValidationFailure('91565', 'payment_method_nonce', 'Unknown or expired payment_method_nonce.');
+    if (behaviour.kind === 'processor') code = behaviour.code;
+    else if (behaviour.kind === 'reject') [rejection, threeDs] = [behaviour.reason, behaviour.threeDs];
     else if (whole >= 2000 && whole <= 3000) code = whole;
+    // See the header: required 3-D Secure on an approvable nonce is a frictionless 3DS2 authentication.
+    if (threeDSecureRequired && rejection === null) [threeDs, lookup] = ['authenticate_successful', 'Y'];
 
     const approved = code < 2000 && rejection === null;
+    let creditCardToken = token ?? null;
+    let owner = customerId;
+    if (approved && token === undefined && nonce !== undefined && options.store_in_vault_on_success === true) {
+      // Without a customerId Braintree creates a customer to hold the new payment method.
+      if (owner === null) {
+        owner = `c${newId()}`;
+        customers.set(owner, new Date().toISOString());
+      }
+      creditCardToken = `v${newId()}`;
+      vault.set(creditCardToken, { token: creditCardToken, customerId: owner, sourceNonce: nonce, createdAt: new Date().toISOString() });
+    }
     const t: SimTransaction = {
       id: newId(),
       type: 'sale',
@@ -227,6 +370,11 @@ export async function startBraintreeSimulator(): Promise<BraintreeSimulator> {
       processorResponseType: approved || rejection !== null ? 'approved' : SOFT_CODES.has(code) ? 'soft_declined' : 'hard_declined',
       gatewayRejectionReason: rejection,
       threeDSecureStatus: threeDs,
+      threeDSecureLookupTransStatus: lookup,
+      scaExemptionRequested: scaExemption,
+      transactionSource,
+      creditCardToken,
+      customerId: owner,
       refundIds: [],
       refundedTransactionId: null,
       createdAt: new Date().toISOString(),
@@ -236,6 +384,65 @@ export async function startBraintreeSimulator(): Promise<BraintreeSimulator> {
     if (approved) return { status: 201, xml: XML_HEAD + transactionXml(t), drop };
     const message = rejection !== null ? `Gateway Rejected: ${rejection}` : t.processorResponseText;
     return { status: 422, xml: errorXml({ message, transaction: t }), drop };
+  }
+
+  function createCustomer(body: Json): { status: number; xml: string } {
+    const c = obj(body.customer);
+    const id = str(c.id) ?? `c${newId()}`;
+    if (id.length > 36) throw new ValidationFailure('91612', 'id', 'Customer ID is too long.', 'customer');
+    if (!BRAINTREE_ID.test(id)) throw new ValidationFailure('91610', 'id', 'Customer ID is invalid.', 'customer');
+    if (customers.has(id)) throw new ValidationFailure('91609', 'id', 'Customer ID has already been taken.', 'customer');
+    const createdAt = new Date().toISOString();
+    customers.set(id, createdAt);
+    return { status: 201, xml: XML_HEAD + customerXml(id, createdAt) };
+  }
+
+  /** Verification as Braintree runs it for `verifyCard`: the processor's answer to a zero- or low-amount authorization. */
+  function verify(behaviour: NonceBehaviour): SimVerification {
+    const base = { id: newId(), createdAt: new Date().toISOString() };
+    switch (behaviour.kind) {
+      case 'approve':
+        return { ...base, status: 'verified', processorResponseCode: '1000', processorResponseText: 'Approved', processorResponseType: 'approved', gatewayRejectionReason: null };
+      case 'processor':
+        return {
+          ...base,
+          status: 'processor_declined',
+          processorResponseCode: String(behaviour.code),
+          processorResponseText: PROCESSOR_TEXTS[behaviour.code] ?? 'Processor Declined',
+          processorResponseType: SOFT_CODES.has(behaviour.code) ? 'soft_declined' : 'hard_declined',
+          gatewayRejectionReason: null,
+        };
+      case 'reject':
+        return { ...base, status: 'gateway_rejected', processorResponseCode: '', processorResponseText: 'Unknown ()', processorResponseType: 'approved', gatewayRejectionReason: behaviour.reason };
+      default: {
+        const unreachable: never = behaviour;
+        throw new Error(`unknown behaviour ${JSON.stringify(unreachable)}`);
+      }
+    }
+  }
+
+  function createPaymentMethod(body: Json): { status: number; xml: string; drop: boolean } {
+    const pm = obj(body.payment_method);
+    const customerId = str(pm.customer_id);
+    if (customerId === undefined) throw new ValidationFailure('93104', 'customer_id', 'Customer ID is required.', 'payment-method');
+    if (!customers.has(customerId)) throw new ValidationFailure('93105', 'customer_id', 'Customer ID is invalid.', 'payment-method');
+    const nonce = str(pm.payment_method_nonce);
+    if (nonce === undefined) throw new ValidationFailure('93103', 'payment_method_nonce', 'A payment method nonce must be provided.', 'payment-method');
+    const behaviour = nonceBehaviour(nonce);
+    if (behaviour === null) throw new ValidationFailure('93108', 'payment_method_nonce', 'Unknown payment_method_nonce.', 'payment-method');
+    const token = str(pm.token) ?? `v${newId()}`;
+    if (token.length > 36) throw new ValidationFailure('91720', 'token', 'Credit card token is too long.', 'credit-card');
+    if (!BRAINTREE_ID.test(token)) throw new ValidationFailure('91718', 'token', 'Token is invalid.', 'credit-card');
+    if (vault.has(token)) throw new ValidationFailure('91719', 'token', 'Credit card token is taken.', 'credit-card');
+    const drop = nonce === 'fake-timeout-nonce';
+    const verification = obj(pm.options).verify_card === true ? verify(behaviour) : null;
+    if (verification !== null && verification.status !== 'verified') {
+      const message = verification.status === 'gateway_rejected' ? `Gateway Rejected: ${verification.gatewayRejectionReason ?? ''}` : verification.processorResponseText;
+      return { status: 422, xml: errorXml({ message, verification }), drop };
+    }
+    const method: SimVaultedMethod = { token, customerId, sourceNonce: nonce, createdAt: new Date().toISOString() };
+    vault.set(token, method);
+    return { status: 201, xml: XML_HEAD + creditCardXml(method, verification), drop };
   }
 
   function submitForSettlement(id: string, body: Json): SimTransaction {
@@ -278,6 +485,9 @@ export async function startBraintreeSimulator(): Promise<BraintreeSimulator> {
       processorResponseType: 'approved',
       gatewayRejectionReason: null,
       threeDSecureStatus: null,
+      threeDSecureLookupTransStatus: null,
+      scaExemptionRequested: null,
+      transactionSource: null,
       refundIds: [],
       refundedTransactionId: t.id,
       createdAt: new Date().toISOString(),
@@ -299,7 +509,16 @@ export async function startBraintreeSimulator(): Promise<BraintreeSimulator> {
   }
 
   function route(method: string, path: string, body: Json): { status: number; xml: string; drop?: boolean } {
-    const prefix = `/merchants/${SIMULATOR_MERCHANT_ID}/transactions`;
+    const merchant = `/merchants/${SIMULATOR_MERCHANT_ID}`;
+    if (method === 'POST' && path === `${merchant}/customers`) return createCustomer(body);
+    if (method === 'POST' && path === `${merchant}/payment_methods`) return createPaymentMethod(body);
+    const vaultPath = `${merchant}/payment_methods/any/`;
+    if (method === 'GET' && path.startsWith(vaultPath)) {
+      const found = vault.get(decodeURIComponent(path.slice(vaultPath.length)));
+      if (!found) throw new HttpFailure(404);
+      return { status: 200, xml: XML_HEAD + creditCardXml(found, null) };
+    }
+    const prefix = `${merchant}/transactions`;
     if (!path.startsWith(prefix)) throw new HttpFailure(404);
     const rest = path.slice(prefix.length);
     const ok = (t: SimTransaction, status = 200) => ({ status, xml: XML_HEAD + transactionXml(t) });
@@ -350,8 +569,10 @@ export async function startBraintreeSimulator(): Promise<BraintreeSimulator> {
       const isWrite = req.method === 'PUT' || (req.method === 'POST' && !(req.url ?? '').includes('/advanced_search'));
       const dropThis = dropNext && isWrite;
       if (dropThis) dropNext = false;
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      log.push({ method: req.method ?? 'GET', path, body });
       try {
-        const out = route(req.method ?? 'GET', (req.url ?? '/').split('?')[0] ?? '/', body);
+        const out = route(req.method ?? 'GET', path, body);
         send(out.status, out.xml, dropThis || out.drop === true);
       } catch (err) {
         if (err instanceof HttpFailure) return send(err.status, '', dropThis);
@@ -369,6 +590,8 @@ export async function startBraintreeSimulator(): Promise<BraintreeSimulator> {
       dropNext = true;
     },
     transactions: () => [...store.values()],
+    vaultedMethods: () => [...vault.values()],
+    requests: () => [...log],
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

@@ -11,6 +11,23 @@
  *   a single server call stand for "order created and checkout completed". Real Razorpay ignores
  *   notes, so against a real account such an order just waits for Checkout.
  *
+ * Recurring payments (Customers + Tokens, "card recurring"): POST /v1/customers (with
+ * `fail_existing: 0` it returns the customer of the same email and contact), GET
+ * /v1/customers/:id and its tokens; an order created with `customer_id`, `method: 'card'` and a
+ * `token` mandate is an authorization transaction, and its successful payment creates a confirmed
+ * recurring token (`token_id` and `customer_id` on the payment). POST
+ * /v1/payments/create/recurring debits a token against a fresh order and answers with
+ * `razorpay_payment_id`/`razorpay_order_id`/`razorpay_signature`; a refused debit is an error
+ * whose `metadata` names the failed payment (400 for bank/customer declines, 502 for gateway
+ * errors, as Razorpay). An order is paid at most once. Documented rules it applies:
+ * - a debit above the token's `max_amount` is refused (input validation);
+ * - a debit above ₹15,000 (RBI's AFA-exempt limit for recurring payments) needs the customer to
+ *   complete AFA from the pre-debit notification. Nobody does in the simulator, so such a debit
+ *   fails with reason `authentication_failed`;
+ * - `failRecurringDebits({ tokenId, outcome })` plays the issuer refusing later debits of a token
+ *   (e.g. the account ran out of funds); real Razorpay has no such switch.
+ * Debits are decided at once here; at some banks they stay `created` for up to ~36 hours.
+ *
  * Faithful behaviours worth knowing: ids are 400 BAD_REQUEST_ERROR when unknown (as Razorpay does);
  * capture must be of exactly the authorized amount (Razorpay has no partial capture); refunds need
  * a captured payment and honour the `X-Refund-Idempotency` header (same key and body: the same
@@ -57,6 +74,48 @@ interface SimOrder {
   created_at: number;
   /** Not part of Razorpay's order JSON: kept out of responses. */
   autoCapture: boolean;
+  /** Set on authorization transactions (and kept out of responses like autoCapture). */
+  customerId: string | null;
+  mandate: SimMandate | null;
+}
+
+interface SimMandate {
+  readonly max_amount: number;
+  readonly expire_at: number;
+  readonly frequency: string;
+}
+
+interface SimCustomer {
+  id: string;
+  entity: 'customer';
+  name: string | null;
+  email: string | null;
+  contact: string | null;
+  gstin: null;
+  notes: Record<string, string>;
+  created_at: number;
+}
+
+interface SimToken {
+  id: string;
+  entity: 'token';
+  token: string;
+  bank: null;
+  wallet: null;
+  method: 'card';
+  card: { entity: 'card'; name: string; last4: string; network: string; type: string; issuer: string; international: boolean; emi: boolean; expiry_month: number; expiry_year: number };
+  recurring: boolean;
+  recurring_details: { status: 'confirmed' | 'cancelled'; failure_reason: string | null };
+  auth_type: null;
+  mrn: null;
+  used_at: number;
+  created_at: number;
+  expired_at: number;
+  max_amount: number;
+  dcc_enabled: boolean;
+  /** Not part of Razorpay's token JSON. */
+  customerId: string;
+  debitOutcome: RazorpaySimScenario;
 }
 
 interface SimPayment {
@@ -74,6 +133,9 @@ interface SimPayment {
   captured: boolean;
   description: string | null;
   card_id: string;
+  customer_id: string | null;
+  token_id: string | null;
+  recurring: boolean;
   bank: null;
   wallet: null;
   vpa: null;
@@ -133,7 +195,12 @@ export interface RazorpaySimulator {
   completeCheckout(args: { readonly orderId: string; readonly outcome?: RazorpaySimScenario }): { paymentId: string; orderId: string; signature: string };
   /** Every request received, oldest first. */
   requests(): readonly RecordedRequest[];
+  /** From now on, debits of this recurring token fail as `outcome` does (`success` restores them). */
+  failRecurringDebits(args: { readonly tokenId: string; readonly outcome: RazorpaySimScenario }): void;
 }
+
+/** RBI: recurring debits above ₹15,000 need an additional factor of authentication. */
+export const RAZORPAY_SIM_AFA_LIMIT_PAISE = 1_500_000;
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 function entityId(prefix: string): string {
@@ -194,7 +261,15 @@ function readBody(req: IncomingMessage): Promise<unknown> {
   });
 }
 
-const publicOrder = ({ autoCapture: _hidden, ...order }: SimOrder): Omit<SimOrder, 'autoCapture'> => order;
+const publicOrder = ({ autoCapture: _capture, customerId: _customer, mandate: _mandate, ...order }: SimOrder): Omit<SimOrder, 'autoCapture' | 'customerId' | 'mandate'> => order;
+const publicToken = ({ customerId: _customer, debitOutcome: _outcome, ...token }: SimToken): Omit<SimToken, 'customerId' | 'debitOutcome'> => token;
+const AFA_FAILURE: Omit<RazorpayErrorBody, 'metadata'> = {
+  code: 'BAD_REQUEST_ERROR',
+  description: 'Payment failed because the customer did not complete the additional factor of authentication required for this amount.',
+  source: 'customer',
+  step: 'payment_authentication',
+  reason: 'authentication_failed',
+};
 const collection = <T>(items: readonly T[]): { entity: 'collection'; count: number; items: readonly T[] } => ({ entity: 'collection', count: items.length, items });
 
 export async function startRazorpaySimulator(): Promise<RazorpaySimulator> {
@@ -204,6 +279,8 @@ export async function startRazorpaySimulator(): Promise<RazorpaySimulator> {
   const payments = new Map<string, SimPayment>();
   const refunds = new Map<string, SimRefund>();
   const refundKeys = new Map<string, { readonly body: string; readonly refundId: string }>();
+  const customers = new Map<string, SimCustomer>();
+  const tokens = new Map<string, SimToken>();
   const log: RecordedRequest[] = [];
   let dropNext: RequestMatch | undefined;
   let failNext: RequestMatch | undefined;
@@ -213,9 +290,37 @@ export async function startRazorpaySimulator(): Promise<RazorpaySimulator> {
 
   const sign = (orderId: string, paymentId: string): string => createHmac('sha256', keySecret).update(`${orderId}|${paymentId}`).digest('hex');
 
-  function pay(order: SimOrder, scenario: RazorpaySimScenario): SimPayment {
-    const failure = FAILURES[scenario];
+  function issueToken(customerId: string, mandate: SimMandate): SimToken {
+    const token: SimToken = {
+      id: entityId('token'),
+      entity: 'token',
+      token: randomBytes(7).toString('hex'),
+      bank: null,
+      wallet: null,
+      method: 'card',
+      card: { entity: 'card', name: 'Gaurav Kumar', last4: '1111', network: 'Visa', type: 'credit', issuer: 'HDFC', international: false, emi: false, expiry_month: 12, expiry_year: 2034 },
+      recurring: true,
+      recurring_details: { status: 'confirmed', failure_reason: null },
+      auth_type: null,
+      mrn: null,
+      used_at: now(),
+      created_at: now(),
+      expired_at: mandate.expire_at,
+      max_amount: mandate.max_amount,
+      dcc_enabled: false,
+      customerId,
+      debitOutcome: 'success',
+    };
+    tokens.set(token.id, token);
+    return token;
+  }
+
+  function pay(order: SimOrder, scenario: RazorpaySimScenario, recurring?: { readonly token: SimToken; readonly email: string; readonly contact: string; readonly notes: Record<string, string>; readonly description: string | null }): SimPayment {
+    const failure = recurring ? (recurring.token.debitOutcome !== 'success' ? FAILURES[recurring.token.debitOutcome] : order.amount > RAZORPAY_SIM_AFA_LIMIT_PAISE ? AFA_FAILURE : undefined) : FAILURES[scenario];
     const captured = failure === undefined && order.autoCapture;
+    // An authorization transaction's successful payment registers the mandate as a recurring token.
+    const token = recurring ? recurring.token : failure === undefined && order.customerId !== null && order.mandate !== null ? issueToken(order.customerId, order.mandate) : undefined;
+    const customerId = recurring ? recurring.token.customerId : order.customerId;
     const payment: SimPayment = {
       id: entityId('pay'),
       entity: 'payment',
@@ -229,14 +334,17 @@ export async function startRazorpaySimulator(): Promise<RazorpaySimulator> {
       amount_refunded: 0,
       refund_status: null,
       captured,
-      description: null,
+      description: recurring?.description ?? null,
       card_id: entityId('card'),
+      customer_id: customerId,
+      token_id: token?.id ?? null,
+      recurring: recurring !== undefined,
       bank: null,
       wallet: null,
       vpa: null,
-      email: 'customer@example.com',
-      contact: '+919000090000',
-      notes: {},
+      email: recurring?.email ?? (customerId !== null ? (customers.get(customerId)?.email ?? 'customer@example.com') : 'customer@example.com'),
+      contact: recurring?.contact ?? (customerId !== null ? (customers.get(customerId)?.contact ?? '+919000090000') : '+919000090000'),
+      notes: recurring?.notes ?? {},
       fee: captured ? Math.round(order.amount * 0.02) : null,
       tax: captured ? 0 : null,
       error_code: failure?.code ?? null,
@@ -262,6 +370,11 @@ export async function startRazorpaySimulator(): Promise<RazorpaySimulator> {
     if (!found) throw badRequest('The id provided does not exist', 'id');
     return found;
   }
+  function customer(id: string): SimCustomer {
+    const found = customers.get(id);
+    if (!found) throw badRequest('The id provided does not exist', 'id');
+    return found;
+  }
   function payment(id: string): SimPayment {
     const found = payments.get(id);
     if (!found) throw badRequest('The id provided does not exist', 'id');
@@ -281,6 +394,24 @@ export async function startRazorpaySimulator(): Promise<RazorpaySimulator> {
       const receipt = typeof b['receipt'] === 'string' ? b['receipt'] : null;
       if (receipt !== null && receipt.length > 40) throw badRequest('The receipt may not be greater than 40 characters.', 'receipt');
       const notes = stringRecord(b['notes']);
+      let customerId: string | null = null;
+      let mandate: SimMandate | null = null;
+      if (b['customer_id'] !== undefined) {
+        if (typeof b['customer_id'] !== 'string' || !customers.has(b['customer_id'])) throw badRequest('The id provided does not exist', 'customer_id');
+        customerId = b['customer_id'];
+      }
+      if (b['token'] !== undefined) {
+        const t = (typeof b['token'] === 'object' && b['token'] !== null ? b['token'] : {}) as Record<string, unknown>;
+        if (customerId === null) throw badRequest('The customer id field is required when token is present.', 'customer_id');
+        if (b['method'] !== 'card') throw badRequest('The method must be card for a card mandate.', 'method');
+        const maxAmount = t['max_amount'];
+        if (typeof maxAmount !== 'number' || !Number.isInteger(maxAmount) || maxAmount < 100) throw badRequest('The token max amount must be at least 100.', 'token.max_amount');
+        const expireAt = typeof t['expire_at'] === 'number' ? t['expire_at'] : now() + 10 * 365 * 86_400;
+        if (expireAt <= now()) throw badRequest('The token expire_at must be in the future.', 'token.expire_at');
+        const frequency = typeof t['frequency'] === 'string' ? t['frequency'] : 'as_presented';
+        if (!['as_presented', 'monthly', 'weekly', 'daily', 'yearly', 'quarterly', 'half_yearly'].includes(frequency)) throw badRequest('The token frequency is invalid.', 'token.frequency');
+        mandate = { max_amount: maxAmount, expire_at: expireAt, frequency };
+      }
       const created: SimOrder = {
         id: entityId('order'),
         entity: 'order',
@@ -295,6 +426,8 @@ export async function startRazorpaySimulator(): Promise<RazorpaySimulator> {
         notes,
         created_at: now(),
         autoCapture: b['payment_capture'] === true || b['payment_capture'] === 1 || b['payment_capture'] === '1',
+        customerId,
+        mandate,
       };
       orders.set(created.id, created);
       const scenario = notes['obol_sim_scenario'];
@@ -314,6 +447,70 @@ export async function startRazorpaySimulator(): Promise<RazorpaySimulator> {
       return collection([...payments.values()].filter((p) => p.order_id === o.id).reverse());
     }
     if (method === 'GET' && (m = path.match(/^\/v1\/orders\/([^/]+)$/))) return publicOrder(order(m[1]!));
+    if (method === 'POST' && path === '/v1/customers') {
+      const text = (f: string): string | null => (typeof b[f] === 'string' ? (b[f] as string) : typeof b[f] === 'number' ? String(b[f]) : null);
+      const name = text('name');
+      const email = text('email');
+      const contact = text('contact');
+      if (name !== null && (name.length < 3 || name.length > 50)) throw badRequest('The name must be between 3 and 50 characters.', 'name');
+      if (email !== null && (email.length > 64 || !/^[^@\s]+@[^@\s]+$/.test(email))) throw badRequest('The email must be a valid email address.', 'email');
+      if (contact !== null && !/^\+?[0-9]{8,15}$/.test(contact)) throw badRequest('The contact must be a valid phone number.', 'contact');
+      const existing = [...customers.values()].find((c) => c.email === email && c.contact === contact && (email !== null || contact !== null));
+      if (existing) {
+        const failExisting = b['fail_existing'];
+        if (failExisting === 0 || failExisting === '0' || failExisting === false) return existing;
+        throw badRequest('Customer already exists for the merchant');
+      }
+      const created: SimCustomer = { id: entityId('cust'), entity: 'customer', name, email, contact, gstin: null, notes: stringRecord(b['notes']), created_at: now() };
+      customers.set(created.id, created);
+      return created;
+    }
+    if (method === 'GET' && (m = path.match(/^\/v1\/customers\/([^/]+)\/tokens$/))) {
+      const c = customer(m[1]!);
+      return collection([...tokens.values()].filter((t) => t.customerId === c.id).map(publicToken));
+    }
+    if (method === 'GET' && (m = path.match(/^\/v1\/customers\/([^/]+)\/tokens\/([^/]+)$/))) {
+      const c = customer(m[1]!);
+      const t = tokens.get(m[2]!);
+      if (!t || t.customerId !== c.id) throw badRequest('The id provided does not exist', 'token_id');
+      return publicToken(t);
+    }
+    if (method === 'GET' && (m = path.match(/^\/v1\/customers\/([^/]+)$/))) return customer(m[1]!);
+    if (method === 'POST' && path === '/v1/payments/create/recurring') {
+      const orderId = b['order_id'];
+      if (typeof orderId !== 'string') throw badRequest('The order id field is required.', 'order_id');
+      const o = order(orderId);
+      const customerId = b['customer_id'];
+      if (typeof customerId !== 'string' || !customers.has(customerId)) throw badRequest('The id provided does not exist', 'customer_id');
+      const tokenId = b['token'];
+      const t = typeof tokenId === 'string' ? tokens.get(tokenId) : undefined;
+      if (!t || t.customerId !== customerId) throw badRequest('The token id provided does not exist', 'token');
+      if (t.recurring_details.status !== 'confirmed' || t.expired_at <= now()) throw badRequest('The token is not active for recurring payments', 'token');
+      const recurring = b['recurring'];
+      if (recurring !== '1' && recurring !== 1 && recurring !== true && recurring !== 'true') throw badRequest('The recurring field must be 1 for a recurring payment.', 'recurring');
+      const email = b['email'];
+      const contact = b['contact'];
+      if (typeof email !== 'string' || email.length === 0) throw badRequest('The email field is required.', 'email');
+      if ((typeof contact !== 'string' && typeof contact !== 'number') || String(contact).length === 0) throw badRequest('The contact field is required.', 'contact');
+      if (b['amount'] !== o.amount) throw badRequest('The amount must be equal to the order amount.', 'amount');
+      if (typeof b['currency'] === 'string' && b['currency'] !== o.currency) throw badRequest('Currency should be same as order currency', 'currency');
+      if (o.status === 'paid') throw badRequest('Order has already been paid');
+      if (o.amount > t.max_amount) throw badRequest('The amount is greater than the maximum amount allowed for the token', 'amount');
+      const p = pay(o, 'success', { token: t, email, contact: String(contact), notes: stringRecord(b['notes']), description: typeof b['description'] === 'string' ? b['description'] : null });
+      t.used_at = now();
+      if (p.status === 'failed') {
+        const httpStatus = p.error_code === 'GATEWAY_ERROR' ? 502 : p.error_code === 'SERVER_ERROR' ? 500 : 400;
+        throw new SimError(httpStatus, {
+          code: (p.error_code ?? 'BAD_REQUEST_ERROR') as RazorpayErrorBody['code'],
+          description: p.error_description ?? 'Payment failed',
+          source: p.error_source ?? 'NA',
+          step: p.error_step ?? 'NA',
+          reason: p.error_reason ?? 'NA',
+          metadata: { payment_id: p.id, order_id: o.id },
+        });
+      }
+      return { razorpay_payment_id: p.id, razorpay_order_id: o.id, razorpay_signature: sign(o.id, p.id) };
+    }
     if (method === 'GET' && (m = path.match(/^\/v1\/payments\/([^/]+)$/))) return payment(m[1]!);
     if (method === 'POST' && (m = path.match(/^\/v1\/payments\/([^/]+)\/capture$/))) {
       const p = payment(m[1]!);
@@ -456,5 +653,10 @@ export async function startRazorpaySimulator(): Promise<RazorpaySimulator> {
       return { paymentId: p.id, orderId: o.id, signature: sign(o.id, p.id) };
     },
     requests: () => [...log],
+    failRecurringDebits: ({ tokenId, outcome }) => {
+      const t = tokens.get(tokenId);
+      if (!t) throw new Error(`unknown token ${tokenId}`);
+      t.debitOutcome = outcome;
+    },
   };
 }

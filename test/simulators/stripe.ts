@@ -6,15 +6,55 @@
  * What it imitates (shapes follow Stripe's API reference; only the fields Obol reads and a few
  * neighbours are present):
  * - form-encoded bodies, `Authorization: Bearer <secret key>` (401 `invalid_request_error` otherwise);
- * - `Idempotency-Key` on POSTs: the same key with the same method, path and parameters replays the
- *   stored status and body; with anything different it is Stripe's 400 `idempotency_error`. Like
- *   Stripe, a request refused before it started executing (bad key, validation) is not stored;
- * - PaymentIntents: create (+confirm), confirm, capture (partial via `amount_to_capture`), cancel,
- *   update (metadata), retrieve, and the Search API for `metadata['name']:'value'` queries;
- * - Refunds: create (partial), retrieve, list by `payment_intent`;
- * - Stripe's documented test payment methods (pm_card_visa, pm_card_chargeDeclined…, and
- *   pm_card_threeDSecure2Required), declines as HTTP 402 `card_error` with the PaymentIntent
- *   moved to `requires_payment_method` and carrying `last_payment_error`.
+ * - `Idempotency-Key` on every POST (customers, setup intents and payment-method attachment
+ *   included): the same key with the same method, path and parameters replays the stored status
+ *   and body; with anything different it is Stripe's 400 `idempotency_error`. Like Stripe, a
+ *   request refused before it started executing (bad key, validation) is not stored;
+ * - PaymentIntents: create (+confirm, `off_session`, `setup_future_usage`, `customer`,
+ *   `payment_method_options[card][request_three_d_secure]`), confirm, capture (partial via
+ *   `amount_to_capture`), cancel, update (metadata), retrieve, and the Search API for
+ *   `metadata['name']:'value'` queries; `expand[]=latest_charge` (`data.latest_charge` in search)
+ *   inlines the Charge with `payment_method_details.card.three_d_secure`;
+ * - Charges (read through `latest_charge` or GET), Refunds: create (partial), retrieve, list by
+ *   `payment_intent`;
+ * - Customers: create, retrieve. SetupIntents: create (+confirm), retrieve. PaymentMethods:
+ *   retrieve, attach.
+ *
+ * PaymentMethods behave like Stripe's: a test token such as `pm_card_visa` is not itself a
+ * PaymentMethod but makes a new one (`pm_…`) each time it is used. A PaymentMethod becomes reusable
+ * only by being attached to a Customer (a succeeded SetupIntent, a successful PaymentIntent with
+ * `setup_future_usage`, or attach); an attached one is only accepted together with its Customer,
+ * and an unattached one that was already used is refused.
+ *
+ * Stripe's documented test payment methods (https://docs.stripe.com/testing), and what each does
+ * on a customer-present payment, on setup (SetupIntent or attach) and off-session:
+ * - pm_card_visa, pm_card_mastercard: approved everywhere. 3-D Secure is supported but not required:
+ *   with `request_three_d_secure=automatic` no 3DS runs (the charge's `three_d_secure` is null);
+ *   with `any` the simulator answers with a frictionless authentication (`result: authenticated`,
+ *   `authentication_flow: frictionless`). That is the choice made here: Stripe's docs do not say
+ *   which flow its test issuer picks for these cards, and frictionless is what an issuer that
+ *   supports 3DS2 and sees no risk answers, without a challenge the server could not complete.
+ * - pm_card_chargeDeclined / …InsufficientFunds / …ProcessingError: declined (402 `card_error`)
+ *   on payments and on setup alike (Stripe: these cards cannot be attached to a Customer).
+ * - pm_card_chargeCustomerFail (4000000000000341): attaching / setting up succeeds, every charge
+ *   is declined `card_declined`.
+ * - pm_card_threeDSecure2Required (4000000000003220) and pm_card_authenticationRequiredOnSetup
+ *   (4000002500003155): every customer-present payment asks for a challenge (`requires_action`),
+ *   whatever `request_three_d_secure` says; setup needs authentication too; once set up with
+ *   authentication, off-session charges are approved.
+ * - pm_card_authenticationRequired (4000002760003184, "requires authentication on all
+ *   transactions, regardless of how the card is set up"): customer-present payments and setup ask
+ *   for a challenge; every off-session charge is declined 402 `authentication_required` (decline
+ *   code `authentication_required`), the PaymentIntent left in `requires_payment_method`.
+ *
+ * Setup that needs authentication: a server-side SetupIntent confirmation has no customer to
+ * authenticate, so by default the SetupIntent stops in `requires_action`, as Stripe's does, and
+ * `completeChallenge(seti_…)` plays the cardholder. With `setupAuthentication:
+ * 'completed_by_customer'` the simulator instead models a setup whose authentication the customer
+ * already completed in Stripe.js (confirmCardSetup at a customer-present checkout): the
+ * SetupIntent succeeds and the card is attached. This is the one deliberate deviation, opt-in,
+ * for suites (like the connector conformance battery) that must save a card that demands
+ * authentication in order to see what the issuer does off-session later.
  *
  * Simulator-only: `pm_card_simulator_timeout` is executed but every response to its creation is
  * dropped (socket destroyed), and `dropNextResponse()` does the same to the next single response;
@@ -35,12 +75,22 @@ export interface StripeSimulatorRequest {
   readonly params: Readonly<Record<string, string>>;
 }
 
+export interface StripeSimulatorOptions {
+  readonly secretKey?: string;
+  /**
+   * What a SetupIntent confirmation does with a card that demands authentication at setup:
+   * `requires_action` (Stripe's answer, the default) or `completed_by_customer` (as if the
+   * customer had already authenticated in Stripe.js; see the module comment).
+   */
+  readonly setupAuthentication?: 'requires_action' | 'completed_by_customer';
+}
+
 export interface StripeSimulator {
   readonly port: number;
   readonly secretKey: string;
   close(): Promise<void>;
-  /** Plays the cardholder at the issuer's ACS for a PaymentIntent waiting in `requires_action`. */
-  completeChallenge(paymentIntentId: string, outcome: 'authenticated' | 'failed'): void;
+  /** Plays the cardholder at the issuer's ACS for a PaymentIntent (`pi_…`) or SetupIntent (`seti_…`) waiting in `requires_action`. */
+  completeChallenge(intentId: string, outcome: 'authenticated' | 'failed'): void;
   /**
    * The next response (or the next one to a request matching `match`) is not sent: the request is
    * executed, then the socket is destroyed. Each call drops one response.
@@ -52,6 +102,8 @@ export interface StripeSimulator {
   failNextRequest(match?: (request: StripeSimulatorRequest) => boolean): void;
   /** Every request received, in order (for asserting headers such as Idempotency-Key). */
   requests(): readonly StripeSimulatorRequest[];
+  /** The Customer a PaymentMethod is attached to (null: not attached; undefined: no such PaymentMethod). */
+  paymentMethodCustomer(paymentMethodId: string): string | null | undefined;
 }
 
 type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };
@@ -64,6 +116,9 @@ interface PaymentIntentState {
   readonly captureMethod: 'automatic' | 'manual';
   readonly created: number;
   readonly description: string | null;
+  readonly customer: string | null;
+  readonly setupFutureUsage: 'off_session' | 'on_session' | null;
+  readonly requestThreeDSecure: 'automatic' | 'any' | 'challenge';
   paymentMethod: string | null;
   status: 'requires_payment_method' | 'requires_confirmation' | 'requires_action' | 'processing' | 'requires_capture' | 'succeeded' | 'canceled';
   amountCapturable: number;
@@ -75,6 +130,20 @@ interface PaymentIntentState {
   metadata: Record<string, string>;
 }
 
+interface ChargeState {
+  readonly id: string;
+  readonly amount: number;
+  readonly currency: string;
+  readonly paymentIntent: string;
+  readonly paymentMethod: string;
+  readonly customer: string | null;
+  readonly created: number;
+  readonly status: 'succeeded' | 'failed';
+  readonly threeDSecure: JsonObject | null;
+  readonly failureCode: string | null;
+  readonly failureMessage: string | null;
+}
+
 interface RefundState {
   readonly id: string;
   readonly amount: number;
@@ -83,6 +152,38 @@ interface RefundState {
   readonly paymentIntent: string;
   readonly created: number;
   readonly metadata: Record<string, string>;
+}
+
+interface CustomerState {
+  readonly id: string;
+  readonly created: number;
+  readonly description: string | null;
+  readonly email: string | null;
+  readonly name: string | null;
+  readonly metadata: Record<string, string>;
+}
+
+interface PaymentMethodState {
+  readonly id: string;
+  /** The test token it was made from, which decides how the issuer treats it. */
+  readonly token: string;
+  readonly created: number;
+  customer: string | null;
+  /** Used once without a Customer: Stripe refuses to use it again. */
+  consumed: boolean;
+}
+
+interface SetupIntentState {
+  readonly id: string;
+  readonly created: number;
+  readonly customer: string | null;
+  readonly description: string | null;
+  readonly usage: 'off_session' | 'on_session';
+  readonly metadata: Record<string, string>;
+  paymentMethod: string | null;
+  status: 'requires_payment_method' | 'requires_confirmation' | 'requires_action' | 'processing' | 'succeeded' | 'canceled';
+  lastSetupError: JsonObject | null;
+  nextAction: JsonObject | null;
 }
 
 interface Reply {
@@ -104,23 +205,57 @@ class HttpError extends Error {
 const id = (prefix: string): string => `${prefix}_${randomBytes(12).toString('hex')}`;
 const now = (): number => Math.floor(Date.now() / 1000);
 
-/** Stripe's test payment methods and how the issuer treats them. */
-type CardBehavior =
-  | { readonly kind: 'approve' }
-  | { readonly kind: 'decline'; readonly code: string; readonly declineCode: string | null; readonly message: string }
-  | { readonly kind: 'three_d_secure' };
+interface DeclineSpec {
+  readonly code: string;
+  readonly declineCode: string | null;
+  readonly message: string;
+}
 
-const TEST_CARDS: ReadonlyMap<string, CardBehavior> = new Map<string, CardBehavior>([
-  ['pm_card_visa', { kind: 'approve' }],
-  ['pm_card_mastercard', { kind: 'approve' }],
-  ['pm_card_simulator_timeout', { kind: 'approve' }],
-  ['pm_card_chargeDeclined', { kind: 'decline', code: 'card_declined', declineCode: 'generic_decline', message: 'Your card was declined.' }],
-  ['pm_card_chargeDeclinedInsufficientFunds', { kind: 'decline', code: 'card_declined', declineCode: 'insufficient_funds', message: 'Your card has insufficient funds.' }],
-  ['pm_card_chargeDeclinedProcessingError', { kind: 'decline', code: 'processing_error', declineCode: null, message: 'An error occurred while processing your card. Try again in a little bit.' }],
-  ['pm_card_threeDSecure2Required', { kind: 'three_d_secure' }],
+/**
+ * How the issuer treats one of Stripe's test cards.
+ * - `declineAlways`: every payment and every setup is declined.
+ * - `declineCharges`: setup succeeds, every charge is declined.
+ * - `authentication`: `optional` (3DS supported, runs only when requested: frictionless);
+ *   `required` (challenge on every customer-present payment and at setup; off-session fine once set
+ *   up with authentication); `always` (as `required`, and every off-session charge is declined
+ *   `authentication_required`).
+ */
+interface TestCard {
+  readonly brand: string;
+  readonly last4: string;
+  readonly authentication: 'optional' | 'required' | 'always';
+  readonly declineAlways?: DeclineSpec;
+  readonly declineCharges?: DeclineSpec;
+}
+
+const GENERIC_DECLINE: DeclineSpec = { code: 'card_declined', declineCode: 'generic_decline', message: 'Your card was declined.' };
+
+const TEST_CARDS: ReadonlyMap<string, TestCard> = new Map<string, TestCard>([
+  ['pm_card_visa', { brand: 'visa', last4: '4242', authentication: 'optional' }],
+  ['pm_card_mastercard', { brand: 'mastercard', last4: '4444', authentication: 'optional' }],
+  ['pm_card_simulator_timeout', { brand: 'visa', last4: '4242', authentication: 'optional' }],
+  ['pm_card_chargeDeclined', { brand: 'visa', last4: '0002', authentication: 'optional', declineAlways: GENERIC_DECLINE }],
+  [
+    'pm_card_chargeDeclinedInsufficientFunds',
+    { brand: 'visa', last4: '9995', authentication: 'optional', declineAlways: { code: 'card_declined', declineCode: 'insufficient_funds', message: 'Your card has insufficient funds.' } },
+  ],
+  [
+    'pm_card_chargeDeclinedProcessingError',
+    { brand: 'visa', last4: '0119', authentication: 'optional', declineAlways: { code: 'processing_error', declineCode: null, message: 'An error occurred while processing your card. Try again in a little bit.' } },
+  ],
+  ['pm_card_chargeCustomerFail', { brand: 'visa', last4: '0341', authentication: 'optional', declineCharges: GENERIC_DECLINE }],
+  ['pm_card_threeDSecure2Required', { brand: 'visa', last4: '3220', authentication: 'required' }],
+  ['pm_card_authenticationRequiredOnSetup', { brand: 'visa', last4: '3155', authentication: 'required' }],
+  ['pm_card_authenticationRequired', { brand: 'visa', last4: '3184', authentication: 'always' }],
 ]);
 
 const TIMEOUT_PAYMENT_METHOD = 'pm_card_simulator_timeout';
+
+const AUTHENTICATION_REQUIRED: DeclineSpec = {
+  code: 'authentication_required',
+  declineCode: 'authentication_required',
+  message: 'Your card was declined. This transaction requires authentication.',
+};
 
 function invalidRequest(message: string, extra: JsonObject = {}, status = 400, store = true): HttpError {
   return new HttpError(status, { type: 'invalid_request_error', message, ...extra }, store);
@@ -144,6 +279,13 @@ function metadataOf(params: Readonly<Record<string, string>>): Record<string, st
   return out;
 }
 
+/** The `expand[]` list, whichever way it was encoded (`expand[0]=…` by the SDK, `expand[]=…` by hand). */
+function expandOf(entries: Iterable<[string, string]>): ReadonlySet<string> {
+  const out = new Set<string>();
+  for (const [k, v] of entries) if (/^expand\[\d*\]$/.test(k)) out.add(v);
+  return out;
+}
+
 function positiveInteger(params: Readonly<Record<string, string>>, name: string, required: boolean): number | undefined {
   const raw = params[name];
   if (raw === undefined) {
@@ -156,10 +298,31 @@ function positiveInteger(params: Readonly<Record<string, string>>, name: string,
   return n;
 }
 
-export async function startStripeSimulator(options: { readonly secretKey?: string } = {}): Promise<StripeSimulator> {
+function booleanParam(params: Readonly<Record<string, string>>, name: string): boolean {
+  const raw = params[name];
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw invalidRequest(`Invalid boolean: ${raw}`, { code: 'parameter_invalid_boolean', param: name }, 400, false);
+}
+
+function oneOf<T extends string>(params: Readonly<Record<string, string>>, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = params[name];
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw invalidRequest(`Invalid ${name}: must be one of ${allowed.join(', ')}`, { code: 'parameter_invalid_string', param: name }, 400, false);
+  }
+  return raw as T;
+}
+
+export async function startStripeSimulator(options: StripeSimulatorOptions = {}): Promise<StripeSimulator> {
   const secretKey = options.secretKey ?? STRIPE_SIMULATOR_SECRET_KEY;
+  const setupAuthentication = options.setupAuthentication ?? 'requires_action';
   const intents = new Map<string, PaymentIntentState>();
+  const charges = new Map<string, ChargeState>();
   const refunds = new Map<string, RefundState>();
+  const customers = new Map<string, CustomerState>();
+  const paymentMethods = new Map<string, PaymentMethodState>();
+  const setupIntents = new Map<string, SetupIntentState>();
   const idempotency = new Map<string, { readonly fingerprint: string; readonly reply: Reply }>();
   const log: StripeSimulatorRequest[] = [];
   type Fault = 'drop' | 'stall' | 'fail';
@@ -171,30 +334,87 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
     return i >= 0;
   };
 
-  const intentJson = (pi: PaymentIntentState): JsonObject => ({
-    id: pi.id,
-    object: 'payment_intent',
-    amount: pi.amount,
-    amount_capturable: pi.amountCapturable,
-    amount_received: pi.amountReceived,
-    canceled_at: pi.status === 'canceled' ? now() : null,
-    cancellation_reason: pi.cancellationReason,
-    capture_method: pi.captureMethod,
-    client_secret: `${pi.id}_secret_${pi.id.slice(-8)}`,
-    confirmation_method: 'automatic',
-    created: pi.created,
-    currency: pi.currency,
-    customer: null,
-    description: pi.description,
-    last_payment_error: pi.lastPaymentError,
-    latest_charge: pi.latestCharge,
-    livemode: false,
-    metadata: { ...pi.metadata },
-    next_action: pi.nextAction,
-    payment_method: pi.paymentMethod,
-    payment_method_types: ['card'],
-    status: pi.status,
-  });
+  const cardOf = (pm: PaymentMethodState): TestCard => {
+    const card = TEST_CARDS.get(pm.token);
+    if (card === undefined) throw new Error(`simulator: no test card behind ${pm.id}`);
+    return card;
+  };
+
+  const paymentMethodJson = (pm: PaymentMethodState): JsonObject => {
+    const card = cardOf(pm);
+    return {
+      id: pm.id,
+      object: 'payment_method',
+      billing_details: { address: null, email: null, name: null, phone: null },
+      card: { brand: card.brand, country: 'US', exp_month: 12, exp_year: 2034, funding: 'credit', last4: card.last4 },
+      created: pm.created,
+      customer: pm.customer,
+      livemode: false,
+      metadata: {},
+      type: 'card',
+    };
+  };
+
+  const chargeJson = (c: ChargeState): JsonObject => {
+    const pi = intents.get(c.paymentIntent);
+    const captured = c.status === 'succeeded' && pi !== undefined && pi.amountReceived > 0 && pi.latestCharge === c.id;
+    const refunded = [...refunds.values()].filter((r) => r.charge === c.id).reduce((a, r) => a + r.amount, 0);
+    const pm = paymentMethods.get(c.paymentMethod);
+    const card = pm === undefined ? undefined : cardOf(pm);
+    return {
+      id: c.id,
+      object: 'charge',
+      amount: c.amount,
+      amount_captured: captured && pi !== undefined ? pi.amountReceived : 0,
+      amount_refunded: refunded,
+      captured,
+      created: c.created,
+      currency: c.currency,
+      customer: c.customer,
+      failure_code: c.failureCode,
+      failure_message: c.failureMessage,
+      livemode: false,
+      paid: c.status === 'succeeded',
+      payment_intent: c.paymentIntent,
+      payment_method: c.paymentMethod,
+      payment_method_details: {
+        type: 'card',
+        card: { brand: card?.brand ?? null, country: 'US', exp_month: 12, exp_year: 2034, funding: 'credit', last4: card?.last4 ?? null, three_d_secure: c.threeDSecure },
+      },
+      refunded: refunded > 0 && refunded === (captured && pi !== undefined ? pi.amountReceived : 0),
+      status: c.status,
+    };
+  };
+
+  const intentJson = (pi: PaymentIntentState, expand: ReadonlySet<string> = new Set()): JsonObject => {
+    const charge = pi.latestCharge === null ? undefined : charges.get(pi.latestCharge);
+    return {
+      id: pi.id,
+      object: 'payment_intent',
+      amount: pi.amount,
+      amount_capturable: pi.amountCapturable,
+      amount_received: pi.amountReceived,
+      canceled_at: pi.status === 'canceled' ? now() : null,
+      cancellation_reason: pi.cancellationReason,
+      capture_method: pi.captureMethod,
+      client_secret: `${pi.id}_secret_${pi.id.slice(-8)}`,
+      confirmation_method: 'automatic',
+      created: pi.created,
+      currency: pi.currency,
+      customer: pi.customer,
+      description: pi.description,
+      last_payment_error: pi.lastPaymentError,
+      latest_charge: expand.has('latest_charge') && charge !== undefined ? chargeJson(charge) : pi.latestCharge,
+      livemode: false,
+      metadata: { ...pi.metadata },
+      next_action: pi.nextAction,
+      payment_method: pi.paymentMethod,
+      payment_method_options: { card: { request_three_d_secure: pi.requestThreeDSecure } },
+      payment_method_types: ['card'],
+      setup_future_usage: pi.setupFutureUsage,
+      status: pi.status,
+    };
+  };
 
   const refundJson = (r: RefundState): JsonObject => ({
     id: r.id,
@@ -209,10 +429,80 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
     status: 'succeeded',
   });
 
+  const customerJson = (c: CustomerState): JsonObject => ({
+    id: c.id,
+    object: 'customer',
+    created: c.created,
+    description: c.description,
+    email: c.email,
+    invoice_settings: { custom_fields: null, default_payment_method: null, footer: null },
+    livemode: false,
+    metadata: { ...c.metadata },
+    name: c.name,
+  });
+
+  const setupIntentJson = (si: SetupIntentState): JsonObject => ({
+    id: si.id,
+    object: 'setup_intent',
+    cancellation_reason: null,
+    client_secret: `${si.id}_secret_${si.id.slice(-8)}`,
+    created: si.created,
+    customer: si.customer,
+    description: si.description,
+    last_setup_error: si.lastSetupError,
+    livemode: false,
+    metadata: { ...si.metadata },
+    next_action: si.nextAction,
+    payment_method: si.paymentMethod,
+    payment_method_types: ['card'],
+    status: si.status,
+    usage: si.usage,
+  });
+
   const intentOr404 = (intentId: string): PaymentIntentState => {
     const pi = intents.get(intentId);
     if (!pi) throw invalidRequest(`No such payment_intent: '${intentId}'`, { code: 'resource_missing', param: 'intent' }, 404);
     return pi;
+  };
+
+  const customerOr400 = (customerId: string | undefined): CustomerState | null => {
+    if (customerId === undefined) return null;
+    const customer = customers.get(customerId);
+    if (!customer) throw invalidRequest(`No such customer: '${customerId}'`, { code: 'resource_missing', param: 'customer' });
+    return customer;
+  };
+
+  /**
+   * The PaymentMethod a request names: a stored one, or a new one made from a test token. Stripe's
+   * reuse rules apply: an attached PaymentMethod only with its own Customer, an unattached one once.
+   */
+  const usePaymentMethod = (reference: string, customer: string | null): PaymentMethodState => {
+    const stored = paymentMethods.get(reference);
+    if (stored !== undefined) {
+      if (stored.customer !== null && stored.customer !== customer) {
+        throw invalidRequest(
+          customer === null
+            ? `The provided PaymentMethod ${stored.id} is attached to a Customer. To use it, pass that Customer's id in the \`customer\` parameter.`
+            : `The provided PaymentMethod ${stored.id} belongs to a different Customer than ${customer}.`,
+          { code: 'payment_method_unexpected_state', param: 'payment_method' },
+        );
+      }
+      if (stored.customer === null && stored.consumed) {
+        throw invalidRequest(
+          'The provided PaymentMethod was previously used with a PaymentIntent without Customer attachment, shared with a connected account without Customer attachment, or was detached from a Customer. It may not be used again. To use a PaymentMethod multiple times, you must attach it to a Customer first.',
+          { code: 'payment_method_unexpected_state', param: 'payment_method' },
+        );
+      }
+      return stored;
+    }
+    if (!TEST_CARDS.has(reference)) throw invalidRequest(`No such PaymentMethod: '${reference}'`, { code: 'resource_missing', param: 'payment_method' });
+    const made: PaymentMethodState = { id: id('pm'), token: reference, created: now(), customer: null, consumed: false };
+    paymentMethods.set(made.id, made);
+    return made;
+  };
+
+  const attach = (pm: PaymentMethodState, customer: string): void => {
+    pm.customer = customer;
   };
 
   const unexpectedState = (pi: PaymentIntentState, action: string, allowed: readonly string[]): HttpError =>
@@ -221,10 +511,31 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
       payment_intent: intentJson(pi),
     });
 
-  const authorizeFunds = (pi: PaymentIntentState): void => {
+  const paymentMethodOfIntent = (pi: PaymentIntentState): PaymentMethodState => {
+    const pm = pi.paymentMethod === null ? undefined : paymentMethods.get(pi.paymentMethod);
+    if (pm === undefined) throw new Error(`simulator: ${pi.id} has no PaymentMethod`);
+    return pm;
+  };
+
+  const authorizeFunds = (pi: PaymentIntentState, threeDSecure: JsonObject | null): void => {
+    const pm = paymentMethodOfIntent(pi);
+    const charge: ChargeState = {
+      id: id('ch'),
+      amount: pi.amount,
+      currency: pi.currency,
+      paymentIntent: pi.id,
+      paymentMethod: pm.id,
+      customer: pi.customer,
+      created: now(),
+      status: 'succeeded',
+      threeDSecure,
+      failureCode: null,
+      failureMessage: null,
+    };
+    charges.set(charge.id, charge);
     pi.nextAction = null;
     pi.lastPaymentError = null;
-    pi.latestCharge = id('ch');
+    pi.latestCharge = charge.id;
     if (pi.captureMethod === 'manual') {
       pi.status = 'requires_capture';
       pi.amountCapturable = pi.amount;
@@ -232,57 +543,126 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
       pi.status = 'succeeded';
       pi.amountReceived = pi.amount;
     }
+    // Stripe attaches the PaymentMethod once the payment went through and any action is done.
+    if (pi.setupFutureUsage !== null && pi.customer !== null) attach(pm, pi.customer);
+    else if (pm.customer === null) pm.consumed = true;
+  };
+
+  /** Declines the confirmation: the PaymentIntent waits for another PaymentMethod, and Stripe answers 402. */
+  const declinePayment = (pi: PaymentIntentState, decline: DeclineSpec, threeDSecure: JsonObject | null): HttpError => {
+    const pm = paymentMethodOfIntent(pi);
+    const charge: ChargeState = {
+      id: id('ch'),
+      amount: pi.amount,
+      currency: pi.currency,
+      paymentIntent: pi.id,
+      paymentMethod: pm.id,
+      customer: pi.customer,
+      created: now(),
+      status: 'failed',
+      threeDSecure,
+      failureCode: decline.code,
+      failureMessage: decline.message,
+    };
+    charges.set(charge.id, charge);
+    if (pm.customer === null) pm.consumed = true;
+    const error: JsonObject = {
+      type: 'card_error',
+      code: decline.code,
+      ...(decline.declineCode !== null ? { decline_code: decline.declineCode } : {}),
+      charge: charge.id,
+      doc_url: `https://docs.stripe.com/error-codes/${decline.code.replaceAll('_', '-')}`,
+      message: decline.message,
+      payment_method: paymentMethodJson(pm),
+    };
+    pi.status = 'requires_payment_method';
+    pi.latestCharge = charge.id;
+    pi.lastPaymentError = error;
+    pi.nextAction = null;
+    return new HttpError(402, { ...error, payment_intent: intentJson(pi), request_log_url: `https://dashboard.stripe.com/test/logs/${id('req')}` }, true);
+  };
+
+  const challengeAction = (intentId: string, kind: 'payment_intent' | 'setup_intent', returnUrl: string | undefined): JsonObject => {
+    const url = `https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_simulator&${kind}=${intentId}`;
+    // Stripe only redirects when the confirmation named a return_url; otherwise Stripe.js handles it.
+    return returnUrl !== undefined
+      ? { type: 'redirect_to_url', redirect_to_url: { url, return_url: returnUrl } }
+      : { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect', stripe_js: url, source: id('src') } };
   };
 
   /** Runs a confirmation with the attached payment method; a decline throws Stripe's 402. */
-  const confirm = (pi: PaymentIntentState, returnUrl: string | undefined): Reply => {
-    const pm = pi.paymentMethod;
-    const card = pm === null ? undefined : TEST_CARDS.get(pm);
-    if (pm === null || card === undefined) {
-      throw invalidRequest(`No such PaymentMethod: '${pm ?? ''}'`, { code: 'resource_missing', param: 'payment_method' });
+  const confirm = (pi: PaymentIntentState, returnUrl: string | undefined, offSession: boolean): Reply => {
+    const pm = paymentMethodOfIntent(pi);
+    const card = cardOf(pm);
+    const decline = card.declineAlways ?? card.declineCharges;
+    if (decline !== undefined) throw declinePayment(pi, decline, null);
+    if (offSession) {
+      // Merchant-initiated: no cardholder to challenge, so an issuer that insists declines instead.
+      if (card.authentication === 'always') throw declinePayment(pi, AUTHENTICATION_REQUIRED, null);
+      authorizeFunds(pi, null);
+      return { status: 200, body: intentJson(pi) };
     }
-    switch (card.kind) {
-      case 'approve':
-        authorizeFunds(pi);
-        break;
-      case 'three_d_secure': {
-        pi.status = 'requires_action';
-        const url = `https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_simulator&payment_intent=${pi.id}`;
-        // Stripe only redirects when the confirmation named a return_url; otherwise Stripe.js handles it.
-        pi.nextAction =
-          returnUrl !== undefined
-            ? { type: 'redirect_to_url', redirect_to_url: { url, return_url: returnUrl } }
-            : { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect', stripe_js: url, source: id('src') } };
-        break;
-      }
-      case 'decline': {
-        const charge = id('ch');
-        const error: JsonObject = {
-          type: 'card_error',
-          code: card.code,
-          ...(card.declineCode !== null ? { decline_code: card.declineCode } : {}),
-          charge,
-          doc_url: `https://docs.stripe.com/error-codes/${card.code.replaceAll('_', '-')}`,
-          message: card.message,
-          payment_method: { id: pm, object: 'payment_method', type: 'card' },
-        };
-        pi.status = 'requires_payment_method';
-        pi.latestCharge = charge;
-        pi.lastPaymentError = error;
-        pi.nextAction = null;
-        throw new HttpError(402, { ...error, payment_intent: intentJson(pi), request_log_url: `https://dashboard.stripe.com/test/logs/${id('req')}` }, true);
-      }
+    if (card.authentication === 'optional' && pi.requestThreeDSecure !== 'challenge') {
+      authorizeFunds(pi, pi.requestThreeDSecure === 'automatic' ? null : { authentication_flow: 'frictionless', result: 'authenticated', result_reason: null, version: '2.2.0', electronic_commerce_indicator: '05', exemption_indicator: null, transaction_id: randomBytes(16).toString('hex') });
+      return { status: 200, body: intentJson(pi) };
     }
+    // The issuer demands a challenge whatever was requested (an exemption request included), or the merchant forced one.
+    pi.status = 'requires_action';
+    pi.nextAction = challengeAction(pi.id, 'payment_intent', returnUrl);
     return { status: 200, body: intentJson(pi) };
   };
 
+  const confirmSetup = (si: SetupIntentState, pm: PaymentMethodState, returnUrl: string | undefined): Reply => {
+    const card = cardOf(pm);
+    if (card.declineAlways !== undefined) {
+      const decline = card.declineAlways;
+      const error: JsonObject = {
+        type: 'card_error',
+        code: decline.code,
+        ...(decline.declineCode !== null ? { decline_code: decline.declineCode } : {}),
+        doc_url: `https://docs.stripe.com/error-codes/${decline.code.replaceAll('_', '-')}`,
+        message: decline.message,
+        payment_method: paymentMethodJson(pm),
+      };
+      si.status = 'requires_payment_method';
+      si.lastSetupError = error;
+      si.nextAction = null;
+      pm.consumed = true;
+      throw new HttpError(402, { ...error, setup_intent: setupIntentJson(si), request_log_url: `https://dashboard.stripe.com/test/logs/${id('req')}` }, true);
+    }
+    if (card.authentication !== 'optional' && setupAuthentication === 'requires_action') {
+      si.status = 'requires_action';
+      si.nextAction = challengeAction(si.id, 'setup_intent', returnUrl);
+      return { status: 200, body: setupIntentJson(si) };
+    }
+    completeSetup(si);
+    return { status: 200, body: setupIntentJson(si) };
+  };
+
+  const completeSetup = (si: SetupIntentState): void => {
+    const pm = si.paymentMethod === null ? undefined : paymentMethods.get(si.paymentMethod);
+    if (pm === undefined) throw new Error(`simulator: ${si.id} has no PaymentMethod`);
+    si.status = 'succeeded';
+    si.nextAction = null;
+    si.lastSetupError = null;
+    if (si.customer !== null) attach(pm, si.customer);
+  };
+
   const routes = (method: string, path: string, params: Readonly<Record<string, string>>, query: URLSearchParams): Reply => {
+    const expand = method === 'GET' ? expandOf(query.entries()) : expandOf(Object.entries(params));
+
     if (method === 'POST' && path === '/v1/payment_intents') {
       const amount = positiveInteger(params, 'amount', true) ?? 0;
       const currency = params['currency'];
       if (currency === undefined || !/^[a-z]{3}$/.test(currency)) throw invalidRequest('Invalid currency.', { code: 'parameter_invalid_string', param: 'currency' }, 400, false);
-      const captureMethod = params['capture_method'] ?? 'automatic';
-      if (captureMethod !== 'automatic' && captureMethod !== 'manual') throw invalidRequest('Invalid capture_method.', { param: 'capture_method' }, 400, false);
+      const captureMethod = oneOf(params, 'capture_method', ['automatic', 'manual'], 'automatic');
+      const setupFutureUsage = params['setup_future_usage'] === undefined ? null : oneOf(params, 'setup_future_usage', ['off_session', 'on_session'], 'off_session');
+      const requestThreeDSecure = oneOf(params, 'payment_method_options[card][request_three_d_secure]', ['automatic', 'any', 'challenge'], 'automatic');
+      const doConfirm = booleanParam(params, 'confirm');
+      const offSession = booleanParam(params, 'off_session');
+      if (offSession && !doConfirm) throw invalidRequest('You may only specify `off_session` when `confirm=true`.', { param: 'off_session' }, 400, false);
+      const customer = customerOr400(params['customer']);
+      const pm = params['payment_method'] === undefined ? null : usePaymentMethod(params['payment_method'], customer?.id ?? null);
       const pi: PaymentIntentState = {
         id: id('pi'),
         amount,
@@ -290,8 +670,11 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
         captureMethod,
         created: now(),
         description: params['description'] ?? null,
-        paymentMethod: params['payment_method'] ?? null,
-        status: params['payment_method'] !== undefined ? 'requires_confirmation' : 'requires_payment_method',
+        customer: customer?.id ?? null,
+        setupFutureUsage,
+        requestThreeDSecure,
+        paymentMethod: pm?.id ?? null,
+        status: pm !== null ? 'requires_confirmation' : 'requires_payment_method',
         amountCapturable: 0,
         amountReceived: 0,
         latestCharge: null,
@@ -301,8 +684,12 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
         metadata: metadataOf(params),
       };
       intents.set(pi.id, pi);
-      if (params['confirm'] === 'true') return confirm(pi, params['return_url']);
-      return { status: 200, body: intentJson(pi) };
+      if (doConfirm) {
+        if (pm === null) throw invalidRequest('You cannot confirm this PaymentIntent because it\'s missing a payment method.', { code: 'payment_intent_unexpected_state', payment_intent: intentJson(pi) });
+        const reply = confirm(pi, params['return_url'], offSession);
+        return { status: reply.status, body: intentJson(pi, expand) };
+      }
+      return { status: 200, body: intentJson(pi, expand) };
     }
 
     if (method === 'GET' && path === '/v1/payment_intents/search') {
@@ -310,7 +697,8 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
       const m = /^metadata\['([^']+)'\]:'([^']*)'$/.exec(q.trim());
       if (!m) throw invalidRequest(`The simulator only supports metadata['key']:'value' queries, got: ${q}`, { code: 'parameter_invalid_string', param: 'query' });
       const [, name, value] = m;
-      const data = [...intents.values()].filter((pi) => name !== undefined && pi.metadata[name] === value).map(intentJson);
+      const inner = new Set([...expand].filter((e) => e.startsWith('data.')).map((e) => e.slice('data.'.length)));
+      const data = [...intents.values()].filter((pi) => name !== undefined && pi.metadata[name] === value).map((pi) => intentJson(pi, inner));
       return { status: 200, body: { object: 'search_result', url: '/v1/payment_intents/search', has_more: false, next_page: null, data } };
     }
 
@@ -318,16 +706,17 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
     if (piMatch?.[1] !== undefined) {
       const pi = intentOr404(piMatch[1]);
       const action = piMatch[2];
-      if (method === 'GET' && action === undefined) return { status: 200, body: intentJson(pi) };
+      if (method === 'GET' && action === undefined) return { status: 200, body: intentJson(pi, expand) };
       if (method === 'POST' && action === undefined) {
         Object.assign(pi.metadata, metadataOf(params));
-        return { status: 200, body: intentJson(pi) };
+        return { status: 200, body: intentJson(pi, expand) };
       }
       if (method === 'POST' && action === 'confirm') {
-        if (params['payment_method'] !== undefined) pi.paymentMethod = params['payment_method'];
-        if (pi.status === 'requires_action') return { status: 200, body: intentJson(pi) };
+        if (params['payment_method'] !== undefined) pi.paymentMethod = usePaymentMethod(params['payment_method'], pi.customer).id;
+        if (pi.status === 'requires_action') return { status: 200, body: intentJson(pi, expand) };
         if (pi.status !== 'requires_confirmation' && pi.status !== 'requires_payment_method') throw unexpectedState(pi, 'confirmed', ['requires_confirmation', 'requires_payment_method']);
-        return confirm(pi, params['return_url']);
+        confirm(pi, params['return_url'], booleanParam(params, 'off_session'));
+        return { status: 200, body: intentJson(pi, expand) };
       }
       if (method === 'POST' && action === 'capture') {
         if (pi.status !== 'requires_capture') throw unexpectedState(pi, 'captured', ['requires_capture']);
@@ -339,7 +728,7 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
         pi.amountCapturable = 0;
         pi.status = 'succeeded';
         Object.assign(pi.metadata, metadataOf(params));
-        return { status: 200, body: intentJson(pi) };
+        return { status: 200, body: intentJson(pi, expand) };
       }
       if (method === 'POST' && action === 'cancel') {
         const cancelable = ['requires_payment_method', 'requires_capture', 'requires_confirmation', 'requires_action', 'processing'];
@@ -348,8 +737,15 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
         pi.amountCapturable = 0;
         pi.nextAction = null;
         pi.cancellationReason = params['cancellation_reason'] ?? null;
-        return { status: 200, body: intentJson(pi) };
+        return { status: 200, body: intentJson(pi, expand) };
       }
+    }
+
+    const chargeMatch = /^\/v1\/charges\/([^/]+)$/.exec(path);
+    if (method === 'GET' && chargeMatch?.[1] !== undefined) {
+      const charge = charges.get(chargeMatch[1]);
+      if (!charge) throw invalidRequest(`No such charge: '${chargeMatch[1]}'`, { code: 'resource_missing', param: 'id' }, 404);
+      return { status: 200, body: chargeJson(charge) };
     }
 
     if (method === 'POST' && path === '/v1/refunds') {
@@ -382,6 +778,84 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
       const refund = refunds.get(refundMatch[1]);
       if (!refund) throw invalidRequest(`No such refund: '${refundMatch[1]}'`, { code: 'resource_missing', param: 'id' }, 404);
       return { status: 200, body: refundJson(refund) };
+    }
+
+    if (method === 'POST' && path === '/v1/customers') {
+      const customer: CustomerState = {
+        id: id('cus'),
+        created: now(),
+        description: params['description'] ?? null,
+        email: params['email'] ?? null,
+        name: params['name'] ?? null,
+        metadata: metadataOf(params),
+      };
+      customers.set(customer.id, customer);
+      return { status: 200, body: customerJson(customer) };
+    }
+
+    const customerMatch = /^\/v1\/customers\/([^/]+)$/.exec(path);
+    if (method === 'GET' && customerMatch?.[1] !== undefined) {
+      const customer = customers.get(customerMatch[1]);
+      if (!customer) throw invalidRequest(`No such customer: '${customerMatch[1]}'`, { code: 'resource_missing', param: 'id' }, 404);
+      return { status: 200, body: customerJson(customer) };
+    }
+
+    if (method === 'POST' && path === '/v1/setup_intents') {
+      const usage = oneOf(params, 'usage', ['off_session', 'on_session'], 'off_session');
+      const doConfirm = booleanParam(params, 'confirm');
+      const customer = customerOr400(params['customer']);
+      const pm = params['payment_method'] === undefined ? null : usePaymentMethod(params['payment_method'], customer?.id ?? null);
+      const si: SetupIntentState = {
+        id: id('seti'),
+        created: now(),
+        customer: customer?.id ?? null,
+        description: params['description'] ?? null,
+        usage,
+        metadata: metadataOf(params),
+        paymentMethod: pm?.id ?? null,
+        status: pm !== null ? 'requires_confirmation' : 'requires_payment_method',
+        lastSetupError: null,
+        nextAction: null,
+      };
+      setupIntents.set(si.id, si);
+      if (!doConfirm) return { status: 200, body: setupIntentJson(si) };
+      if (pm === null) throw invalidRequest('You cannot confirm this SetupIntent because it\'s missing a payment method.', { code: 'setup_intent_unexpected_state', setup_intent: setupIntentJson(si) });
+      return confirmSetup(si, pm, params['return_url']);
+    }
+
+    const setupMatch = /^\/v1\/setup_intents\/([^/]+)$/.exec(path);
+    if (method === 'GET' && setupMatch?.[1] !== undefined) {
+      const si = setupIntents.get(setupMatch[1]);
+      if (!si) throw invalidRequest(`No such setupintent: '${setupMatch[1]}'`, { code: 'resource_missing', param: 'intent' }, 404);
+      return { status: 200, body: setupIntentJson(si) };
+    }
+
+    const pmMatch = /^\/v1\/payment_methods\/([^/]+)(?:\/(attach))?$/.exec(path);
+    if (pmMatch?.[1] !== undefined) {
+      const reference = pmMatch[1];
+      if (method === 'GET' && pmMatch[2] === undefined) {
+        const pm = paymentMethods.get(reference);
+        if (!pm) throw invalidRequest(`No such PaymentMethod: '${reference}'`, { code: 'resource_missing', param: 'payment_method' }, 404);
+        return { status: 200, body: paymentMethodJson(pm) };
+      }
+      if (method === 'POST' && pmMatch[2] === 'attach') {
+        const customerId = params['customer'];
+        if (customerId === undefined) throw invalidRequest('Missing required param: customer.', { code: 'parameter_missing', param: 'customer' }, 400, false);
+        const customer = customerOr400(customerId);
+        const stored = paymentMethods.get(reference);
+        if (stored?.customer !== undefined && stored.customer !== null && stored.customer !== customerId) {
+          throw invalidRequest(`The payment method you provided has already been attached to a customer.`, { code: 'payment_method_unexpected_state', param: 'payment_method' });
+        }
+        const pm = stored ?? usePaymentMethod(reference, null);
+        const card = cardOf(pm);
+        // Attaching verifies the card with the issuer, so a card that is always declined cannot be attached.
+        if (card.declineAlways !== undefined) {
+          const d = card.declineAlways;
+          throw new HttpError(402, { type: 'card_error', code: d.code, ...(d.declineCode !== null ? { decline_code: d.declineCode } : {}), message: d.message, param: '' }, true);
+        }
+        if (customer !== null) attach(pm, customer.id);
+        return { status: 200, body: paymentMethodJson(pm) };
+      }
     }
 
     throw invalidRequest(`Unrecognized request URL (${method}: ${path}).`, {}, 404, false);
@@ -465,6 +939,41 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
 
+  const completeChallenge = (intentId: string, outcome: 'authenticated' | 'failed'): void => {
+    const si = setupIntents.get(intentId);
+    if (si !== undefined) {
+      if (si.status !== 'requires_action') throw new Error(`no challenge pending for ${intentId}`);
+      if (outcome === 'authenticated') {
+        completeSetup(si);
+        return;
+      }
+      si.status = 'requires_payment_method';
+      si.nextAction = null;
+      si.lastSetupError = {
+        type: 'card_error',
+        code: 'setup_intent_authentication_failure',
+        doc_url: 'https://docs.stripe.com/error-codes/setup-intent-authentication-failure',
+        message: 'The latest attempt to set up the payment method has failed because authentication failed.',
+      };
+      return;
+    }
+    const pi = intents.get(intentId);
+    if (!pi || pi.status !== 'requires_action') throw new Error(`no challenge pending for ${intentId}`);
+    if (outcome === 'authenticated') {
+      authorizeFunds(pi, { authentication_flow: 'challenge', result: 'authenticated', result_reason: null, version: '2.2.0', electronic_commerce_indicator: '05', exemption_indicator: null, transaction_id: randomBytes(16).toString('hex') });
+      return;
+    }
+    pi.status = 'requires_payment_method';
+    pi.nextAction = null;
+    pi.lastPaymentError = {
+      type: 'card_error',
+      code: 'payment_intent_authentication_failure',
+      doc_url: 'https://docs.stripe.com/error-codes/payment-intent-authentication-failure',
+      message: 'The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again.',
+      payment_method: { id: pi.paymentMethod, object: 'payment_method', type: 'card' },
+    };
+  };
+
   return {
     port,
     secretKey,
@@ -473,23 +982,7 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
         server.closeAllConnections();
         server.close((err) => (err ? reject(err) : resolve()));
       }),
-    completeChallenge: (paymentIntentId, outcome) => {
-      const pi = intents.get(paymentIntentId);
-      if (!pi || pi.status !== 'requires_action') throw new Error(`no challenge pending for ${paymentIntentId}`);
-      if (outcome === 'authenticated') {
-        authorizeFunds(pi);
-        return;
-      }
-      pi.status = 'requires_payment_method';
-      pi.nextAction = null;
-      pi.lastPaymentError = {
-        type: 'card_error',
-        code: 'payment_intent_authentication_failure',
-        doc_url: 'https://docs.stripe.com/error-codes/payment-intent-authentication-failure',
-        message: 'The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again.',
-        payment_method: { id: pi.paymentMethod, object: 'payment_method', type: 'card' },
-      };
-    },
+    completeChallenge,
     dropNextResponse: (match) => {
       pendingFaults.push({ kind: 'drop', match: match ?? (() => true) });
     },
@@ -500,5 +993,6 @@ export async function startStripeSimulator(options: { readonly secretKey?: strin
       pendingFaults.push({ kind: 'fail', match: match ?? (() => true) });
     },
     requests: () => [...log],
+    paymentMethodCustomer: (paymentMethodId) => paymentMethods.get(paymentMethodId)?.customer,
   };
 }

@@ -4,7 +4,7 @@ import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../
 import { ObolError, systemClock } from '../../kernel/index.js';
 import { money, parseCurrency, type Money } from '../../money/index.js';
 import { connectorConformanceSuite, expectStatus } from './conformance.js';
-import { ConnectorUnavailableError, ConnectorUnknownOutcomeError, type AuthorizeOutcome } from './port.js';
+import { ConnectorUnavailableError, ConnectorUnknownOutcomeError, type AuthenticationRequest, type AuthorizeOutcome } from './port.js';
 import { challengeIdFor, createSandboxConnector, SANDBOX_CONFORMANCE_TOKENS, type SandboxChargeRecord, type SandboxConnector, type SandboxOptions } from './sandbox/index.js';
 
 const USD = parseCurrency('USD') ?? (() => { throw new Error('USD'); })();
@@ -28,7 +28,13 @@ describeEachDatabase('sandbox connector', (dialect) => {
     name: 'sandbox',
     setup: async () => {
       const t = await createTestDatabase(dialect);
-      return { connector: createSandboxConnector({ db: t.db, clock: systemClock }), tokens: SANDBOX_CONFORMANCE_TOKENS, teardown: () => t.drop() };
+      return {
+        connector: createSandboxConnector({ db: t.db, clock: systemClock }),
+        tokens: SANDBOX_CONFORMANCE_TOKENS,
+        // Saved with the customer present (authenticated at setup), refused off-session.
+        offSessionAuthenticationRequired: { token: 'tok_threeDSecure2Required' },
+        teardown: () => t.drop(),
+      };
     },
   });
 
@@ -220,6 +226,62 @@ describeEachDatabase('sandbox connector', (dialect) => {
     it('declines operations on a reference the gateway does not know', async () => {
       const outcome = expectStatus(await sandbox.capture({ idempotencyKey: key('cap'), reference: 'sbch_unknown', amount: usd(100) }), 'declined');
       expect(outcome.decline.code).toBe('resource_missing');
+    });
+
+    describe('strong customer authentication and saved payment methods', () => {
+      const withAuth = (paymentMethod: string, authentication: AuthenticationRequest, idempotencyKey = key('sca')) =>
+        sandbox.authorize({ idempotencyKey, amount: usd(1000), paymentMethod, captureMethod: 'automatic', customerId: 'cus_sandbox', description: 'sandbox test', authentication });
+
+      it.each([
+        { authentication: { kind: 'gateway_default' }, threeDSecure: 'not_attempted' },
+        { authentication: { kind: 'required' }, threeDSecure: 'frictionless' },
+        { authentication: { kind: 'exemption', exemption: 'low_value' }, threeDSecure: 'exempted' },
+        { authentication: { kind: 'exemption', exemption: 'fixed_amount_recurring' }, threeDSecure: 'exempted' },
+      ] as const)('reports 3-D Secure as $threeDSecure for tok_visa when asked $authentication.kind', async ({ authentication, threeDSecure }) => {
+        expect(expectStatus(await withAuth('tok_visa', authentication), 'succeeded').threeDSecure).toBe(threeDSecure);
+      });
+
+      it('refuses an exemption for tok_visaExemptionRefused as the SCA soft decline, and approves it authenticated', async () => {
+        const refused = expectStatus(await withAuth('tok_visaExemptionRefused', { kind: 'exemption', exemption: 'low_value' }), 'declined');
+        expect(refused.decline).toMatchObject({ code: 'authentication_required', reason: 'authentication_required', declineClass: 'customer_action' });
+        expect(expectStatus(await withAuth('tok_visaExemptionRefused', { kind: 'required' }), 'succeeded').threeDSecure).toBe('frictionless');
+        expectStatus(await withAuth('tok_visaExemptionRefused', { kind: 'gateway_default' }), 'succeeded');
+      });
+
+      it('treats the same key with another 3-D Secure request as a different request', async () => {
+        const idempotencyKey = key('sca');
+        expectStatus(await withAuth('tok_visa', { kind: 'required' }, idempotencyKey), 'succeeded');
+        const reused = expectStatus(await withAuth('tok_visa', { kind: 'gateway_default' }, idempotencyKey), 'declined');
+        expect(reused.decline.code).toBe('idempotency_key_reused');
+      });
+
+      it('logs a save as a row of its own, an off-session charge as charge_off_session, and refunds it like any charge', async () => {
+        const saveKey = key('save');
+        const saved = expectStatus(await sandbox.savePaymentMethod({ idempotencyKey: saveKey, paymentMethod: 'tok_visa', customerId: 'cus_sandbox' }), 'saved');
+        expect(saved.savedPaymentMethod).toMatch(/^sbpm_[0-9A-Z]{26}$/);
+        const mitKey = key('mit');
+        const charge = expectStatus(await sandbox.chargeOffSession({ idempotencyKey: mitKey, amount: usd(700), savedPaymentMethod: saved.savedPaymentMethod, customerId: 'cus_sandbox', description: 'renewal' }), 'succeeded');
+        expect(charge.threeDSecure).toBeUndefined();
+        expect(await rows((r) => r.idempotencyKey === saveKey)).toEqual([expect.objectContaining({ id: saved.savedPaymentMethod, operation: 'save', status: 'saved', paymentMethod: 'tok_visa' })]);
+        expect(await rows((r) => r.idempotencyKey === mitKey)).toEqual([expect.objectContaining({ id: charge.reference, operation: 'charge_off_session', status: 'succeeded', paymentMethod: saved.savedPaymentMethod, amount: 700 })]);
+        expectStatus(await sandbox.refund({ idempotencyKey: key('ref'), reference: charge.reference, amount: usd(700) }), 'succeeded');
+      });
+
+      it('saves the method of a challenged payment only once the challenge succeeds', async () => {
+        const auth = expectStatus(
+          await sandbox.authorize({ idempotencyKey: key('auth'), amount: usd(1000), paymentMethod: 'tok_threeDSecure2Required', captureMethod: 'automatic', customerId: 'cus_sandbox', description: 'sandbox test', savePaymentMethod: true }),
+          'requires_action',
+        );
+        const savedId = `sbpm_${auth.reference.slice('sbch_'.length)}`;
+        const early = expectStatus(await sandbox.chargeOffSession({ idempotencyKey: key('mit'), amount: usd(100), savedPaymentMethod: savedId, customerId: 'cus_sandbox', description: 'too early' }), 'declined');
+        expect(early.decline.code).toBe('invalid_payment_method');
+        await sandbox.completeChallenge({ challengeId: auth.action.challengeId, outcome: 'authenticated' });
+        const resumed = expectStatus(await sandbox.resume({ idempotencyKey: key('resume'), reference: auth.reference, captureMethod: 'automatic' }), 'succeeded');
+        expect(resumed).toMatchObject({ threeDSecure: 'challenge', savedPaymentMethod: savedId });
+        // The issuer of this card insists on authentication, so merchant-initiated charges are refused.
+        const mit = expectStatus(await sandbox.chargeOffSession({ idempotencyKey: key('mit'), amount: usd(100), savedPaymentMethod: savedId, customerId: 'cus_sandbox', description: 'renewal' }), 'declined');
+        expect(mit.decline).toMatchObject({ reason: 'authentication_required', declineClass: 'customer_action' });
+      });
     });
 
     describe('fault injection', () => {

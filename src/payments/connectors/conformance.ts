@@ -11,7 +11,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { money, parseCurrency, type CurrencyCode, type Money } from '../../money/index.js';
-import { CONNECTOR_OPERATIONS, ConnectorUnknownOutcomeError, isChallengeSimulator, type AuthorizeOutcome, type Connector, type DeclineClass } from './port.js';
+import {
+  CONNECTOR_OPERATIONS,
+  ConnectorUnknownOutcomeError,
+  isChallengeSimulator,
+  type AuthenticationRequest,
+  type AuthorizeOutcome,
+  type Connector,
+  type DeclineClass,
+  type SavePaymentMethodOutcome,
+} from './port.js';
 
 /** The connector's test payment methods that play each part. */
 export interface ConformanceTokens {
@@ -29,6 +38,17 @@ export interface ConformanceTokens {
   readonly timeout: string;
 }
 
+/**
+ * A saved payment method whose issuer demands authentication even for merchant-initiated
+ * charges: `token` is saved with `savePaymentMethod`, then charged off-session for `amount`
+ * minor units of the battery's currency (default 1000; gateways that trigger issuer answers by
+ * amount, like Braintree's processor-response amounts, name theirs).
+ */
+export interface OffSessionAuthenticationRequired {
+  readonly token: string;
+  readonly amount?: number;
+}
+
 export interface ConformanceContext {
   readonly connector: Connector;
   readonly tokens: ConformanceTokens;
@@ -38,6 +58,8 @@ export interface ConformanceContext {
    * the connector declares it here, and the battery checks the declared class instead.
    */
   readonly declineClasses?: Partial<Record<'insufficientFunds', DeclineClass>>;
+  /** null: the gateway has no way to make an issuer demand authentication off-session in test. */
+  readonly offSessionAuthenticationRequired: OffSessionAuthenticationRequired | null;
   teardown(): Promise<void>;
 }
 
@@ -94,7 +116,14 @@ export function connectorConformanceSuite(args: {
     // A fresh key per call: the suite never depends on what earlier tests or runs left behind.
     const key = (label: string): string => `conf_${label}_${randomUUID()}`;
 
-    const authorize = (props: { readonly token: keyof ConformanceTokens; readonly captureMethod: 'automatic' | 'manual'; readonly amount?: Money; readonly idempotencyKey?: string }): Promise<AuthorizeOutcome> =>
+    const authorize = (props: {
+      readonly token: keyof ConformanceTokens;
+      readonly captureMethod: 'automatic' | 'manual';
+      readonly amount?: Money;
+      readonly idempotencyKey?: string;
+      readonly authentication?: AuthenticationRequest;
+      readonly savePaymentMethod?: boolean;
+    }): Promise<AuthorizeOutcome> =>
       connector().authorize({
         idempotencyKey: props.idempotencyKey ?? key('auth'),
         amount: props.amount ?? usd(1000),
@@ -102,6 +131,18 @@ export function connectorConformanceSuite(args: {
         captureMethod: props.captureMethod,
         customerId: 'cus_conformance',
         description: 'Obol connector conformance',
+        ...(props.authentication ? { authentication: props.authentication } : {}),
+        ...(props.savePaymentMethod ? { savePaymentMethod: true } : {}),
+      });
+    const save = (paymentMethod: string, idempotencyKey: string = key('save')): Promise<SavePaymentMethodOutcome> =>
+      connector().savePaymentMethod({ idempotencyKey, paymentMethod, customerId: 'cus_conformance' });
+    const chargeOffSession = (savedPaymentMethod: string, props: { readonly amount?: Money; readonly idempotencyKey?: string } = {}): Promise<AuthorizeOutcome> =>
+      connector().chargeOffSession({
+        idempotencyKey: props.idempotencyKey ?? key('mit'),
+        amount: props.amount ?? usd(1000),
+        savedPaymentMethod,
+        customerId: 'cus_conformance',
+        description: 'Obol connector conformance renewal',
       });
 
     beforeAll(async () => {
@@ -242,6 +283,98 @@ export function connectorConformanceSuite(args: {
         await c.completeChallenge({ challengeId: outcome.action.challengeId, outcome: 'failed' });
         const resumed = expectStatus(await c.resume({ idempotencyKey: key('resume'), reference: outcome.reference, captureMethod: 'automatic' }), 'declined');
         expect(resumed.decline.declineClass).toBe('customer_action');
+      });
+    });
+
+    describe('strong customer authentication', () => {
+      it('never lets a low-value exemption request break an approvable payment', async () => {
+        const outcome = expectStatus(await authorize({ token: 'success', captureMethod: 'automatic', amount: usd(1500), authentication: { kind: 'exemption', exemption: 'low_value' } }), 'succeeded');
+        expect(outcome.captured).toEqual(usd(1500));
+        if (outcome.threeDSecure !== undefined) expect(['exempted', 'frictionless', 'not_attempted']).toContain(outcome.threeDSecure);
+      });
+
+      it('authenticates when Obol requires it: frictionless approval or a challenge, never a silent skip', async () => {
+        const outcome = await authorize({ token: 'success', captureMethod: 'automatic', authentication: { kind: 'required' } });
+        if (outcome.status === 'requires_action') {
+          expect(outcome.action.type).toBe('three_d_secure_challenge');
+        } else {
+          const done = expectStatus(outcome, 'succeeded');
+          if (done.threeDSecure !== undefined) expect(['frictionless', 'challenge']).toContain(done.threeDSecure);
+        }
+      });
+
+      it.skipIf(!challenges)('still challenges a card that requires 3-D Secure when an exemption was asked for', async () => {
+        const outcome = await authorize({ token: 'threeDSecure', captureMethod: 'automatic', authentication: { kind: 'exemption', exemption: 'low_value' } });
+        if (outcome.status === 'declined') expect(outcome.decline.declineClass).toBe('customer_action');
+        else expectStatus(outcome, 'requires_action');
+      });
+    });
+
+    describe('saved payment methods and off-session charges', () => {
+      it('saves a payment method and charges it off-session, without the customer', async () => {
+        const saved = expectStatus(await save(tokens().success), 'saved');
+        expect(saved.savedPaymentMethod.length).toBeGreaterThan(0);
+        const charge = expectStatus(await chargeOffSession(saved.savedPaymentMethod), 'succeeded');
+        expect(charge.captured).toEqual(usd(1000));
+        // A real charge: it can be refunded, once.
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: charge.reference, amount: usd(1000) }), 'succeeded');
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: charge.reference, amount: usd(1) }), 'declined');
+      });
+
+      it('charges one saved method again and again, each renewal its own charge', async () => {
+        const saved = expectStatus(await save(tokens().success), 'saved');
+        const first = expectStatus(await chargeOffSession(saved.savedPaymentMethod, { amount: usd(700) }), 'succeeded');
+        const second = expectStatus(await chargeOffSession(saved.savedPaymentMethod, { amount: usd(700) }), 'succeeded');
+        expect(second.reference).not.toBe(first.reference);
+      });
+
+      it('replays a save under the same key as the same saved method', async () => {
+        const idempotencyKey = key('save');
+        const first = expectStatus(await save(tokens().success, idempotencyKey), 'saved');
+        expect(await save(tokens().success, idempotencyKey)).toEqual(first);
+      });
+
+      it('declines to save a payment method the issuer refuses, as data', async () => {
+        const outcome = expectStatus(await save(tokens().genericDecline), 'declined');
+        expect(outcome.decline.code.length).toBeGreaterThan(0);
+        expect(outcome.decline.declineClass).not.toBe('soft');
+      });
+
+      it('saves the payment method of a customer-present payment when asked, for later renewals', async () => {
+        const first = expectStatus(await authorize({ token: 'success', captureMethod: 'automatic', savePaymentMethod: true }), 'succeeded');
+        expect(first.savedPaymentMethod).toEqual(expect.any(String));
+        const renewal = expectStatus(await chargeOffSession(first.savedPaymentMethod ?? ''), 'succeeded');
+        expect(renewal.reference).not.toBe(first.reference);
+        expect(renewal.captured).toEqual(usd(1000));
+      });
+
+      it('leaves savedPaymentMethod out when saving was not asked for', async () => {
+        const outcome = expectStatus(await authorize({ token: 'success', captureMethod: 'automatic' }), 'succeeded');
+        expect(outcome.savedPaymentMethod).toBeUndefined();
+      });
+
+      it('replays an off-session charge under the same key, without a second charge, and retrieve finds it', async () => {
+        const saved = expectStatus(await save(tokens().success), 'saved');
+        const idempotencyKey = key('mit');
+        const first = expectStatus(await chargeOffSession(saved.savedPaymentMethod, { idempotencyKey }), 'succeeded');
+        expect(await chargeOffSession(saved.savedPaymentMethod, { idempotencyKey })).toEqual(first);
+        expect(await connector().retrieve({ idempotencyKey, operation: 'charge_off_session' })).toEqual({ status: 'found', operation: 'charge_off_session', outcome: first });
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: first.reference, amount: usd(1000) }), 'succeeded');
+        expectStatus(await connector().refund({ idempotencyKey: key('ref'), reference: first.reference, amount: usd(1) }), 'declined');
+      });
+
+      it('declines an off-session charge the issuer wants authenticated, for the customer to come back', async (test) => {
+        const spec = ctx?.offSessionAuthenticationRequired ?? null;
+        if (spec === null) return test.skip('the gateway cannot make an issuer demand authentication off-session in test');
+        const saved = expectStatus(await save(spec.token), 'saved');
+        const outcome = expectStatus(await chargeOffSession(saved.savedPaymentMethod, { amount: usd(spec.amount ?? 1000) }), 'declined');
+        expect(outcome.decline.declineClass).toBe('customer_action');
+        expect(outcome.decline.reason).toBe('authentication_required');
+      });
+
+      it('declines an off-session charge of a saved method the gateway does not know, as data', async () => {
+        const outcome = expectStatus(await chargeOffSession('obol_conformance_no_such_saved_method'), 'declined');
+        expect(outcome.decline.declineClass).toBe('hard');
       });
     });
 

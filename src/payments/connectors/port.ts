@@ -13,6 +13,7 @@
  *   only inside the connector.
  */
 import type { Money } from '../../money/index.js';
+import type { ScaExemption, ThreeDsOutcome } from '../sca/decide.js';
 
 export const DECLINE_CLASSES = ['soft', 'hard', 'customer_action'] as const;
 /** soft: may succeed if retried later; hard: never retry this method; customer_action: the customer must do something. */
@@ -38,9 +39,23 @@ export interface Decline {
   readonly message: string;
 }
 
+/** What an authorization that went through tells beyond its amount. */
+export interface AuthorizedDetails {
+  /**
+   * What 3-D Secure did, as far as the gateway reports it; absent when it says nothing (then Obol
+   * records what it asked for, not what it guesses happened).
+   */
+  readonly threeDSecure?: ThreeDsOutcome;
+  /**
+   * The gateway's reusable reference for off-session charges: present exactly when the
+   * authorization asked to save the payment method and the gateway saved it.
+   */
+  readonly savedPaymentMethod?: string;
+}
+
 export type AuthorizeOutcome =
-  | { readonly status: 'succeeded'; readonly reference: string; readonly captured: Money }
-  | { readonly status: 'requires_capture'; readonly reference: string; readonly authorized: Money }
+  | ({ readonly status: 'succeeded'; readonly reference: string; readonly captured: Money } & AuthorizedDetails)
+  | ({ readonly status: 'requires_capture'; readonly reference: string; readonly authorized: Money } & AuthorizedDetails)
   | { readonly status: 'requires_action'; readonly reference: string; readonly action: NextAction }
   | { readonly status: 'processing'; readonly reference: string }
   | { readonly status: 'declined'; readonly reference: string | null; readonly decline: Decline };
@@ -56,17 +71,40 @@ export type RefundOutcome =
   | { readonly status: 'processing'; readonly reference: string }
   | { readonly status: 'declined'; readonly decline: Decline };
 
-export const CONNECTOR_OPERATIONS = ['authorize', 'resume', 'capture', 'void', 'refund'] as const;
+export type SavePaymentMethodOutcome =
+  | { readonly status: 'saved'; readonly savedPaymentMethod: string }
+  | { readonly status: 'declined'; readonly decline: Decline };
+
+/**
+ * Operations `retrieve` can look up by idempotency key. Saving a payment method is not among
+ * them: it moves no money, so an unknown outcome is resolved by sending it again under the same key.
+ */
+export const CONNECTOR_OPERATIONS = ['authorize', 'resume', 'capture', 'void', 'refund', 'charge_off_session'] as const;
 export type ConnectorOperation = (typeof CONNECTOR_OPERATIONS)[number];
 
 /** What `retrieve` learned about an earlier call, looked up by that call's idempotency key. */
 export type RetrieveOutcome =
   /** The gateway never saw the request: it is safe to treat the call as not having happened. */
   | { readonly status: 'not_found' }
-  | { readonly status: 'found'; readonly operation: 'authorize' | 'resume'; readonly outcome: AuthorizeOutcome }
+  | { readonly status: 'found'; readonly operation: 'authorize' | 'resume' | 'charge_off_session'; readonly outcome: AuthorizeOutcome }
   | { readonly status: 'found'; readonly operation: 'capture'; readonly outcome: CaptureOutcome }
   | { readonly status: 'found'; readonly operation: 'void'; readonly outcome: VoidOutcome }
   | { readonly status: 'found'; readonly operation: 'refund'; readonly outcome: RefundOutcome };
+
+/** Exemptions a customer-present authorization can ask for (merchant-initiated charges use `chargeOffSession`). */
+export type RequestedExemption = Exclude<ScaExemption, 'merchant_initiated'>;
+
+/**
+ * What Obol asks of the gateway about 3-D Secure, as `decideSca` decided:
+ * - `gateway_default`: SCA is out of scope (or undecided); the gateway and issuer do as they would.
+ * - `required`: authenticate (frictionless or challenge, as the issuer decides).
+ * - `exemption`: ask the issuer to waive authentication. A request, not a guarantee: an issuer that
+ *   refuses answers with a decline for missing authentication, classed `customer_action`.
+ */
+export type AuthenticationRequest =
+  | { readonly kind: 'gateway_default' }
+  | { readonly kind: 'required' }
+  | { readonly kind: 'exemption'; readonly exemption: RequestedExemption };
 
 export interface AuthorizeArgs {
   readonly idempotencyKey: string;
@@ -74,6 +112,35 @@ export interface AuthorizeArgs {
   /** A gateway token for the payment method (never card data). */
   readonly paymentMethod: string;
   readonly captureMethod: 'automatic' | 'manual';
+  readonly customerId: string;
+  readonly description: string;
+  /** Absent: `gateway_default`. */
+  readonly authentication?: AuthenticationRequest;
+  /**
+   * Also save the payment method for later off-session (merchant-initiated) charges, under the
+   * customer's consent given at this checkout; the outcome then carries `savedPaymentMethod`.
+   */
+  readonly savePaymentMethod?: boolean;
+}
+
+export interface SavePaymentMethodArgs {
+  readonly idempotencyKey: string;
+  /** A gateway token for the payment method (never card data). */
+  readonly paymentMethod: string;
+  readonly customerId: string;
+}
+
+/**
+ * A merchant-initiated charge of a saved payment method, the customer absent (a renewal). Always
+ * captured at once. Out of SCA's scope, so it never asks for a challenge: an issuer that still
+ * demands authentication answers with a decline, class `customer_action`, reason
+ * `authentication_required`, and the customer must come back and pay on-session.
+ */
+export interface ChargeOffSessionArgs {
+  readonly idempotencyKey: string;
+  readonly amount: Money;
+  /** A `savedPaymentMethod` this connector returned earlier. */
+  readonly savedPaymentMethod: string;
   readonly customerId: string;
   readonly description: string;
 }
@@ -115,6 +182,10 @@ export interface Connector {
   capture(args: CaptureArgs): Promise<CaptureOutcome>;
   void(args: VoidArgs): Promise<VoidOutcome>;
   refund(args: RefundArgs): Promise<RefundOutcome>;
+  /** Saves a payment method for off-session use, without charging it (a verification where the gateway does one). */
+  savePaymentMethod(args: SavePaymentMethodArgs): Promise<SavePaymentMethodOutcome>;
+  /** Never `requires_action` (see `ChargeOffSessionArgs`). Retrieved as operation `charge_off_session`. */
+  chargeOffSession(args: ChargeOffSessionArgs): Promise<AuthorizeOutcome>;
   retrieve(args: RetrieveArgs): Promise<RetrieveOutcome>;
 }
 

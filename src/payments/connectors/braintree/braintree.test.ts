@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIMULATOR_MERCHANT_ID, SIMULATOR_PRIVATE_KEY, SIMULATOR_PUBLIC_KEY, startBraintreeSimulator, type BraintreeSimulator } from '../../../../test/simulators/braintree.js';
 import { money, parseCurrency, type CurrencyCode, type Money } from '../../../money/index.js';
 import { connectorConformanceSuite, expectStatus, type ConformanceTokens } from '../conformance.js';
-import { ConnectorUnavailableError, ConnectorUnknownOutcomeError, type AuthorizeOutcome, type Connector } from '../port.js';
+import { ConnectorUnavailableError, ConnectorUnknownOutcomeError, type AuthenticationRequest, type AuthorizeOutcome, type Connector } from '../port.js';
 import { createBraintreeConnector, type BraintreeConnectorArgs } from './connector.js';
-import { classifyProcessorResponse, fromBraintreeAmount, toBraintreeAmount } from './transformers.js';
+import { braintreeCustomerId, classifyProcessorResponse, fromBraintreeAmount, savedMethodToken, threeDsOutcomeOf, toBraintreeAmount } from './transformers.js';
 
 function currency(code: string): CurrencyCode {
   const parsed = parseCurrency(code);
@@ -54,7 +54,14 @@ connectorConformanceSuite({
   name: 'braintree',
   setup: async () => {
     const sim = await startBraintreeSimulator();
-    return { connector: createBraintreeConnector(connectorArgs(sim.port)), tokens: BRAINTREE_CONFORMANCE_TOKENS, declineClasses: { insufficientFunds: 'soft' }, teardown: () => sim.close() };
+    return {
+      connector: createBraintreeConnector(connectorArgs(sim.port)),
+      tokens: BRAINTREE_CONFORMANCE_TOKENS,
+      declineClasses: { insufficientFunds: 'soft' },
+      // Braintree's sandbox answers 2099.00 with processor response 2099 "Cardholder Authentication Required".
+      offSessionAuthenticationRequired: { token: 'fake-valid-nonce', amount: 209_900 },
+      teardown: () => sim.close(),
+    };
   },
 });
 
@@ -67,15 +74,30 @@ describe('braintree connector', () => {
   });
   afterAll(async () => sim?.close());
 
-  const authorize = (paymentMethod: string, props: { idempotencyKey?: string; amount?: Money; captureMethod?: 'automatic' | 'manual'; connector?: Connector } = {}): Promise<AuthorizeOutcome> =>
+  const authorize = (
+    paymentMethod: string,
+    props: { idempotencyKey?: string; amount?: Money; captureMethod?: 'automatic' | 'manual'; connector?: Connector; authentication?: AuthenticationRequest; savePaymentMethod?: boolean; customerId?: string } = {},
+  ): Promise<AuthorizeOutcome> =>
     (props.connector ?? bt).authorize({
       idempotencyKey: props.idempotencyKey ?? key('auth'),
       amount: props.amount ?? usd(1000),
       paymentMethod,
       captureMethod: props.captureMethod ?? 'automatic',
-      customerId: 'cus_bt',
+      customerId: props.customerId ?? 'cus_bt',
       description: 'braintree test',
+      ...(props.authentication ? { authentication: props.authentication } : {}),
+      ...(props.savePaymentMethod ? { savePaymentMethod: true } : {}),
     });
+  const save = (paymentMethod: string, props: { idempotencyKey?: string; customerId?: string } = {}) =>
+    bt.savePaymentMethod({ idempotencyKey: props.idempotencyKey ?? key('save'), paymentMethod, customerId: props.customerId ?? 'cus_bt' });
+  const chargeOffSession = (savedPaymentMethod: string, props: { idempotencyKey?: string; amount?: Money } = {}): Promise<AuthorizeOutcome> =>
+    bt.chargeOffSession({ idempotencyKey: props.idempotencyKey ?? key('mit'), amount: props.amount ?? usd(1000), savedPaymentMethod, customerId: 'cus_bt', description: 'braintree renewal' });
+  /** The JSON body of the one sale Braintree received under this orderId, as the SDK sent it. */
+  const saleSent = (orderId: string): Record<string, unknown> => {
+    const sales = sim.requests().filter((r) => r.method === 'POST' && r.path.endsWith('/transactions') && (r.body.transaction as { order_id?: unknown } | undefined)?.order_id === orderId);
+    expect(sales).toHaveLength(1);
+    return sales[0]?.body.transaction as Record<string, unknown>;
+  };
 
   describe('amounts', () => {
     it.each([
@@ -249,6 +271,201 @@ describe('braintree connector', () => {
       expect(expectStatus(await bt.capture({ idempotencyKey: key('cap'), reference: 'nope1234', amount: usd(100) }), 'declined').decline.reason).toBe('resource_missing');
       expect(expectStatus(await bt.refund({ idempotencyKey: key('ref'), reference: 'nope1234', amount: usd(100) }), 'declined').decline.reason).toBe('resource_missing');
       expect(expectStatus(await bt.void({ idempotencyKey: key('void'), reference: 'nope1234' }), 'declined').decline.reason).toBe('resource_missing');
+    });
+  });
+
+  describe('strong customer authentication', () => {
+    it('sends required authentication as options.threeDSecure.required and reports the frictionless 3DS2 lookup', async () => {
+      const idempotencyKey = key('sca');
+      const outcome = expectStatus(await authorize('fake-valid-nonce', { idempotencyKey, authentication: { kind: 'required' } }), 'succeeded');
+      expect(saleSent(idempotencyKey)).toMatchObject({ options: { submit_for_settlement: true, three_d_secure: { required: true } } });
+      expect(saleSent(idempotencyKey)).not.toHaveProperty('sca_exemption');
+      expect(outcome.threeDSecure).toBe('frictionless');
+      // Read back from the transaction, a replay and retrieve say the same.
+      expect(await authorize('fake-valid-nonce', { idempotencyKey, authentication: { kind: 'required' } })).toEqual(outcome);
+      expect(await bt.retrieve({ idempotencyKey, operation: 'authorize' })).toEqual({ status: 'found', operation: 'authorize', outcome });
+    });
+
+    it('still asks a card that requires 3-D Secure for the challenge when authentication is required', async () => {
+      const outcome = expectStatus(await authorize('fake-three-d-secure-required-nonce', { authentication: { kind: 'required' } }), 'requires_action');
+      expect(outcome.action.type).toBe('three_d_secure_challenge');
+    });
+
+    it('sends a low-value exemption as scaExemption low_value, and reports no 3-D Secure it did not see', async () => {
+      const idempotencyKey = key('lv');
+      const outcome = expectStatus(await authorize('fake-valid-nonce', { idempotencyKey, amount: usd(1500), authentication: { kind: 'exemption', exemption: 'low_value' } }), 'succeeded');
+      const sent = saleSent(idempotencyKey);
+      expect(sent.sca_exemption).toBe('low_value');
+      expect(sent.options).not.toHaveProperty('three_d_secure');
+      expect(outcome).not.toHaveProperty('threeDSecure');
+      expect(sim.transactions().find((t) => t.orderId === idempotencyKey)?.scaExemptionRequested).toBe('low_value');
+    });
+
+    it.each([
+      ['fixed_amount_recurring', { kind: 'exemption', exemption: 'fixed_amount_recurring' }],
+      ['gateway_default', { kind: 'gateway_default' }],
+    ] as const)('sends nothing about authentication for %s (Braintree has no recurring exemption)', async (_name, authentication) => {
+      const idempotencyKey = key('none');
+      expectStatus(await authorize('fake-valid-nonce', { idempotencyKey, authentication }), 'succeeded');
+      const sent = saleSent(idempotencyKey);
+      expect(sent).not.toHaveProperty('sca_exemption');
+      expect(sent).not.toHaveProperty('transaction_source');
+      expect(sent.options).not.toHaveProperty('three_d_secure');
+    });
+
+    it.each([
+      ['authenticate_successful', 'Y', 'frictionless'],
+      ['authenticate_successful', 'C', 'challenge'],
+      ['authenticate_successful', null, 'challenge'],
+      ['authenticate_frictionless', null, 'frictionless'],
+      ['authenticate_attempt_successful', null, 'frictionless'],
+      ['authenticate_failed', null, 'failed'],
+      ['authenticate_frictionless_failed', null, 'failed'],
+      ['authenticate_rejected', null, 'failed'],
+      ['lookup_not_enrolled', null, 'not_attempted'],
+      ['authentication_unavailable', null, 'not_attempted'],
+      ['lookup_error', null, 'not_attempted'],
+      ['authenticate_unable_to_authenticate', null, 'not_attempted'],
+      ['unsupported_card', null, 'not_attempted'],
+      ['challenge_required', null, undefined],
+      ['some_future_status', null, undefined],
+      [null, null, undefined],
+    ] as const)('maps threeDSecureInfo status %s (lookup %s) to %s', (status, lookup, expected) => {
+      expect(threeDsOutcomeOf({ threeDSecureStatus: status, threeDSecureLookupTransStatus: lookup })).toBe(expected);
+    });
+  });
+
+  describe('saved payment methods', () => {
+    it('vaults with paymentMethod.create and verifyCard under a token derived from the key, creating the customer when Braintree lacks it', async () => {
+      const customerId = `cus_${randomUUID()}`;
+      const btCustomer = braintreeCustomerId(customerId);
+      const idempotencyKey = key('save');
+      const from = sim.requests().length;
+      const saved = expectStatus(await save('fake-valid-nonce', { idempotencyKey, customerId }), 'saved');
+      expect(saved.savedPaymentMethod).toBe(savedMethodToken(idempotencyKey));
+      const sent = { payment_method: { customer_id: btCustomer, payment_method_nonce: 'fake-valid-nonce', token: saved.savedPaymentMethod, options: { verify_card: true } } };
+      // find (404), create (93105: no such customer), customer.create, create again.
+      expect(sim.requests().slice(from).map((r) => [r.method, r.path.replace(/^\/merchants\/[^/]+/, ''), r.body])).toEqual([
+        ['GET', `/payment_methods/any/${saved.savedPaymentMethod}`, {}],
+        ['POST', '/payment_methods', sent],
+        ['POST', '/customers', { customer: { id: btCustomer } }],
+        ['POST', '/payment_methods', sent],
+      ]);
+      // The customer exists now: a second save goes straight to paymentMethod.create.
+      const next = sim.requests().length;
+      expectStatus(await save('fake-valid-nonce', { customerId }), 'saved');
+      expect(sim.requests().slice(next).map((r) => `${r.method} ${r.path.replace(/^\/merchants\/[^/]+/, '').replace(/any\/.*$/, 'any')}`)).toEqual(['GET /payment_methods/any', 'POST /payment_methods']);
+      expect(sim.vaultedMethods().filter((m) => m.customerId === btCustomer)).toHaveLength(2);
+    });
+
+    it('replays a save under the same key as the same token, without vaulting twice', async () => {
+      const idempotencyKey = key('save');
+      const first = expectStatus(await save('fake-valid-nonce', { idempotencyKey }), 'saved');
+      expect(await save('fake-valid-nonce', { idempotencyKey })).toEqual(first);
+      expect(sim.vaultedMethods().filter((m) => m.token === first.savedPaymentMethod)).toHaveLength(1);
+    });
+
+    it('resolves a save whose answer was lost by sending it again under the same key', async () => {
+      const idempotencyKey = key('save');
+      sim.dropNextResponse();
+      await expect(save('fake-valid-nonce', { idempotencyKey })).rejects.toBeInstanceOf(ConnectorUnknownOutcomeError);
+      const again = expectStatus(await save('fake-valid-nonce', { idempotencyKey }), 'saved');
+      expect(again.savedPaymentMethod).toBe(savedMethodToken(idempotencyKey));
+      expect(sim.vaultedMethods().filter((m) => m.token === again.savedPaymentMethod)).toHaveLength(1);
+    });
+
+    it('refuses a save key reused for another customer', async () => {
+      const idempotencyKey = key('save');
+      expectStatus(await save('fake-valid-nonce', { idempotencyKey, customerId: 'cus_a' }), 'saved');
+      expect(expectStatus(await save('fake-valid-nonce', { idempotencyKey, customerId: 'cus_b' }), 'declined').decline.code).toBe('idempotency_key_reused');
+    });
+
+    it.each([
+      ['fake-processor-declined-visa-nonce', { code: '2000', reason: 'do_not_honor', declineClass: 'soft', message: 'Do Not Honor' }],
+      ['fake-processor-declined-2004-nonce', { code: '2004', reason: 'expired_card', declineClass: 'hard', message: 'Expired Card' }],
+      ['fake-processor-declined-2044-nonce', { code: '2044', reason: 'generic_decline', declineClass: 'hard', message: 'Declined - Call Issuer' }],
+      ['fake-gateway-rejected-cvv-nonce', { code: 'gateway_rejected:cvv', reason: 'incorrect_cvc', declineClass: 'customer_action' }],
+    ] as const)('declines a failed verification of %s with Braintree\'s processor response, storing nothing', async (nonce, decline) => {
+      const idempotencyKey = key('save');
+      expect(expectStatus(await save(nonce, { idempotencyKey }), 'declined').decline).toMatchObject(decline);
+      expect(sim.vaultedMethods().filter((m) => m.token === savedMethodToken(idempotencyKey))).toHaveLength(0);
+    });
+
+    it('vaults on a customer-present sale with storeInVaultOnSuccess, flagged as the first of a recurring series', async () => {
+      const customerId = `cus_${randomUUID()}`;
+      const idempotencyKey = key('auth');
+      const outcome = expectStatus(await authorize('fake-valid-nonce', { idempotencyKey, customerId, savePaymentMethod: true }), 'succeeded');
+      // The first sale names a customer Braintree lacks (91510, nothing created); the connector creates it and sends the sale again.
+      const sales = sim.requests().filter((r) => r.path.endsWith('/transactions') && (r.body.transaction as { order_id?: unknown }).order_id === `${idempotencyKey}|vault`);
+      expect(sales).toHaveLength(2);
+      expect(sim.transactions().filter((t) => t.orderId === `${idempotencyKey}|vault`)).toHaveLength(1);
+      expect(sales[1]?.body.transaction).toMatchObject({ customer_id: braintreeCustomerId(customerId), transaction_source: 'recurring_first', options: { submit_for_settlement: true, store_in_vault_on_success: true } });
+      const vaulted = sim.vaultedMethods().find((m) => m.token === outcome.savedPaymentMethod);
+      expect(vaulted?.customerId).toBe(braintreeCustomerId(customerId));
+      expect(await authorize('fake-valid-nonce', { idempotencyKey, customerId, savePaymentMethod: true })).toEqual(outcome);
+      expect(await bt.retrieve({ idempotencyKey, operation: 'authorize' })).toEqual({ status: 'found', operation: 'authorize', outcome });
+    });
+
+    it('reports no saved method for a sale on an already vaulted token that was not asked to save', async () => {
+      const idempotencyKey = key('auth');
+      const outcome = expectStatus(await authorize('token:token-visa', { idempotencyKey }), 'succeeded');
+      expect(outcome).not.toHaveProperty('savedPaymentMethod');
+      expect(await bt.retrieve({ idempotencyKey, operation: 'authorize' })).toEqual({ status: 'found', operation: 'authorize', outcome });
+    });
+
+    it('leaves the vault alone when a saving sale is declined', async () => {
+      const idempotencyKey = key('auth');
+      const before = sim.vaultedMethods().length;
+      expectStatus(await authorize('fake-processor-declined-2044-nonce', { idempotencyKey, savePaymentMethod: true }), 'declined');
+      expect(sim.vaultedMethods()).toHaveLength(before);
+    });
+  });
+
+  describe('off-session charges', () => {
+    it('sells the vaulted token as a recurring, merchant-initiated charge, submitted for settlement', async () => {
+      const saved = expectStatus(await save('fake-valid-nonce'), 'saved');
+      const idempotencyKey = key('mit');
+      const outcome = expectStatus(await chargeOffSession(saved.savedPaymentMethod, { idempotencyKey, amount: usd(1999) }), 'succeeded');
+      expect(outcome.captured).toEqual(usd(1999));
+      expect(outcome).not.toHaveProperty('savedPaymentMethod');
+      const sent = saleSent(`${idempotencyKey}|mit`);
+      expect(sent).toMatchObject({ amount: '19.99', payment_method_token: saved.savedPaymentMethod, transaction_source: 'recurring', options: { submit_for_settlement: true } });
+      expect(sent).not.toHaveProperty('payment_method_nonce');
+    });
+
+    it('declines processor response 2099 Cardholder Authentication Required for the customer to authenticate', async () => {
+      const saved = expectStatus(await save('fake-valid-nonce'), 'saved');
+      const idempotencyKey = key('mit');
+      const outcome = expectStatus(await chargeOffSession(saved.savedPaymentMethod, { idempotencyKey, amount: usd(209_900) }), 'declined');
+      expect(outcome.reference).toEqual(expect.any(String));
+      expect(outcome.decline).toEqual({ code: '2099', reason: 'authentication_required', declineClass: 'customer_action', message: 'Cardholder Authentication Required' });
+      expect(await bt.retrieve({ idempotencyKey, operation: 'charge_off_session' })).toEqual({ status: 'found', operation: 'charge_off_session', outcome });
+    });
+
+    it('declines an unknown token hard, with Braintree\'s validation code', async () => {
+      const outcome = expectStatus(await chargeOffSession('obol_no_such_token'), 'declined');
+      expect(outcome.decline).toMatchObject({ code: '91518', reason: 'invalid_payment_method', declineClass: 'hard' });
+    });
+
+    it('keeps authorize and off-session keys apart in retrieve', async () => {
+      const saved = expectStatus(await save('fake-valid-nonce'), 'saved');
+      const mitKey = key('mit');
+      expectStatus(await chargeOffSession(saved.savedPaymentMethod, { idempotencyKey: mitKey }), 'succeeded');
+      expect(await bt.retrieve({ idempotencyKey: mitKey, operation: 'authorize' })).toEqual({ status: 'not_found' });
+      const authKey = key('auth');
+      expectStatus(await authorize('fake-valid-nonce', { idempotencyKey: authKey }), 'succeeded');
+      expect(await bt.retrieve({ idempotencyKey: authKey, operation: 'charge_off_session' })).toEqual({ status: 'not_found' });
+    });
+
+    it('resolves a lost off-session answer through retrieve, and the retry does not charge again', async () => {
+      const saved = expectStatus(await save('fake-valid-nonce'), 'saved');
+      const idempotencyKey = key('mit');
+      sim.dropNextResponse();
+      await expect(chargeOffSession(saved.savedPaymentMethod, { idempotencyKey })).rejects.toBeInstanceOf(ConnectorUnknownOutcomeError);
+      const found = await bt.retrieve({ idempotencyKey, operation: 'charge_off_session' });
+      if (found.status !== 'found' || found.operation !== 'charge_off_session') throw new Error(JSON.stringify(found));
+      expect(await chargeOffSession(saved.savedPaymentMethod, { idempotencyKey })).toEqual(found.outcome);
+      expect(sim.transactions().filter((t) => t.orderId === `${idempotencyKey}|mit`)).toHaveLength(1);
     });
   });
 

@@ -5,11 +5,18 @@
  * `transformers.ts`.
  *
  * Idempotency: Braintree's Node SDK sends no idempotency header, so Obol's key is the
- * transaction's `orderId` (see transformers.ts for captures), and before a sale or refund is sent
- * the connector searches transactions by that orderId (`transaction.search`): a retry under the
- * same key finds the first attempt and answers from it instead of creating a second sale. This
- * relies on Obol never running two calls under one key at the same moment (the payment attempt is
- * locked while a call is in flight); concurrent duplicates are not prevented by Braintree.
+ * transaction's `orderId` (see transformers.ts for captures, vaulting sales and off-session
+ * charges), and before a sale or refund is sent the connector searches transactions by that
+ * orderId (`transaction.search`): a retry under the same key finds the first attempt and answers
+ * from it instead of creating a second sale. Saving a payment method creates no transaction, so
+ * there the key becomes the vaulted method's token (`paymentMethod.find` before
+ * `paymentMethod.create`, and a "token in use" refusal means an earlier call stored it). Both rely
+ * on Obol never running two calls under one key at the same moment (the payment attempt is locked
+ * while a call is in flight); concurrent duplicates are not prevented by Braintree.
+ *
+ * Saved payment methods live in Braintree's vault under one Braintree customer per Obol customer
+ * (`braintreeCustomerId`), created when Braintree first says it does not know it; "already
+ * exists" is success, so creating it is idempotent too. `savedPaymentMethod` is the vaulted token.
  *
  * Retry policy: reads (find, search) are safe and are retried twice on a transport failure;
  * writes are never re-sent inside the connector. A write that loses its answer throws
@@ -28,27 +35,47 @@ import {
   ConnectorUnknownOutcomeError,
   type AuthorizeOutcome,
   type Connector,
+  type Decline,
   type RetrieveOutcome,
+  type SavePaymentMethodOutcome,
 } from '../port.js';
 import {
+  CUSTOMER_ID_IN_USE,
+  PAYMENT_METHOD_CUSTOMER_UNKNOWN,
+  SALE_CUSTOMER_UNKNOWN,
+  TOKEN_IN_USE_CODES,
+  authenticationFields,
   authorizeOutcomeOf,
   authorizeOutcomeOfResult,
+  braintreeCustomerId,
   captureOutcomeOf,
   captureOutcomeOfResult,
   captureSuffix,
   isCaptureForKey,
+  isOffSessionChargeForKey,
   isRefundForKey,
   isSaleForKey,
+  offSessionOrderId,
   orderIdWithCapture,
+  readCustomerResult,
+  readPaymentMethodResult,
   readResult,
   readTransaction,
+  readVaultedMethod,
   refundOutcomeOf,
   refundOutcomeOfResult,
   resourceMissing,
+  saleOrderId,
+  savedMethodToken,
   toBraintreeAmount,
+  transactionDecline,
+  validationDecline,
   voidOutcomeOfResult,
+  type BtCustomerResult,
+  type BtPaymentMethodResult,
   type BtResult,
   type BtTransaction,
+  type BtVaultedMethod,
   type ThreeDSecureOptions,
 } from './transformers.js';
 
@@ -87,6 +114,13 @@ interface SdkTextField {
 }
 interface SdkTransactionSearch {
   orderId(): SdkTextField;
+}
+interface SdkCustomerGateway {
+  create(request: Readonly<Record<string, unknown>>): Promise<unknown>;
+}
+interface SdkPaymentMethodGateway {
+  create(request: Readonly<Record<string, unknown>>): Promise<unknown>;
+  find(token: string): Promise<unknown>;
 }
 
 /** Why a call got no usable answer. `refused`: certainly not executed; `unknown`: may have been. */
@@ -136,6 +170,9 @@ interface Client {
   refund(id: string, amount: string, orderId: string): Promise<BtResult | 'not_found'>;
   find(id: string): Promise<BtTransaction | null>;
   searchOrderId(criterion: 'is' | 'startsWith' | 'endsWith', value: string): Promise<readonly BtTransaction[]>;
+  createCustomer(id: string): Promise<BtCustomerResult>;
+  createPaymentMethod(request: Readonly<Record<string, unknown>>): Promise<BtPaymentMethodResult>;
+  findPaymentMethod(token: string): Promise<BtVaultedMethod | null>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -169,6 +206,8 @@ function createClient(args: BraintreeConnectorArgs): Client {
   // The SDK has no constructor option for it; Config.timeout is what http.js passes to setTimeout.
   (gateway.config as { timeout: number }).timeout = args.timeoutMs ?? 30_000;
   const tx = gateway.transaction as unknown as SdkTransactionGateway;
+  const customers = gateway.customer as unknown as SdkCustomerGateway;
+  const vault = gateway.paymentMethod as unknown as SdkPaymentMethodGateway;
 
   const write = async (send: () => Promise<unknown>): Promise<BtResult | 'not_found'> => {
     let raw: unknown;
@@ -200,6 +239,35 @@ function createClient(args: BraintreeConnectorArgs): Client {
           throw classifyTransport(err);
         }
         return readTransaction(raw);
+      }),
+    createCustomer: async (id) => {
+      let raw: unknown;
+      try {
+        raw = await customers.create({ id });
+      } catch (err) {
+        throw classifyTransport(err);
+      }
+      return readCustomerResult(raw);
+    },
+    createPaymentMethod: async (request) => {
+      let raw: unknown;
+      try {
+        raw = await vault.create(request);
+      } catch (err) {
+        throw classifyTransport(err);
+      }
+      return readPaymentMethodResult(raw);
+    },
+    findPaymentMethod: (token) =>
+      withReadRetries(async () => {
+        let raw: unknown;
+        try {
+          raw = await vault.find(token);
+        } catch (err) {
+          if (isNotFound(err)) return null;
+          throw classifyTransport(err);
+        }
+        return readVaultedMethod(raw);
       }),
     searchOrderId: (criterion, value) =>
       withReadRetries(
@@ -257,6 +325,28 @@ export function createBraintreeConnector(args: BraintreeConnectorArgs): Connecto
   const tds: ThreeDSecureOptions = args.threeDSecureUrl === undefined ? {} : { threeDSecureUrl: args.threeDSecureUrl };
 
   const findSale = async (key: string): Promise<BtTransaction | undefined> => (await client.searchOrderId('startsWith', key)).find((t) => isSaleForKey(t, key));
+  const findOffSessionCharge = async (key: string): Promise<BtTransaction | undefined> =>
+    (await client.searchOrderId('is', offSessionOrderId(key))).find((t) => isOffSessionChargeForKey(t, key));
+
+  /**
+   * Runs a vaulting call for the Braintree customer, creating the customer only when Braintree
+   * says it does not exist yet (one extra call per Obol customer, not per save). The refused first
+   * call created nothing, so sending it again is safe; "ID taken" on create means a concurrent or
+   * earlier call created the customer, which is just as good.
+   */
+  const withCustomer = async <R>(customerId: string, send: () => Promise<R>, customerUnknown: (result: R) => boolean): Promise<R | Decline> => {
+    const first = await send();
+    if (!customerUnknown(first)) return first;
+    const created = await client.createCustomer(customerId);
+    if (created.kind === 'error' && !created.errors.some((e) => e.code === CUSTOMER_ID_IN_USE)) return validationDecline(created.errors, created.message);
+    return send();
+  };
+
+  /** A vaulted method found under a save's token: the save's answer, unless another customer's save used the same key. */
+  const savedOutcome = (method: BtVaultedMethod, customerId: string): SavePaymentMethodOutcome =>
+    method.customerId === customerId
+      ? { status: 'saved', savedPaymentMethod: method.token }
+      : { status: 'declined', decline: { code: 'idempotency_key_reused', reason: 'idempotency_key_reused', declineClass: 'hard', message: 'this key already saved a payment method for another customer' } };
   const merchantAccountFor = (amount: Money): Record<string, string> => {
     const id = args.merchantAccountIds?.[amount.currency];
     return id === undefined ? {} : { merchantAccountId: id };
@@ -272,14 +362,25 @@ export function createBraintreeConnector(args: BraintreeConnectorArgs): Connecto
         if (args.merchantAccountIds !== undefined && args.merchantAccountIds[a.amount.currency] === undefined) {
           return { status: 'declined', reference: null, decline: { code: 'merchant_account_missing', reason: 'currency_not_supported', declineClass: 'hard', message: `no Braintree merchant account for ${a.amount.currency}` } };
         }
+        const store = a.savePaymentMethod === true;
+        const customerId = braintreeCustomerId(a.customerId);
+        const auth = authenticationFields(a.authentication);
         // Braintree has no free-text description on a sale (descriptors are for statements and strictly formatted), so it is not sent.
-        const result = await client.sale({
+        const request = {
           amount: toBraintreeAmount(a.amount),
           ...paymentMethodFields(a.paymentMethod),
           ...merchantAccountFor(a.amount),
-          orderId: a.idempotencyKey,
-          options: { submitForSettlement: a.captureMethod === 'automatic' },
-        });
+          // recurring_first flags this customer-present payment as the start of the series that the
+          // later off-session charges (transactionSource `recurring`) continue.
+          ...(store ? { customerId, transactionSource: 'recurring_first' } : {}),
+          ...auth.fields,
+          orderId: saleOrderId(a.idempotencyKey, store),
+          options: { submitForSettlement: a.captureMethod === 'automatic', ...(store ? { storeInVaultOnSuccess: true } : {}), ...auth.options },
+        };
+        const result = store
+          ? await withCustomer(customerId, () => client.sale(request), (r) => r.kind === 'error' && r.transaction === null && r.errors.some((e) => e.code === SALE_CUSTOMER_UNKNOWN))
+          : await client.sale(request);
+        if ('declineClass' in result) return { status: 'declined', reference: null, decline: result };
         return authorizeOutcomeOfResult(result, tds);
       }),
 
@@ -324,6 +425,67 @@ export function createBraintreeConnector(args: BraintreeConnectorArgs): Connecto
         return result === 'not_found' ? { status: 'declined', decline: resourceMissing(a.reference) } : refundOutcomeOfResult(result);
       }),
 
+    savePaymentMethod: (a) =>
+      call(async (): Promise<SavePaymentMethodOutcome> => {
+        const customerId = braintreeCustomerId(a.customerId);
+        if (a.paymentMethod.startsWith(VAULTED_TOKEN_PREFIX)) {
+          // Already in the vault (it was verified when it was stored): saving it again would only copy it.
+          const method = await client.findPaymentMethod(a.paymentMethod.slice(VAULTED_TOKEN_PREFIX.length));
+          return method
+            ? { status: 'saved', savedPaymentMethod: method.token }
+            : { status: 'declined', decline: { code: '91518', reason: 'invalid_payment_method', declineClass: 'hard', message: 'Payment method token is invalid.' } };
+        }
+        const token = savedMethodToken(a.idempotencyKey);
+        const earlier = await client.findPaymentMethod(token);
+        if (earlier) return savedOutcome(earlier, customerId);
+        const result = await withCustomer(
+          customerId,
+          () => client.createPaymentMethod({ customerId, paymentMethodNonce: a.paymentMethod, token, options: { verifyCard: true } }),
+          (r) => r.kind === 'error' && r.errors.some((e) => e.code === PAYMENT_METHOD_CUSTOMER_UNKNOWN),
+        );
+        if ('declineClass' in result) return { status: 'declined', decline: result };
+        switch (result.kind) {
+          case 'saved':
+            return savedOutcome(result.method, customerId);
+          case 'verification_failed':
+            return { status: 'declined', decline: transactionDecline(result.verification, result.message) };
+          case 'error': {
+            // Taken by the first call under this key, whose answer was lost between our find and create.
+            if (result.errors.some((e) => TOKEN_IN_USE_CODES.has(e.code))) {
+              const stored = await client.findPaymentMethod(token);
+              if (stored) return savedOutcome(stored, customerId);
+            }
+            return { status: 'declined', decline: validationDecline(result.errors, result.message) };
+          }
+          default: {
+            const unreachable: never = result;
+            throw new Error(`unknown payment method result ${JSON.stringify(unreachable)}`);
+          }
+        }
+      }),
+
+    // A renewal: Braintree's `transactionSource: 'recurring'` is the merchant-initiated charge of a
+    // subscription on a schedule (`unscheduled` is for charges at no fixed interval), and marks it
+    // out of SCA's scope. No 3-D Secure page is passed on, so a `three_d_secure` rejection or
+    // processor response 2099 (Cardholder Authentication Required) is a customer_action decline.
+    chargeOffSession: (a) =>
+      call(async (): Promise<AuthorizeOutcome> => {
+        const earlier = await findOffSessionCharge(a.idempotencyKey);
+        if (earlier) return authorizeOutcomeOf(earlier, null, {});
+        if (args.merchantAccountIds !== undefined && args.merchantAccountIds[a.amount.currency] === undefined) {
+          return { status: 'declined', reference: null, decline: { code: 'merchant_account_missing', reason: 'currency_not_supported', declineClass: 'hard', message: `no Braintree merchant account for ${a.amount.currency}` } };
+        }
+        const result = await client.sale({
+          amount: toBraintreeAmount(a.amount),
+          paymentMethodToken: a.savedPaymentMethod,
+          ...merchantAccountFor(a.amount),
+          orderId: offSessionOrderId(a.idempotencyKey),
+          transactionSource: 'recurring',
+          options: { submitForSettlement: true },
+        });
+        return authorizeOutcomeOfResult(result, {});
+      }),
+
     retrieve: (a) =>
       call(async (): Promise<RetrieveOutcome> => {
         switch (a.operation) {
@@ -338,6 +500,10 @@ export function createBraintreeConnector(args: BraintreeConnectorArgs): Connecto
           case 'refund': {
             const credit = (await client.searchOrderId('is', a.idempotencyKey)).find((t) => isRefundForKey(t, a.idempotencyKey));
             return credit ? { status: 'found', operation: 'refund', outcome: refundOutcomeOf(credit, null) } : { status: 'not_found' };
+          }
+          case 'charge_off_session': {
+            const sale = await findOffSessionCharge(a.idempotencyKey);
+            return sale ? { status: 'found', operation: 'charge_off_session', outcome: authorizeOutcomeOf(sale, null, {}) } : { status: 'not_found' };
           }
           // resume sends nothing to Braintree; a void carries no orderId and is safe to send again
           // (a repeat of a done void answers succeeded), so "not found" correctly means "send it".

@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { currencyExponent, fromDecimalString, parseCurrency, toDecimalString, type Money } from '../../../money/index.js';
-import type { AuthorizeOutcome, CaptureOutcome, Decline, DeclineClass, RefundOutcome, VoidOutcome } from '../port.js';
+import type { ThreeDsOutcome } from '../../sca/decide.js';
+import type { AuthenticationRequest, AuthorizeOutcome, AuthorizedDetails, CaptureOutcome, Decline, DeclineClass, RefundOutcome, VoidOutcome } from '../port.js';
 
 /** The SDK answered with something we cannot read: for Obol that is the same as no answer. */
 export class UnreadableBraintreeResponse extends Error {
@@ -28,6 +29,10 @@ export interface BtTransaction {
   readonly gatewayRejectionReason: string | null;
   /** `threeDSecureInfo.status`, e.g. `challenge_required`, `authenticate_failed`. */
   readonly threeDSecureStatus: string | null;
+  /** `threeDSecureInfo.lookup.transStatus`: the issuer's EMV 3DS answer to the lookup (`Y` there means no challenge was needed). */
+  readonly threeDSecureLookupTransStatus: string | null;
+  /** `creditCard.token`: the vaulted payment method the sale used or stored. */
+  readonly creditCardToken: string | null;
   readonly refundedTransactionId: string | null;
 }
 
@@ -54,6 +59,8 @@ function reqString(record: Loose, key: string): string {
 export function readTransaction(raw: unknown): BtTransaction {
   if (!isRecord(raw)) throw new UnreadableBraintreeResponse('transaction is not an object');
   const tds = raw.threeDSecureInfo;
+  const lookup = isRecord(tds) ? tds.lookup : undefined;
+  const card = raw.creditCard;
   return {
     id: reqString(raw, 'id'),
     type: reqString(raw, 'type'),
@@ -66,8 +73,20 @@ export function readTransaction(raw: unknown): BtTransaction {
     processorResponseType: optString(raw.processorResponseType),
     gatewayRejectionReason: optString(raw.gatewayRejectionReason),
     threeDSecureStatus: isRecord(tds) ? optString(tds.status) : null,
+    threeDSecureLookupTransStatus: isRecord(lookup) ? optString(lookup.transStatus) : null,
+    creditCardToken: isRecord(card) ? optString(card.token) : null,
     refundedTransactionId: optString(raw.refundedTransactionId),
   };
+}
+
+/** ValidationErrorsCollection exposes every nested error through deepErrors(). */
+function readValidationErrors(collection: unknown): BtValidationError[] {
+  const errors: BtValidationError[] = [];
+  const deep = isRecord(collection) && typeof collection.deepErrors === 'function' ? (collection.deepErrors as () => unknown)() : [];
+  if (Array.isArray(deep)) {
+    for (const e of deep) if (isRecord(e)) errors.push({ code: optString(e.code) ?? 'unknown', attribute: optString(e.attribute) ?? 'base', message: optString(e.message) ?? '' });
+  }
+  return errors;
 }
 
 /** Reads a `ValidatedResponse<Transaction>` (success) or `ErrorResponse` (failure) from the SDK. */
@@ -75,19 +94,70 @@ export function readResult(raw: unknown): BtResult {
   if (!isRecord(raw)) throw new UnreadableBraintreeResponse('response is not an object');
   if (raw.success === true) return { kind: 'transaction', transaction: readTransaction(raw.transaction) };
   if (raw.success !== false) throw new UnreadableBraintreeResponse('response without success flag');
-  const errors: BtValidationError[] = [];
-  const collection = raw.errors;
-  // ValidationErrorsCollection exposes every nested error through deepErrors().
-  const deep = isRecord(collection) && typeof collection.deepErrors === 'function' ? (collection.deepErrors as () => unknown)() : [];
-  if (Array.isArray(deep)) {
-    for (const e of deep) if (isRecord(e)) errors.push({ code: optString(e.code) ?? 'unknown', attribute: optString(e.attribute) ?? 'base', message: optString(e.message) ?? '' });
-  }
   return {
     kind: 'error',
     message: optString(raw.message) ?? 'Braintree error',
     transaction: raw.transaction === undefined || raw.transaction === null ? null : readTransaction(raw.transaction),
-    errors,
+    errors: readValidationErrors(raw.errors),
   };
+}
+
+/** A vaulted payment method as `paymentMethod.find` or `paymentMethod.create` answers it (a CreditCard, PayPalAccount, ...). */
+export interface BtVaultedMethod {
+  readonly token: string;
+  readonly customerId: string | null;
+}
+
+export function readVaultedMethod(raw: unknown): BtVaultedMethod {
+  if (!isRecord(raw)) throw new UnreadableBraintreeResponse('payment method is not an object');
+  return { token: reqString(raw, 'token'), customerId: optString(raw.customerId) };
+}
+
+/** The card verification Braintree ran while vaulting (`options.verifyCard`). */
+export interface BtVerification {
+  readonly status: string;
+  readonly processorResponseCode: string | null;
+  readonly processorResponseText: string | null;
+  readonly processorResponseType: string | null;
+  readonly gatewayRejectionReason: string | null;
+}
+
+export type BtPaymentMethodResult =
+  | { readonly kind: 'saved'; readonly method: BtVaultedMethod }
+  /** Vaulting refused because the card failed verification; nothing was stored. */
+  | { readonly kind: 'verification_failed'; readonly message: string; readonly verification: BtVerification }
+  | { readonly kind: 'error'; readonly message: string; readonly errors: readonly BtValidationError[] };
+
+export function readPaymentMethodResult(raw: unknown): BtPaymentMethodResult {
+  if (!isRecord(raw)) throw new UnreadableBraintreeResponse('response is not an object');
+  if (raw.success === true) return { kind: 'saved', method: readVaultedMethod(raw.paymentMethod) };
+  if (raw.success !== false) throw new UnreadableBraintreeResponse('response without success flag');
+  const message = optString(raw.message) ?? 'Braintree error';
+  const v = raw.verification;
+  if (isRecord(v) && optString(v.status) !== null) {
+    return {
+      kind: 'verification_failed',
+      message,
+      verification: {
+        status: reqString(v, 'status'),
+        processorResponseCode: optString(v.processorResponseCode),
+        processorResponseText: optString(v.processorResponseText),
+        processorResponseType: optString(v.processorResponseType),
+        gatewayRejectionReason: optString(v.gatewayRejectionReason),
+      },
+    };
+  }
+  return { kind: 'error', message, errors: readValidationErrors(raw.errors) };
+}
+
+/** `customer.create`'s answer: only whether it worked, and why not. */
+export type BtCustomerResult = { readonly kind: 'created' } | { readonly kind: 'error'; readonly message: string; readonly errors: readonly BtValidationError[] };
+
+export function readCustomerResult(raw: unknown): BtCustomerResult {
+  if (!isRecord(raw)) throw new UnreadableBraintreeResponse('response is not an object');
+  if (raw.success === true) return { kind: 'created' };
+  if (raw.success !== false) throw new UnreadableBraintreeResponse('response without success flag');
+  return { kind: 'error', message: optString(raw.message) ?? 'Braintree error', errors: readValidationErrors(raw.errors) };
 }
 
 // ---- amounts --------------------------------------------------------------------------------
@@ -183,8 +253,11 @@ export const GATEWAY_REJECTIONS: Readonly<Record<string, ProcessorEntry>> = {
   application_incomplete: { reason: 'invalid_request', declineClass: 'hard' },
 };
 
-/** The decline a non-approved transaction stands for. */
-export function transactionDecline(t: BtTransaction, message: string | null): Decline {
+/** What a refused transaction or card verification says about why. */
+export type BtRefusal = Pick<BtTransaction, 'status' | 'processorResponseCode' | 'processorResponseText' | 'processorResponseType' | 'gatewayRejectionReason'>;
+
+/** The decline a non-approved transaction (or a failed card verification, which has the same fields and statuses) stands for. */
+export function transactionDecline(t: BtRefusal, message: string | null): Decline {
   if (t.status === 'gateway_rejected') {
     const reason = t.gatewayRejectionReason ?? 'unknown';
     const entry = GATEWAY_REJECTIONS[reason] ?? { reason: 'generic_decline', declineClass: 'hard' };
@@ -210,6 +283,12 @@ const VALIDATION_REASONS: Readonly<Record<string, string>> = {
   '91521': 'amount_too_large',
   '91522': 'amount_too_large',
   '91565': 'invalid_payment_method',
+  '91564': 'invalid_payment_method',
+  '91510': 'invalid_customer',
+  '93105': 'invalid_customer',
+  '93107': 'invalid_payment_method',
+  '93108': 'invalid_payment_method',
+  '93102': 'invalid_payment_method',
 };
 
 export function validationDecline(errors: readonly BtValidationError[], message: string): Decline {
@@ -228,10 +307,57 @@ export interface ThreeDSecureOptions {
 }
 
 /**
+ * Braintree's `threeDSecureInfo.status` values, by what they mean for the cardholder. A success
+ * status alone does not say whether the issuer challenged (Braintree reports a frictionless 3DS2
+ * authentication as `authenticate_successful` too), so `lookup.transStatus` decides: `Y` at
+ * lookup is the EMV 3DS frictionless answer. Statuses not listed (new ones, or `challenge_required`
+ * on a sale that went through anyway) are left out rather than guessed.
+ */
+const THREE_DS_SUCCESS = new Set(['authenticate_successful', 'authenticate_frictionless']);
+const THREE_DS_STATUSES: Readonly<Record<string, ThreeDsOutcome>> = {
+  // An attempts server stood in for an issuer without an ACS: no cardholder interaction, liability shifted.
+  authenticate_attempt_successful: 'frictionless',
+  authenticate_failed: 'failed',
+  authenticate_frictionless_failed: 'failed',
+  authenticate_rejected: 'failed',
+  authenticate_signature_verification_failed: 'failed',
+  authenticate_failed_acs_error: 'failed',
+  authenticate_unable_to_authenticate: 'not_attempted',
+  authenticate_error: 'not_attempted',
+  authenticate_unavailable: 'not_attempted',
+  authentication_unavailable: 'not_attempted',
+  authentication_bypassed: 'not_attempted',
+  lookup_not_enrolled: 'not_attempted',
+  lookup_bypassed: 'not_attempted',
+  lookup_error: 'not_attempted',
+  lookup_card_error: 'not_attempted',
+  lookup_failed_acs_error: 'not_attempted',
+  skipped_due_to_rule: 'not_attempted',
+  unsupported_card: 'not_attempted',
+  unsupported_account_type: 'not_attempted',
+  unsupported_three_d_secure_version: 'not_attempted',
+};
+
+export function threeDsOutcomeOf(t: Pick<BtTransaction, 'threeDSecureStatus' | 'threeDSecureLookupTransStatus'>): ThreeDsOutcome | undefined {
+  const status = t.threeDSecureStatus;
+  if (status === null) return undefined;
+  if (THREE_DS_SUCCESS.has(status)) return status === 'authenticate_frictionless' || t.threeDSecureLookupTransStatus === 'Y' ? 'frictionless' : 'challenge';
+  return THREE_DS_STATUSES[status];
+}
+
+/** What an approved sale tells beyond its amount: 3-D Secure as reported, and the vaulted token when the sale was asked to store it. */
+function authorizedDetails(t: BtTransaction): AuthorizedDetails {
+  const threeDSecure = threeDsOutcomeOf(t);
+  const saved = isVaultingSale(t) ? t.creditCardToken : null;
+  return { ...(threeDSecure === undefined ? {} : { threeDSecure }), ...(saved === null ? {} : { savedPaymentMethod: saved }) };
+}
+
+/**
  * An authorization's outcome read from its sale transaction. Braintree's 3-D Secure runs in the
  * client SDK before the sale, so the server can only learn that it was needed: a
  * `three_d_secure` rejection whose 3DS status asks for a challenge becomes `requires_action`
  * (when Obol has a page to run it), one whose authentication failed is a customer_action decline.
+ * Off-session charges pass no page, so a 3DS rejection there is always that decline.
  */
 export function authorizeOutcomeOf(t: BtTransaction, message: string | null, options: ThreeDSecureOptions): AuthorizeOutcome {
   switch (t.status) {
@@ -239,12 +365,12 @@ export function authorizeOutcomeOf(t: BtTransaction, message: string | null, opt
     case 'settling':
     case 'settlement_pending':
     case 'settled':
-      return { status: 'succeeded', reference: t.id, captured: amountOf(t) };
+      return { status: 'succeeded', reference: t.id, captured: amountOf(t), ...authorizedDetails(t) };
     case 'authorized':
     case 'authorizing':
     // A voided sale was an authorization when the authorize call answered; its void is another operation's outcome.
     case 'voided':
-      return { status: 'requires_capture', reference: t.id, authorized: amountOf(t) };
+      return { status: 'requires_capture', reference: t.id, authorized: amountOf(t), ...authorizedDetails(t) };
     case 'gateway_rejected':
       if (t.gatewayRejectionReason === 'three_d_secure' && options.threeDSecureUrl !== undefined && t.threeDSecureStatus !== 'authenticate_failed') {
         const url = new URL(options.threeDSecureUrl);
@@ -305,22 +431,99 @@ export function refundOutcomeOfResult(result: BtResult): RefundOutcome {
 
 /**
  * Braintree's Node SDK has no idempotency header, so Obol's key travels in `orderId` (searchable,
- * up to 255 characters). A sale's orderId is its authorize key; a capture appends
+ * up to 255 characters). A sale's orderId is its authorize key, followed by `|vault` when the
+ * sale was asked to store the payment method (so a replay or `retrieve` knows whether to report
+ * the vaulted token: a sale on an already vaulted token carries a token too). A capture appends
  * `|cap:<digest of the capture key>` (submitForSettlement may update orderId), so the sale stays
  * findable by its authorize key (prefix search) and the capture by its own (suffix search). The
  * digest keeps the suffix at a fixed 45 characters whatever the key's length, so an authorize key
- * of up to 210 characters always fits. A refund is a credit transaction of its own, whose orderId
- * is the refund key.
+ * of up to 204 characters always fits. An off-session charge's orderId is its key followed by
+ * `|mit` (never captured later: it settles at once), so `retrieve` tells it apart from an
+ * authorization. A refund is a credit transaction of its own, whose orderId is the refund key.
  */
 export const CAPTURE_MARK = '|cap:';
+export const VAULT_MARK = '|vault';
+export const OFF_SESSION_MARK = '|mit';
 
 export const captureSuffix = (captureKey: string): string => `${CAPTURE_MARK}${createHash('sha256').update(captureKey).digest('hex').slice(0, 40)}`;
 
+export const saleOrderId = (key: string, storeInVault: boolean): string => (storeInVault ? `${key}${VAULT_MARK}` : key);
+export const offSessionOrderId = (key: string): string => `${key}${OFF_SESSION_MARK}`;
+
+const hasBase = (orderId: string, base: string): boolean => orderId === base || orderId.startsWith(`${base}${CAPTURE_MARK}`);
+
 export const isSaleForKey = (t: BtTransaction, key: string): boolean =>
-  t.type === 'sale' && t.orderId !== null && (t.orderId === key || t.orderId.startsWith(`${key}${CAPTURE_MARK}`));
+  t.type === 'sale' && t.orderId !== null && (hasBase(t.orderId, key) || hasBase(t.orderId, `${key}${VAULT_MARK}`));
+
+export const isOffSessionChargeForKey = (t: BtTransaction, key: string): boolean => t.type === 'sale' && t.orderId === offSessionOrderId(key);
+
+function isVaultingSale(t: BtTransaction): boolean {
+  if (t.orderId === null) return false;
+  const cap = t.orderId.lastIndexOf(CAPTURE_MARK);
+  const base = cap === -1 ? t.orderId : t.orderId.slice(0, cap);
+  return base.endsWith(VAULT_MARK);
+}
 
 export const isCaptureForKey = (t: BtTransaction, key: string): boolean => t.type === 'sale' && t.orderId !== null && t.orderId.endsWith(captureSuffix(key));
 
 export const isRefundForKey = (t: BtTransaction, key: string): boolean => t.type === 'credit' && t.orderId === key;
 
 export const orderIdWithCapture = (t: BtTransaction, captureKey: string): string => `${t.orderId ?? ''}${captureSuffix(captureKey)}`;
+
+// ---- requests -------------------------------------------------------------------------------
+
+/**
+ * Obol's authentication request as `transaction.sale` fields:
+ * - `required` → `options.threeDSecure.required: true`: Braintree refuses the sale
+ *   (gateway_rejected `three_d_secure`) unless the nonce carries a 3-D Secure authentication.
+ * - `low_value` → `scaExemption: 'low_value'`, Braintree's own name for the PSD2 art. 16 exemption.
+ * - `fixed_amount_recurring` → nothing. Braintree's `scaExemption` has no recurring value (its
+ *   values are the acquirer-requested exemptions: low value, transaction risk analysis, ...), and
+ *   the recurring flags of `transactionSource` describe who initiated the payment, not an
+ *   exemption: `recurring` declares a merchant-initiated charge, which a customer-present
+ *   authorization is not, and `recurring_first` the cardholder-initiated start of a series, which
+ *   "after the first" is not. Sending either would misstate the transaction to the network, so the
+ *   issuer decides as it would (the same as `gateway_default`).
+ */
+export function authenticationFields(authentication: AuthenticationRequest | undefined): { readonly fields: Readonly<Record<string, unknown>>; readonly options: Readonly<Record<string, unknown>> } {
+  switch (authentication?.kind) {
+    case 'required':
+      return { fields: {}, options: { threeDSecure: { required: true } } };
+    case 'exemption':
+      return authentication.exemption === 'low_value' ? { fields: { scaExemption: 'low_value' }, options: {} } : { fields: {}, options: {} };
+    case 'gateway_default':
+    case undefined:
+      return { fields: {}, options: {} };
+    default: {
+      const unreachable: never = authentication;
+      throw new Error(`unknown authentication ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+/**
+ * Braintree fields (customer ids, payment method tokens) take at most 36 letters, digits, `-` and
+ * `_`. A digest keeps whatever Obol uses for the key or customer inside that, deterministically.
+ */
+const braintreeId = (kind: string, value: string): string => `obol_${createHash('sha256').update(`${kind}:${value}`).digest('hex').slice(0, 31)}`;
+
+/** The Braintree customer that holds an Obol customer's vaulted payment methods. */
+export const braintreeCustomerId = (customerId: string): string => braintreeId('customer', customerId);
+
+/**
+ * The token a save under this idempotency key vaults its payment method as. Braintree has no
+ * idempotency key on `paymentMethod.create`, but it lets the merchant choose the token and refuses a
+ * taken one, so a repeat of the same key finds (or collides with) the method the first call stored.
+ */
+export const savedMethodToken = (idempotencyKey: string): string => braintreeId('save', idempotencyKey);
+
+export const TOKEN_IN_USE_CODES: ReadonlySet<string> = new Set([
+  '91719', // CreditCard.TokenIsInUse
+  '93503', // ApplePayCard.TokenIsInUse
+  '92906', // PayPalAccount.TokenIsInUse
+]);
+export const CUSTOMER_ID_IN_USE = '91609';
+/** Transaction.CustomerIdIsInvalid: the sale names a customer Braintree does not have. */
+export const SALE_CUSTOMER_UNKNOWN = '91510';
+/** PaymentMethod.CustomerIdIsInvalid. */
+export const PAYMENT_METHOD_CUSTOMER_UNKNOWN = '93105';

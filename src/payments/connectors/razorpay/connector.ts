@@ -26,6 +26,38 @@
  *   documented name). The SDK's `payments.refund()` cannot send per-request headers (its
  *   `allowedHeaders` whitelist), so this one call goes through the SDK's own axios instance, with
  *   the same auth, base URL, user agent and timeout.
+ * - authentication (3-D Secure / SCA requests): accepted and ignored. Razorpay operates under
+ *   RBI's rules, not PSD2: the additional factor of authentication (AFA) is run by Razorpay
+ *   Checkout itself in the browser, and the server API has no switch to ask for or waive it. The
+ *   outcome therefore leaves `threeDSecure` out rather than guess what Checkout did.
+ * - saved payment methods are Razorpay recurring tokens ("card recurring"; the same API serves
+ *   emandate tokens) of a Razorpay Customer, returned as `<customer_id>:<token_id>`:
+ *   - the customer is found-or-created with POST /v1/customers (`fail_existing: 0`) from the
+ *     contact details `customerDetails` gives for Obol's customer id (Razorpay needs name, email
+ *     and contact; Obol's port carries only its id). Unconfigured, saving is declined
+ *     `customer_details_unavailable` and nothing is sent;
+ *   - the authorization transaction is an order with `customer_id`, `method: 'card'` and a
+ *     `token` mandate (per-debit ceiling `cardMandateMaxAmountPaise`, ten years, as presented),
+ *     paid through Checkout; the paid payment carries `token_id`;
+ *   - `savePaymentMethod` with a Checkout token verifies the signature, fetches the payment and
+ *     returns its token (a failed payment is its decline; a payment without a token, i.e. not
+ *     made as a recurring authorization, is declined `payment_method_not_saved`). With
+ *     `rzp_sim:<scenario>` it creates a ₹1 authorization transaction, not captured, under a
+ *     receipt from the save's key (a replay finds it), which Razorpay releases by itself;
+ *   - `authorize` with `savePaymentMethod: true` makes its order such an authorization
+ *     transaction (`createCheckoutOrder` takes `saveFor` for the Checkout path) and returns the
+ *     paid payment's token.
+ * - chargeOffSession: an order for the debit alone (receipt from the key, `payment_capture`
+ *   on, found again by a retry exactly like authorize's orders), then GET /v1/customers/:id for the
+ *   email and contact Razorpay requires, then POST /v1/payments/create/recurring with the token and
+ *   `recurring: '1'`. An order that already has a payment is never paid again: its payment is the
+ *   answer. A refused debit names its payment in the error's metadata; the outcome is then read
+ *   from that payment, so a replay returns exactly the same decline. Failure reasons go through
+ *   the same `RAZORPAY_REASONS` table as Checkout payments: `authentication_failed` (e.g. a debit
+ *   above RBI's AFA-exempt ₹15,000 whose AFA the customer never completed) is `customer_action`
+ *   `authentication_required`; a token or customer Razorpay does not know is a hard decline.
+ *   Card debits may stay `created` for up to ~36 hours at some banks: that is `processing`, and
+ *   `retrieve` resolves it later.
  * - retrieve: authorize/resume by receipt; capture/refund via this connector's journal of
  *   key → payment (Razorpay cannot search payments by our key), then the payment's state and its
  *   refunds' `notes.obol_idempotency_key`. The default journal is in memory, so across a restart
@@ -34,7 +66,9 @@
  * Errors: a 4xx answer is a decline (data). Only "could not reach or understand Razorpay" throws:
  * ConnectorUnavailableError when certainly nothing was sent or executed (connection refused, DNS
  * failure, 401 bad keys, 429 rate limited), otherwise ConnectorUnknownOutcomeError (timeout, lost
- * response, 5xx, 409 "still processing", unreadable body).
+ * response, 5xx, 409 "still processing", unreadable body). One exception: a 5xx whose error names
+ * the payment it created (`metadata.payment_id`, as a recurring debit refused by the gateway does)
+ * is an answer about that payment, read and mapped like any other.
  *
  * Retry policy: reads (GET) are retried up to twice on transport failure or 5xx; a refund is
  * retried once under the same `X-Refund-Idempotency` key. Order creation and capture are not
@@ -60,11 +94,23 @@ import {
   type Decline,
   type RefundOutcome,
   type RetrieveOutcome,
+  type SavePaymentMethodOutcome,
   type VoidOutcome,
 } from '../port.js';
 import {
   apiDecline,
   captureOutcome,
+  cardMandate,
+  customerCreateRequest,
+  orderPurpose,
+  parseCustomer,
+  parseRecurringPaymentResponse,
+  parseSavedPaymentMethod,
+  recurringPaymentRequest,
+  saveOutcome,
+  withSavedMethod,
+  type RazorpayCustomerDetails,
+  type RazorpayOrderPurpose,
   decisivePayment,
   localDecline,
   parseApiError,
@@ -118,7 +164,13 @@ export type RazorpayConnector = Connector & {
    * Creates (or finds) the order the browser opens Razorpay Checkout with. Call it with the
    * idempotency key the later `authorize` will carry: that binds the completed checkout to it.
    */
-  createCheckoutOrder(args: { readonly idempotencyKey: string; readonly amount: Money; readonly captureMethod: 'automatic' | 'manual' }): Promise<
+  createCheckoutOrder(args: {
+    readonly idempotencyKey: string;
+    readonly amount: Money;
+    readonly captureMethod: 'automatic' | 'manual';
+    /** Make the order an authorization transaction for this Obol customer, so the payment leaves a recurring token. */
+    readonly saveFor?: { readonly customerId: string };
+  }): Promise<
     { readonly status: 'created'; readonly orderId: string; readonly keyId: string } | { readonly status: 'declined'; readonly decline: Decline }
   >;
 };
@@ -166,12 +218,23 @@ class TransportFailure extends Error {
   }
 }
 
+/**
+ * RBI's limit for recurring card debits without an additional factor of authentication, and the
+ * per-debit ceiling of card mandates in the pinned SDK's documentation: renewals within it never
+ * need the customer.
+ */
+export const RAZORPAY_AFA_EXEMPT_LIMIT_PAISE = 1_500_000;
+
 export function createRazorpayConnector(args: {
   readonly keyId: string;
   readonly keySecret: string;
   readonly baseUrl?: string;
   readonly timeoutMs?: number;
   readonly journal?: RazorpayJournal;
+  /** Name, email and contact of an Obol customer, for the Razorpay Customer that recurring tokens belong to. */
+  readonly customerDetails?: (obolCustomerId: string) => Promise<RazorpayCustomerDetails | undefined>;
+  /** The most a saved card may be debited per charge (the mandate's `max_amount`); default ₹15,000. */
+  readonly cardMandateMaxAmountPaise?: number;
 }): RazorpayConnector {
   const sdk = new Razorpay({ key_id: args.keyId, key_secret: args.keySecret });
   const http = sdkHttpClient(sdk);
@@ -205,6 +268,9 @@ export function createRazorpayConnector(args: {
       if (typeof status !== 'number') throw new TransportFailure(false, err instanceof Error ? err.message : 'unreadable failure');
       if (status === 401 || status === 403 || status === 429) throw new TransportFailure(true, `HTTP ${status}: ${apiError?.description ?? 'refused'}`);
       if (status >= 400 && status < 500 && status !== 409 && apiError) return { ok: false, error: apiError };
+      // A payment request refused by the bank or gateway comes back as 502/500 naming the failed
+      // payment it created: that is an answer about that payment, not a lost request.
+      if (status >= 500 && apiError?.paymentId) return { ok: false, error: apiError };
       throw new TransportFailure(false, `HTTP ${status}: ${apiError?.description ?? 'no readable error'}`);
     }
   }
@@ -261,24 +327,60 @@ export function createRazorpayConnector(args: {
 
   const notFound = (what: string): Decline => localDecline('resource_missing', `Razorpay does not know ${what}`);
 
-  async function findOrder(idempotencyKey: string): Promise<RazorpayOrder | undefined> {
+  async function findOrder(idempotencyKey: string, purpose: RazorpayOrderPurpose = 'authorize'): Promise<RazorpayOrder | undefined> {
     const result = await read(() => sdk.orders.all({ receipt: receiptFor(idempotencyKey) }));
     if (!result.ok) throw new UnreadableResponse(`order search refused: ${result.error.description}`);
-    // The note guards against a digest collision or a foreign order reusing the receipt.
-    return parseCollection(result.body, parseOrder).find((o) => o.notes['obol_idempotency_key'] === idempotencyKey);
+    // The note guards against a digest collision or a foreign order reusing the receipt; the
+    // purpose keeps an authorization, a save and an off-session charge under one key apart.
+    return parseCollection(result.body, parseOrder).find((o) => o.notes['obol_idempotency_key'] === idempotencyKey && orderPurpose(o) === purpose);
   }
 
-  async function findOrCreateOrder(props: { readonly idempotencyKey: string; readonly paise: number; readonly captureMethod: 'automatic' | 'manual'; readonly scenario?: string }): Promise<RazorpayOrder | Decline> {
-    const existing = await findOrder(props.idempotencyKey);
+  const mandateMaxAmount = args.cardMandateMaxAmountPaise ?? RAZORPAY_AFA_EXEMPT_LIMIT_PAISE;
+
+  /** The Razorpay customer for an Obol customer, found or created by its contact details. */
+  async function ensureCustomer(obolCustomerId: string): Promise<string | Decline> {
+    const details = args.customerDetails ? await args.customerDetails(obolCustomerId) : undefined;
+    if (!details) return localDecline('customer_details_unavailable', 'Razorpay needs the customer\'s name, email and contact to save a payment method, and none are configured for this customer');
+    // Safe to repeat: with fail_existing 0 Razorpay returns the customer it already has.
+    const result = await read(() => sdk.customers.create(customerCreateRequest(obolCustomerId, details)));
+    return result.ok ? parseCustomer(result.body).id : apiDecline(result.error);
+  }
+
+  async function findOrCreateOrder(props: {
+    readonly idempotencyKey: string;
+    readonly paise: number;
+    readonly captureMethod: 'automatic' | 'manual';
+    readonly scenario?: string;
+    readonly purpose?: RazorpayOrderPurpose;
+    /** Make it an authorization transaction whose payment leaves a recurring token for this Obol customer. */
+    readonly mandateFor?: string;
+    readonly extraNotes?: Readonly<Record<string, string>>;
+  }): Promise<RazorpayOrder | Decline> {
+    const purpose = props.purpose ?? 'authorize';
+    const existing = await findOrder(props.idempotencyKey, purpose);
     if (existing) {
       if (existing.amount !== props.paise || existing.currency !== RAZORPAY_CURRENCY) return localDecline('idempotency_key_reused', 'An order with different parameters was already created under this idempotency key');
+      for (const [k, v] of Object.entries(props.extraNotes ?? {})) {
+        if (existing.notes[k] !== v) return localDecline('idempotency_key_reused', 'An order with different parameters was already created under this idempotency key');
+      }
       return existing;
     }
-    const notes: Record<string, string> = { obol_idempotency_key: props.idempotencyKey, obol_capture_method: props.captureMethod };
+    const notes: Record<string, string> = { obol_idempotency_key: props.idempotencyKey, obol_capture_method: props.captureMethod, ...props.extraNotes };
+    if (purpose !== 'authorize') notes['obol_operation'] = purpose;
     if (props.scenario !== undefined) notes['obol_sim_scenario'] = props.scenario;
-    // Not retried: Razorpay orders take no idempotency key. A retried authorize finds this order by receipt.
+    const base = { amount: props.paise, currency: RAZORPAY_CURRENCY, receipt: receiptFor(props.idempotencyKey), notes, payment_capture: props.captureMethod === 'automatic' };
+    let customerId: string | undefined;
+    if (props.mandateFor !== undefined) {
+      const customer = await ensureCustomer(props.mandateFor);
+      if (typeof customer !== 'string') return customer;
+      customerId = customer;
+      notes['obol_customer_id'] = props.mandateFor;
+    }
+    // Not retried: Razorpay orders take no idempotency key. A retried call finds this order by receipt.
     const created = await exchange(() =>
-      sdk.orders.create({ amount: props.paise, currency: RAZORPAY_CURRENCY, receipt: receiptFor(props.idempotencyKey), notes, payment_capture: props.captureMethod === 'automatic' }),
+      customerId === undefined
+        ? sdk.orders.create(base)
+        : sdk.orders.create({ ...base, customer_id: customerId, method: 'card', token: cardMandate(mandateMaxAmount, Math.floor(Date.now() / 1000)) }),
     );
     return created.ok ? parseOrder(created.body) : apiDecline(created.error);
   }
@@ -309,6 +411,13 @@ export function createRazorpayConnector(args: {
     const payment = decisivePayment(payments);
     if (!payment) return { status: 'processing', reference: order.id };
     return settleWith ? settle(payment, settleWith) : paymentToAuthorizeOutcome(payment);
+  }
+
+  /** The payment that decides an order, or undefined while it has none. */
+  async function decidingPayment(order: RazorpayOrder): Promise<RazorpayPayment | undefined> {
+    const payments = await orderPayments(order.id);
+    if (payments === undefined) throw new UnreadableResponse(`payments of ${order.id} refused`);
+    return decisivePayment(payments);
   }
 
   async function resumeOutcome(reference: string, settleWith?: 'automatic' | 'manual'): Promise<AuthorizeOutcome> {
@@ -359,12 +468,14 @@ export function createRazorpayConnector(args: {
       if (typeof paise !== 'number') return { status: 'declined', decline: paise };
       if (paise < MIN_PAISE) return { status: 'declined', decline: amountTooSmall };
       return serialized(props.idempotencyKey, () => flow(async () => {
-        const order = await findOrCreateOrder({ idempotencyKey: props.idempotencyKey, paise, captureMethod: props.captureMethod });
+        const order = await findOrCreateOrder({ idempotencyKey: props.idempotencyKey, paise, captureMethod: props.captureMethod, ...(props.saveFor ? { mandateFor: props.saveFor.customerId } : {}) });
         return 'id' in order ? { status: 'created' as const, orderId: order.id, keyId: args.keyId } : { status: 'declined' as const, decline: order };
       }));
     },
 
+    // `props.authentication` is deliberately not read: see "authentication" in the header.
     authorize: async (props): Promise<AuthorizeOutcome> => {
+      const save = props.savePaymentMethod === true;
       const paise = toPaise(props.amount);
       if (typeof paise !== 'number') return { status: 'declined', reference: null, decline: paise };
       if (paise < MIN_PAISE) return { status: 'declined', reference: null, decline: amountTooSmall };
@@ -382,14 +493,91 @@ export function createRazorpayConnector(args: {
           if (order.amount !== paise || order.currency !== RAZORPAY_CURRENCY) return { status: 'declined', reference: null, decline: localDecline('idempotency_key_reused', 'The order under this idempotency key has a different amount') };
           const payment = await fetchPayment(method.paymentId);
           if (!payment || payment.orderId !== order.id) return { status: 'declined', reference: null, decline: localDecline('order_mismatch', 'The payment does not belong to the order') };
-          return settle(payment, props.captureMethod);
+          return withSavedMethod(await settle(payment, props.captureMethod), payment, save);
         }));
       }
 
       return serialized(props.idempotencyKey, () => flow(async (): Promise<AuthorizeOutcome> => {
-        const order = await findOrCreateOrder({ idempotencyKey: props.idempotencyKey, paise, captureMethod: props.captureMethod, scenario: method.scenario });
+        const order = await findOrCreateOrder({ idempotencyKey: props.idempotencyKey, paise, captureMethod: props.captureMethod, scenario: method.scenario, ...(save ? { mandateFor: props.customerId } : {}) });
         if (!('id' in order)) return { status: 'declined', reference: null, decline: order };
-        return orderOutcome(order, props.captureMethod);
+        const payment = await decidingPayment(order);
+        if (!payment) return { status: 'processing', reference: order.id };
+        return withSavedMethod(await settle(payment, props.captureMethod), payment, save);
+      }));
+    },
+
+    savePaymentMethod: async (props): Promise<SavePaymentMethodOutcome> => {
+      const method = parsePaymentMethod(props.paymentMethod);
+      if (!method) return { status: 'declined', decline: localDecline('invalid_payment_method', 'Not a Razorpay payment-method token') };
+
+      if (method.kind === 'checkout') {
+        const valid = validatePaymentVerification({ order_id: method.orderId, payment_id: method.paymentId }, method.signature, args.keySecret);
+        if (!valid) return { status: 'declined', decline: localDecline('invalid_signature', 'The Razorpay Checkout signature does not match this order and payment') };
+        return serialized(props.idempotencyKey, () => flow(async (): Promise<SavePaymentMethodOutcome> => {
+          const payment = await fetchPayment(method.paymentId);
+          if (!payment || payment.orderId !== method.orderId) return { status: 'declined', decline: localDecline('order_mismatch', 'The payment does not belong to the order') };
+          const orderResult = await read(() => sdk.orders.fetch(method.orderId));
+          if (!orderResult.ok) return { status: 'declined', decline: notFound(method.orderId) };
+          // A token may only be saved for the customer whose authorization transaction created it.
+          const owner = parseOrder(orderResult.body).notes['obol_customer_id'];
+          if (owner !== undefined && owner !== props.customerId) return { status: 'declined', decline: localDecline('customer_mismatch', 'The authorization transaction was made for another customer') };
+          return saveOutcome(payment);
+        }));
+      }
+
+      return serialized(props.idempotencyKey, () => flow(async (): Promise<SavePaymentMethodOutcome> => {
+        // ₹1, the smallest authorization transaction; never captured, so Razorpay releases it by itself.
+        const order = await findOrCreateOrder({
+          idempotencyKey: props.idempotencyKey,
+          paise: MIN_PAISE,
+          captureMethod: 'manual',
+          scenario: method.scenario,
+          purpose: 'save_payment_method',
+          mandateFor: props.customerId,
+          extraNotes: { obol_customer_id: props.customerId },
+        });
+        if (!('id' in order)) return { status: 'declined', decline: order };
+        return saveOutcome(await decidingPayment(order));
+      }));
+    },
+
+    chargeOffSession: async (props): Promise<AuthorizeOutcome> => {
+      const saved = parseSavedPaymentMethod(props.savedPaymentMethod);
+      if (!saved) return { status: 'declined', reference: null, decline: localDecline('invalid_payment_method', 'Not a Razorpay saved payment method (<customer_id>:<token_id>)') };
+      const paise = toPaise(props.amount);
+      if (typeof paise !== 'number') return { status: 'declined', reference: null, decline: paise };
+      if (paise < MIN_PAISE) return { status: 'declined', reference: null, decline: amountTooSmall };
+      return serialized(props.idempotencyKey, () => flow(async (): Promise<AuthorizeOutcome> => {
+        const order = await findOrCreateOrder({
+          idempotencyKey: props.idempotencyKey,
+          paise,
+          captureMethod: 'automatic',
+          purpose: 'charge_off_session',
+          extraNotes: { obol_saved_payment_method: props.savedPaymentMethod },
+        });
+        if (!('id' in order)) return { status: 'declined', reference: null, decline: order };
+        // The order is this debit's: once it has a payment, that payment is the answer, never a second debit.
+        const earlier = await decidingPayment(order);
+        if (earlier) return settle(earlier, 'automatic');
+
+        const customerResult = await read(() => sdk.customers.fetch(saved.customerId));
+        if (!customerResult.ok) return { status: 'declined', reference: null, decline: apiDecline(customerResult.error) };
+        const customer = parseCustomer(customerResult.body);
+        const owner = customer.notes['obol_customer_id'];
+        if (owner !== undefined && owner !== props.customerId) return { status: 'declined', reference: null, decline: localDecline('customer_mismatch', 'The saved payment method belongs to another customer') };
+        if (customer.email === null || customer.contact === null) {
+          return { status: 'declined', reference: null, decline: localDecline('customer_details_unavailable', 'Razorpay has no email or contact for this customer, which a recurring payment requires') };
+        }
+        const request = recurringPaymentRequest({ saved, contactDetails: { email: customer.email, contact: customer.contact }, orderId: order.id, paise, idempotencyKey: props.idempotencyKey, description: props.description });
+        // Not retried: no idempotency key here either; a retry under the key finds the order and its payment.
+        const sent = await exchange(() => sdk.payments.createRecurringPayment(request));
+        const paymentId = sent.ok ? parseRecurringPaymentResponse(sent.body).paymentId : sent.error.paymentId;
+        if (paymentId !== null) {
+          const payment = await fetchPayment(paymentId);
+          if (payment && payment.orderId === order.id) return settle(payment, 'automatic');
+          if (sent.ok) throw new UnreadableResponse(`recurring payment ${paymentId} could not be read`);
+        }
+        return { status: 'declined', reference: paymentId, decline: sent.ok ? notFound(order.id) : apiDecline(sent.error) };
       }));
     },
 
@@ -440,7 +628,17 @@ export function createRazorpayConnector(args: {
         switch (props.operation) {
           case 'authorize': {
             const order = await findOrder(props.idempotencyKey);
-            return order ? { status: 'found', operation: 'authorize', outcome: await orderOutcome(order) } : { status: 'not_found' };
+            if (!order) return { status: 'not_found' };
+            const payment = await decidingPayment(order);
+            if (!payment) return { status: 'found', operation: 'authorize', outcome: { status: 'processing', reference: order.id } };
+            // An order made as an authorization transaction was asked to save the payment method.
+            return { status: 'found', operation: 'authorize', outcome: withSavedMethod(paymentToAuthorizeOutcome(payment), payment, order.notes['obol_customer_id'] !== undefined) };
+          }
+          case 'charge_off_session': {
+            const order = await findOrder(props.idempotencyKey, 'charge_off_session');
+            const payment = order ? await decidingPayment(order) : undefined;
+            // An order without a payment is a debit that never started: a retry under the key sends it.
+            return payment ? { status: 'found', operation: 'charge_off_session', outcome: paymentToAuthorizeOutcome(payment) } : { status: 'not_found' };
           }
           case 'resume': {
             const entry = await journal.get(props.idempotencyKey);

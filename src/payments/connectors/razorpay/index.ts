@@ -2,6 +2,7 @@ export {
   createRazorpayConnector,
   inMemoryRazorpayJournal,
   sdkHttpClient,
+  RAZORPAY_AFA_EXEMPT_LIMIT_PAISE,
   RAZORPAY_CONNECTOR_NAME,
   RAZORPAY_DEFAULT_BASE_URL,
   RAZORPAY_SDK_VERSION,
@@ -9,4 +10,13 @@ export {
   type RazorpayJournal,
   type RazorpayJournalEntry,
 } from './connector.js';
-export { checkoutToken, classifyReason, RAZORPAY_CURRENCY, RAZORPAY_REASONS, type RazorpayPaymentMethod } from './transformers.js';
+export {
+  checkoutToken,
+  classifyReason,
+  parseSavedPaymentMethod,
+  RAZORPAY_CURRENCY,
+  RAZORPAY_REASONS,
+  type RazorpayCustomerDetails,
+  type RazorpayPaymentMethod,
+  type RazorpaySavedMethod,
+} from './transformers.js';

@@ -16,7 +16,7 @@ import { money, parseCurrency, type CurrencyCode, type Money } from '../../../mo
 import { expectStatus } from '../conformance.js';
 import { CONNECTOR_OPERATIONS, ConnectorUnavailableError, ConnectorUnknownOutcomeError, type AuthorizeOutcome } from '../port.js';
 import { startRazorpaySimulator, type RazorpaySimulator } from '../../../../test/simulators/razorpay.js';
-import { checkoutToken, classifyReason, createRazorpayConnector, RAZORPAY_DEFAULT_BASE_URL, RAZORPAY_SDK_VERSION, sdkHttpClient, type RazorpayConnector } from './index.js';
+import { checkoutToken, classifyReason, createRazorpayConnector, parseSavedPaymentMethod, RAZORPAY_DEFAULT_BASE_URL, RAZORPAY_SDK_VERSION, sdkHttpClient, type RazorpayConnector } from './index.js';
 import { receiptFor } from './transformers.js';
 
 function currency(code: string): CurrencyCode {
@@ -412,5 +412,326 @@ describe('SDK pin and base-URL override', () => {
     await rzp.retrieve({ idempotencyKey: key('base'), operation: 'authorize' });
     expect(sim.requests().length).toBe(before + 1);
     expect(sim.requests().at(-1)).toMatchObject({ method: 'GET', path: '/v1/orders' });
+  });
+});
+
+describe('saved payment methods (Razorpay Customers + recurring tokens) and off-session charges', () => {
+  const customerDetails = async (customerId: string) => ({ name: 'Gaurav Kumar', email: `${customerId}@example.com`, contact: '+919000090000' });
+  let saver: RazorpayConnector;
+  let bigMandates: RazorpayConnector;
+  beforeAll(() => {
+    saver = createRazorpayConnector({ keyId: sim.keyId, keySecret: sim.keySecret, baseUrl: sim.baseUrl, timeoutMs: 2_000, customerDetails });
+    bigMandates = createRazorpayConnector({ keyId: sim.keyId, keySecret: sim.keySecret, baseUrl: sim.baseUrl, timeoutMs: 2_000, customerDetails, cardMandateMaxAmountPaise: 5_000_000 });
+  });
+
+  const customer = (): string => `cus_${randomUUID().slice(0, 8)}`;
+  const save = async (props: { readonly connector?: RazorpayConnector; readonly token?: string; readonly customerId: string; readonly idempotencyKey?: string }) =>
+    (props.connector ?? saver).savePaymentMethod({ idempotencyKey: props.idempotencyKey ?? key('save'), paymentMethod: props.token ?? 'rzp_sim:success', customerId: props.customerId });
+  const saved = async (customerId: string, connector?: RazorpayConnector): Promise<string> => expectStatus(await save({ customerId, ...(connector ? { connector } : {}) }), 'saved').savedPaymentMethod;
+  const charge = (props: { readonly saved: string; readonly customerId: string; readonly amount?: Money; readonly idempotencyKey?: string; readonly connector?: RazorpayConnector }) =>
+    (props.connector ?? saver).chargeOffSession({ idempotencyKey: props.idempotencyKey ?? key('mit'), amount: props.amount ?? inr(49_900), savedPaymentMethod: props.saved, customerId: props.customerId, description: 'Obol Plus monthly renewal' });
+  const tokenOf = (savedMethod: string): string => {
+    const parsed = parseSavedPaymentMethod(savedMethod);
+    if (!parsed) throw new Error(`not a saved method: ${savedMethod}`);
+    return parsed.tokenId;
+  };
+  const after = (before: number) => sim.requests().slice(before);
+
+  describe('savePaymentMethod', () => {
+    it('finds-or-creates the customer, then makes a ₹1 uncaptured authorization transaction with a card mandate, and returns <customer_id>:<token_id>', async () => {
+      const customerId = customer();
+      const before = sim.requests().length;
+      const outcome = expectStatus(await save({ customerId }), 'saved');
+      expect(outcome.savedPaymentMethod).toMatch(/^cust_[A-Za-z0-9]+:token_[A-Za-z0-9]+$/);
+      const sent = after(before);
+      const created = sent.find((r) => r.method === 'POST' && r.path === '/v1/customers');
+      expect(created?.body).toEqual({ name: 'Gaurav Kumar', email: `${customerId}@example.com`, contact: '+919000090000', fail_existing: 0, notes: { obol_customer_id: customerId } });
+      const order = sent.find((r) => r.method === 'POST' && r.path === '/v1/orders')?.body as Record<string, unknown>;
+      const [razorpayCustomer] = outcome.savedPaymentMethod.split(':');
+      expect(order).toMatchObject({ amount: 100, currency: 'INR', payment_capture: false, customer_id: razorpayCustomer, method: 'card', notes: { obol_operation: 'save_payment_method', obol_customer_id: customerId } });
+      const mandate = order['token'] as { max_amount: number; expire_at: number; frequency: string };
+      expect(mandate.max_amount).toBe(1_500_000);
+      expect(mandate.frequency).toBe('as_presented');
+      expect(mandate.expire_at).toBeGreaterThan(Date.now() / 1000 + 9 * 365 * 86_400);
+      // The token is the customer's, confirmed for recurring use, with the mandate's ceiling.
+      const sdk = new Razorpay({ key_id: sim.keyId, key_secret: sim.keySecret });
+      sdkHttpClient(sdk).defaults.baseURL = sim.baseUrl;
+      const tokens = (await sdk.customers.fetchTokens(razorpayCustomer!)) as unknown as { items: { id: string; recurring: boolean; recurring_details: { status: string }; max_amount: number }[] };
+      expect(tokens.items).toEqual([expect.objectContaining({ id: tokenOf(outcome.savedPaymentMethod), recurring: true, recurring_details: expect.objectContaining({ status: 'confirmed' }), max_amount: 1_500_000 })]);
+    });
+
+    it('uses one Razorpay customer for one Obol customer, each save its own token', async () => {
+      const customerId = customer();
+      const a = await saved(customerId);
+      const b = await saved(customerId);
+      expect(a.split(':')[0]).toBe(b.split(':')[0]);
+      expect(tokenOf(a)).not.toBe(tokenOf(b));
+    });
+
+    it('replays a save under the same key without a second authorization transaction', async () => {
+      const customerId = customer();
+      const idempotencyKey = key('save');
+      const first = await save({ customerId, idempotencyKey });
+      expect(await save({ customerId, idempotencyKey })).toEqual(first);
+      expect(sim.requests().filter((r) => r.method === 'POST' && r.path === '/v1/orders' && (r.body as { receipt?: unknown }).receipt === receiptFor(idempotencyKey))).toHaveLength(1);
+    });
+
+    it.each([
+      { scenario: 'card_declined', reason: 'generic_decline', declineClass: 'hard' },
+      { scenario: 'insufficient_funds', reason: 'insufficient_funds', declineClass: 'hard' },
+      { scenario: 'authentication_failed', reason: 'authentication_required', declineClass: 'customer_action' },
+    ] as const)('declines a save whose authorization payment fails ($scenario) as data, saving nothing', async ({ scenario, reason, declineClass }) => {
+      const outcome = expectStatus(await save({ customerId: customer(), token: `rzp_sim:${scenario}` }), 'declined');
+      expect(outcome.decline).toMatchObject({ code: scenario, reason, declineClass });
+    });
+
+    it('declines to save without the customer contact details Razorpay needs, sending nothing', async () => {
+      const before = sim.requests().length;
+      const outcome = expectStatus(await rzp.savePaymentMethod({ idempotencyKey: key('save'), paymentMethod: 'rzp_sim:success', customerId: customer() }), 'declined');
+      expect(outcome.decline).toMatchObject({ code: 'customer_details_unavailable', declineClass: 'hard' });
+      const auth = expectStatus(await rzp.authorize({ idempotencyKey: key('auth'), amount: inr(10_000), paymentMethod: 'rzp_sim:success', captureMethod: 'automatic', customerId: customer(), description: 'd', savePaymentMethod: true }), 'declined');
+      expect(auth.reference).toBeNull();
+      expect(auth.decline.code).toBe('customer_details_unavailable');
+      expect(after(before).some((r) => r.path === '/v1/customers')).toBe(false);
+    });
+
+    it('refuses tokens it does not know, without echoing them', async () => {
+      const outcome = expectStatus(await save({ customerId: customer(), token: '4111 1111 1111 1111' }), 'declined');
+      expect(outcome.decline.code).toBe('invalid_payment_method');
+      expect(outcome.decline.message).not.toContain('1111');
+    });
+  });
+
+  describe('Checkout authorization transactions (rzp:<payment_id>:<order_id>:<signature>)', () => {
+    const checkout = async (props: { readonly customerId: string; readonly saveFor?: string; readonly outcome?: 'success' | 'card_declined'; readonly captureMethod?: 'automatic' | 'manual' }) => {
+      const idempotencyKey = key('co');
+      const order = await saver.createCheckoutOrder({ idempotencyKey, amount: inr(49_900), captureMethod: props.captureMethod ?? 'automatic', ...(props.saveFor ? { saveFor: { customerId: props.saveFor } } : {}) });
+      if (order.status !== 'created') throw new Error(JSON.stringify(order));
+      return { idempotencyKey, ...sim.completeCheckout({ orderId: order.orderId, outcome: props.outcome ?? 'success' }) };
+    };
+
+    it('authorize with savePaymentMethod returns the token of the paid payment, and savePaymentMethod of the same completion agrees', async () => {
+      const customerId = customer();
+      const done = await checkout({ customerId, saveFor: customerId });
+      const auth = expectStatus(await saver.authorize({ idempotencyKey: done.idempotencyKey, amount: inr(49_900), paymentMethod: checkoutToken(done), captureMethod: 'automatic', customerId, description: 'd', savePaymentMethod: true }), 'succeeded');
+      expect(auth.savedPaymentMethod).toMatch(/^cust_[A-Za-z0-9]+:token_[A-Za-z0-9]+$/);
+      expect(auth.threeDSecure).toBeUndefined();
+      expect(await saver.retrieve({ idempotencyKey: done.idempotencyKey, operation: 'authorize' })).toEqual({ status: 'found', operation: 'authorize', outcome: auth });
+      const viaSave = expectStatus(await saver.savePaymentMethod({ idempotencyKey: key('save'), paymentMethod: checkoutToken(done), customerId }), 'saved');
+      expect(viaSave.savedPaymentMethod).toBe(auth.savedPaymentMethod);
+      expectStatus(await charge({ saved: viaSave.savedPaymentMethod, customerId }), 'succeeded');
+    });
+
+    it('declines to save a completion that was not an authorization transaction (no token)', async () => {
+      const customerId = customer();
+      const done = await checkout({ customerId });
+      const outcome = expectStatus(await saver.savePaymentMethod({ idempotencyKey: key('save'), paymentMethod: checkoutToken(done), customerId }), 'declined');
+      expect(outcome.decline).toMatchObject({ code: 'payment_method_not_saved', declineClass: 'hard' });
+      const auth = expectStatus(await saver.authorize({ idempotencyKey: done.idempotencyKey, amount: inr(49_900), paymentMethod: checkoutToken(done), captureMethod: 'automatic', customerId, description: 'd', savePaymentMethod: true }), 'succeeded');
+      expect(auth.savedPaymentMethod).toBeUndefined();
+    });
+
+    it('declines to save a failed authorization transaction as its decline', async () => {
+      const customerId = customer();
+      const done = await checkout({ customerId, saveFor: customerId, outcome: 'card_declined' });
+      const outcome = expectStatus(await saver.savePaymentMethod({ idempotencyKey: key('save'), paymentMethod: checkoutToken(done), customerId }), 'declined');
+      expect(outcome.decline).toMatchObject({ code: 'card_declined', reason: 'generic_decline', declineClass: 'hard' });
+    });
+
+    it('declines a tampered signature without calling Razorpay, and another customer\'s completion', async () => {
+      const customerId = customer();
+      const done = await checkout({ customerId, saveFor: customerId });
+      const before = sim.requests().length;
+      const forged = expectStatus(await saver.savePaymentMethod({ idempotencyKey: key('save'), paymentMethod: checkoutToken({ ...done, signature: 'f'.repeat(64) }), customerId }), 'declined');
+      expect(forged.decline.code).toBe('invalid_signature');
+      expect(sim.requests().length).toBe(before);
+      const stolen = expectStatus(await saver.savePaymentMethod({ idempotencyKey: key('save'), paymentMethod: checkoutToken(done), customerId: customer() }), 'declined');
+      expect(stolen.decline).toMatchObject({ code: 'customer_mismatch', declineClass: 'hard' });
+    });
+  });
+
+  describe('chargeOffSession', () => {
+    it('creates an auto-captured order for the debit, reads the customer, and sends a recurring payment with the token', async () => {
+      const customerId = customer();
+      const savedMethod = await saved(customerId);
+      const [razorpayCustomer, token] = savedMethod.split(':');
+      const idempotencyKey = key('mit');
+      const before = sim.requests().length;
+      const outcome = expectStatus(await charge({ saved: savedMethod, customerId, idempotencyKey, amount: inr(49_900) }), 'succeeded');
+      expect(outcome.reference).toMatch(/^pay_/);
+      expect(outcome.captured).toEqual(inr(49_900));
+      expect(outcome.savedPaymentMethod).toBeUndefined();
+      const sent = after(before);
+      expect(sent.map((r) => `${r.method} ${r.path}`)).toEqual([
+        'GET /v1/orders',
+        'POST /v1/orders',
+        expect.stringMatching(/^GET \/v1\/orders\/order_[A-Za-z0-9]+\/payments$/),
+        `GET /v1/customers/${razorpayCustomer}`,
+        'POST /v1/payments/create/recurring',
+        `GET /v1/payments/${outcome.reference}`,
+      ]);
+      const order = sent[1]!.body as Record<string, unknown>;
+      expect(order).toMatchObject({ amount: 49_900, currency: 'INR', payment_capture: true, receipt: receiptFor(idempotencyKey), notes: { obol_idempotency_key: idempotencyKey, obol_operation: 'charge_off_session', obol_saved_payment_method: savedMethod } });
+      expect(order['customer_id']).toBeUndefined();
+      expect(sent[4]!.body).toEqual({
+        email: `${customerId}@example.com`,
+        contact: '+919000090000',
+        amount: 49_900,
+        currency: 'INR',
+        order_id: expect.stringMatching(/^order_/),
+        customer_id: razorpayCustomer,
+        token,
+        recurring: '1',
+        description: 'Obol Plus monthly renewal',
+        notes: { obol_idempotency_key: idempotencyKey },
+      });
+      expect(await saver.retrieve({ idempotencyKey, operation: 'charge_off_session' })).toEqual({ status: 'found', operation: 'charge_off_session', outcome });
+      // Not an authorization: the authorize lookup under the same key does not see it.
+      expect(await saver.retrieve({ idempotencyKey, operation: 'authorize' })).toEqual({ status: 'not_found' });
+    });
+
+    it.each([
+      { outcome: 'insufficient_funds', reason: 'insufficient_funds', declineClass: 'hard' },
+      { outcome: 'card_declined', reason: 'generic_decline', declineClass: 'hard' },
+      { outcome: 'payment_failed', reason: 'generic_decline', declineClass: 'hard' },
+      { outcome: 'gateway_technical_error', reason: 'processing_error', declineClass: 'soft' },
+      { outcome: 'server_error', reason: 'processing_error', declineClass: 'soft' },
+      { outcome: 'authentication_failed', reason: 'authentication_required', declineClass: 'customer_action' },
+    ] as const)('maps a refused debit ($outcome) through the reason table: $reason, $declineClass, replayed identically', async ({ outcome, reason, declineClass }) => {
+      const customerId = customer();
+      const savedMethod = await saved(customerId);
+      sim.failRecurringDebits({ tokenId: tokenOf(savedMethod), outcome });
+      const idempotencyKey = key('mit');
+      const declined = expectStatus(await charge({ saved: savedMethod, customerId, idempotencyKey }), 'declined');
+      expect(declined.reference).toMatch(/^pay_/);
+      expect(declined.decline).toMatchObject({ code: outcome, reason, declineClass });
+      expect(await charge({ saved: savedMethod, customerId, idempotencyKey })).toEqual(declined);
+      expect(await saver.retrieve({ idempotencyKey, operation: 'charge_off_session' })).toEqual({ status: 'found', operation: 'charge_off_session', outcome: declined });
+      // The replay read the failed payment; it did not debit again.
+      expect(sim.requests().filter((r) => r.path === '/v1/payments/create/recurring' && (r.body as { notes?: { obol_idempotency_key?: string } }).notes?.obol_idempotency_key === idempotencyKey)).toHaveLength(1);
+      // The issuer recovers: a new renewal (new key) goes through.
+      sim.failRecurringDebits({ tokenId: tokenOf(savedMethod), outcome: 'success' });
+      expectStatus(await charge({ saved: savedMethod, customerId }), 'succeeded');
+    });
+
+    it('a debit above ₹15,000 needs AFA the absent customer never gives: customer_action authentication_required, never requires_action', async () => {
+      const customerId = customer();
+      const savedMethod = await saved(customerId, bigMandates);
+      const outcome = expectStatus(await charge({ connector: bigMandates, saved: savedMethod, customerId, amount: inr(1_500_100) }), 'declined');
+      expect(outcome.reference).toMatch(/^pay_/);
+      expect(outcome.decline).toMatchObject({ code: 'authentication_failed', reason: 'authentication_required', declineClass: 'customer_action' });
+      expectStatus(await charge({ connector: bigMandates, saved: savedMethod, customerId, amount: inr(1_500_000) }), 'succeeded');
+    });
+
+    it('a debit above the mandate\'s max_amount is refused by Razorpay: a hard decline, nothing charged', async () => {
+      const customerId = customer();
+      const savedMethod = await saved(customerId);
+      const outcome = expectStatus(await charge({ saved: savedMethod, customerId, amount: inr(1_500_100) }), 'declined');
+      expect(outcome.reference).toBeNull();
+      expect(outcome.decline).toMatchObject({ reason: 'invalid_request', declineClass: 'hard' });
+      expect(outcome.decline.message).toContain('maximum amount');
+    });
+
+    it.each([
+      ['an unknown token of a known customer', async (s: string) => `${s.split(':')[0]}:token_NoSuchToken000`],
+      ['an unknown customer', async (s: string) => `cust_NoSuchCustomer00:${tokenOf(s)}`],
+    ])('declines %s as a hard decline', async (_label, make) => {
+      const customerId = customer();
+      const savedMethod = await make(await saved(customerId));
+      const outcome = expectStatus(await charge({ saved: savedMethod, customerId }), 'declined');
+      expect(outcome.reference).toBeNull();
+      expect(outcome.decline.declineClass).toBe('hard');
+    });
+
+    it('declines a malformed saved method without calling Razorpay, and another customer\'s token before debiting', async () => {
+      const before = sim.requests().length;
+      expect(expectStatus(await charge({ saved: 'token_x', customerId: customer() }), 'declined').decline).toMatchObject({ code: 'invalid_payment_method', declineClass: 'hard' });
+      expect(sim.requests().length).toBe(before);
+      const savedMethod = await saved(customer());
+      const stolen = expectStatus(await charge({ saved: savedMethod, customerId: customer() }), 'declined');
+      expect(stolen.decline).toMatchObject({ code: 'customer_mismatch', declineClass: 'hard' });
+      expect(sim.requests().slice(before).some((r) => r.path === '/v1/payments/create/recurring')).toBe(false);
+    });
+
+    it('refuses a key reused for another saved method or amount as idempotency_key_reused', async () => {
+      const customerId = customer();
+      const savedMethod = await saved(customerId);
+      const idempotencyKey = key('mit');
+      expectStatus(await charge({ saved: savedMethod, customerId, idempotencyKey }), 'succeeded');
+      expect(expectStatus(await charge({ saved: savedMethod, customerId, idempotencyKey, amount: inr(10_000) }), 'declined').decline.code).toBe('idempotency_key_reused');
+      expect(expectStatus(await charge({ saved: await saved(customerId), customerId, idempotencyKey }), 'declined').decline.code).toBe('idempotency_key_reused');
+    });
+
+    it('declines non-INR and sub-₹1 debits without calling Razorpay', async () => {
+      const before = sim.requests().length;
+      expect(expectStatus(await charge({ saved: 'cust_a:token_b', customerId: customer(), amount: money(500, currency('USD')) }), 'declined').decline.code).toBe('currency_not_supported');
+      expect(expectStatus(await charge({ saved: 'cust_a:token_b', customerId: customer(), amount: inr(99) }), 'declined').decline.code).toBe('amount_too_small');
+      expect(sim.requests().length).toBe(before);
+    });
+
+    it('a lost recurring-payment response is an unknown outcome; retrieve finds the debit and a retry does not debit again', async () => {
+      const customerId = customer();
+      const savedMethod = await saved(customerId);
+      const idempotencyKey = key('mit');
+      sim.dropNextResponse({ method: 'POST', path: '/v1/payments/create/recurring' });
+      await expect(charge({ saved: savedMethod, customerId, idempotencyKey })).rejects.toBeInstanceOf(ConnectorUnknownOutcomeError);
+      const found = await saver.retrieve({ idempotencyKey, operation: 'charge_off_session' });
+      if (found.status !== 'found' || found.operation !== 'charge_off_session') throw new Error(JSON.stringify(found));
+      const debit = expectStatus(found.outcome, 'succeeded');
+      expect(await charge({ saved: savedMethod, customerId, idempotencyKey })).toEqual(debit);
+      expect(sim.requests().filter((r) => r.path === '/v1/payments/create/recurring' && (r.body as { notes?: { obol_idempotency_key?: string } }).notes?.obol_idempotency_key === idempotencyKey)).toHaveLength(1);
+    });
+
+    it('a 500 before the debit executed is an unknown outcome; retrieve says not_found and a retry reuses the order', async () => {
+      const customerId = customer();
+      const savedMethod = await saved(customerId);
+      const idempotencyKey = key('mit');
+      sim.failNextRequest({ method: 'POST', path: '/v1/payments/create/recurring' });
+      await expect(charge({ saved: savedMethod, customerId, idempotencyKey })).rejects.toBeInstanceOf(ConnectorUnknownOutcomeError);
+      expect(await saver.retrieve({ idempotencyKey, operation: 'charge_off_session' })).toEqual({ status: 'not_found' });
+      expectStatus(await charge({ saved: savedMethod, customerId, idempotencyKey }), 'succeeded');
+      expect(sim.requests().filter((r) => r.method === 'POST' && r.path === '/v1/orders' && (r.body as { receipt?: unknown }).receipt === receiptFor(idempotencyKey))).toHaveLength(1);
+    });
+
+    it('creates one order and one debit for ten concurrent charges under one key', async () => {
+      const customerId = customer();
+      const savedMethod = await saved(customerId);
+      const idempotencyKey = key('mit');
+      const outcomes = await Promise.all(Array.from({ length: 10 }, () => charge({ saved: savedMethod, customerId, idempotencyKey })));
+      const first = expectStatus(outcomes[0]!, 'succeeded');
+      for (const o of outcomes) expect(o).toEqual(first);
+      expect(sim.requests().filter((r) => r.path === '/v1/payments/create/recurring' && (r.body as { notes?: { obol_idempotency_key?: string } }).notes?.obol_idempotency_key === idempotencyKey)).toHaveLength(1);
+    });
+  });
+
+  describe('authorize with savePaymentMethod and authentication requests', () => {
+    it('makes the order an authorization transaction and returns its token; a replay and retrieve agree', async () => {
+      const customerId = customer();
+      const idempotencyKey = key('auth');
+      const args = { idempotencyKey, amount: inr(49_900), paymentMethod: 'rzp_sim:success', captureMethod: 'automatic', customerId, description: 'd', savePaymentMethod: true } as const;
+      const first = expectStatus(await saver.authorize(args), 'succeeded');
+      expect(first.savedPaymentMethod).toMatch(/^cust_[A-Za-z0-9]+:token_[A-Za-z0-9]+$/);
+      expect(await saver.authorize(args)).toEqual(first);
+      expect(await saver.retrieve({ idempotencyKey, operation: 'authorize' })).toEqual({ status: 'found', operation: 'authorize', outcome: first });
+      const order = sim.requests().find((r) => r.method === 'POST' && r.path === '/v1/orders' && (r.body as { receipt?: unknown }).receipt === receiptFor(idempotencyKey))?.body;
+      expect(order).toMatchObject({ amount: 49_900, payment_capture: true, method: 'card', token: { max_amount: 1_500_000, frequency: 'as_presented' } });
+      expectStatus(await charge({ saved: first.savedPaymentMethod ?? '', customerId }), 'succeeded');
+    });
+
+    it('saves nothing when the first payment is declined', async () => {
+      const outcome = expectStatus(await saver.authorize({ idempotencyKey: key('auth'), amount: inr(49_900), paymentMethod: 'rzp_sim:card_declined', captureMethod: 'automatic', customerId: customer(), description: 'd', savePaymentMethod: true }), 'declined');
+      expect(outcome.decline.code).toBe('card_declined');
+    });
+
+    it.each([{ kind: 'required' }, { kind: 'exemption', exemption: 'low_value' }, { kind: 'gateway_default' }] as const)(
+      'accepts and ignores authentication $kind (AFA runs in Razorpay Checkout): same requests, no threeDSecure',
+      async (authentication) => {
+        const before = sim.requests().length;
+        const outcome = expectStatus(await rzp.authorize({ idempotencyKey: key('auth'), amount: inr(10_000), paymentMethod: 'rzp_sim:success', captureMethod: 'automatic', customerId: 'c', description: 'd', authentication }), 'succeeded');
+        expect(outcome.threeDSecure).toBeUndefined();
+        const order = after(before).find((r) => r.method === 'POST' && r.path === '/v1/orders')?.body;
+        expect(Object.keys(order as object).sort()).toEqual(['amount', 'currency', 'notes', 'payment_capture', 'receipt']);
+      },
+    );
   });
 });

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { money, parseCurrency, type Money } from '../../../money/index.js';
-import type { AuthorizeOutcome, CaptureOutcome, Decline, DeclineClass, RefundOutcome } from '../port.js';
+import type { AuthorizeOutcome, CaptureOutcome, Decline, DeclineClass, RefundOutcome, SavePaymentMethodOutcome } from '../port.js';
 
 /** The gateway's answer could not be understood: for Obol that is the same as no answer. */
 export class UnreadableResponse extends Error {}
@@ -83,6 +83,123 @@ export function parsePaymentMethod(token: string): RazorpayPaymentMethod | undef
 
 export const checkoutToken = (args: { readonly paymentId: string; readonly orderId: string; readonly signature: string }): string => `rzp:${args.paymentId}:${args.orderId}:${args.signature}`;
 
+// ---- saved payment methods (Razorpay Customers + recurring Tokens) ----------------------------
+
+/**
+ * A saved payment method is a recurring token of a Razorpay customer, `<customer_id>:<token_id>`:
+ * Razorpay's recurring-payment API needs both (and the customer's email and contact, read from the
+ * customer when charging), and a token is only meaningful under the customer it was issued to.
+ */
+export interface RazorpaySavedMethod {
+  readonly customerId: string;
+  readonly tokenId: string;
+}
+
+export function parseSavedPaymentMethod(saved: string): RazorpaySavedMethod | undefined {
+  const m = /^(cust_[A-Za-z0-9]{1,40}):(token_[A-Za-z0-9]{1,40})$/.exec(saved);
+  return m ? { customerId: m[1]!, tokenId: m[2]! } : undefined;
+}
+
+export const savedPaymentMethodString = (saved: RazorpaySavedMethod): string => `${saved.customerId}:${saved.tokenId}`;
+
+/** The recurring token a paid authorization transaction left, if it left one. */
+export function savedMethodOf(payment: RazorpayPayment): RazorpaySavedMethod | undefined {
+  if (payment.customerId === null || payment.tokenId === null) return undefined;
+  if (payment.status !== 'authorized' && payment.status !== 'captured' && payment.status !== 'refunded') return undefined;
+  return { customerId: payment.customerId, tokenId: payment.tokenId };
+}
+
+/**
+ * What a save stands for, given the authorization transaction's payment: the token when Razorpay
+ * issued one; the payment's own decline when it failed; otherwise a hard decline, because a
+ * payment without a token was not made as a recurring authorization and retrying it cannot
+ * create one.
+ */
+export function saveOutcome(payment: RazorpayPayment | undefined): SavePaymentMethodOutcome {
+  if (payment === undefined || payment.status === 'created') {
+    return { status: 'declined', decline: localDecline('checkout_incomplete', 'The customer has not completed the authorization transaction in Razorpay Checkout', 'customer_action') };
+  }
+  if (payment.status === 'failed') return { status: 'declined', decline: paymentDecline(payment) };
+  const saved = savedMethodOf(payment);
+  if (!saved) return { status: 'declined', decline: localDecline('payment_method_not_saved', 'The payment was not a recurring authorization, so Razorpay issued no token for it') };
+  return { status: 'saved', savedPaymentMethod: savedPaymentMethodString(saved) };
+}
+
+/** Adds `savedPaymentMethod` to an authorization outcome when saving was asked for and the payment carries a token. */
+export function withSavedMethod(outcome: AuthorizeOutcome, payment: RazorpayPayment | undefined, asked: boolean): AuthorizeOutcome {
+  if (!asked || payment === undefined || (outcome.status !== 'succeeded' && outcome.status !== 'requires_capture')) return outcome;
+  const saved = savedMethodOf(payment);
+  return saved ? { ...outcome, savedPaymentMethod: savedPaymentMethodString(saved) } : outcome;
+}
+
+/** Who the customer is, as Razorpay's Customers API needs it (Obol's port carries only its own customer id). */
+export interface RazorpayCustomerDetails {
+  readonly name: string;
+  readonly email: string;
+  readonly contact: string;
+}
+
+/**
+ * POST /v1/customers. `fail_existing: 0` makes it find-or-create: Razorpay answers with the
+ * existing customer of the same details instead of an error, so a retried save cannot create a
+ * second customer.
+ */
+export function customerCreateRequest(obolCustomerId: string, details: RazorpayCustomerDetails): { name: string; email: string; contact: string; fail_existing: 0; notes: Record<string, string> } {
+  return { name: details.name, email: details.email, contact: details.contact, fail_existing: 0, notes: { obol_customer_id: obolCustomerId } };
+}
+
+/** Seconds in ten years, Razorpay's default (and our) validity of a card mandate. */
+const TEN_YEARS_SECONDS = 10 * 365 * 24 * 60 * 60;
+
+/**
+ * The `token` settings of an authorization transaction on cards ("card recurring"): the mandate's
+ * per-debit ceiling, its expiry, and `as_presented` so renewals of any interval can use it.
+ */
+export function cardMandate(maxAmountPaise: number, nowSeconds: number): { max_amount: number; expire_at: number; frequency: 'as_presented' } {
+  return { max_amount: maxAmountPaise, expire_at: nowSeconds + TEN_YEARS_SECONDS, frequency: 'as_presented' };
+}
+
+/**
+ * POST /v1/payments/create/recurring: a merchant-initiated debit of a confirmed token, against an
+ * order created for this debit alone (so the order, found by receipt, is what makes it idempotent).
+ */
+export function recurringPaymentRequest(args: {
+  readonly saved: RazorpaySavedMethod;
+  /** The customer's email and contact as Razorpay holds them (both mandatory for a recurring payment). */
+  readonly contactDetails: { readonly email: string; readonly contact: string };
+  readonly orderId: string;
+  readonly paise: number;
+  readonly idempotencyKey: string;
+  readonly description: string;
+}): { email: string; contact: string; amount: number; currency: string; order_id: string; customer_id: string; token: string; recurring: '1'; description: string; notes: Record<string, string> } {
+  return {
+    email: args.contactDetails.email,
+    contact: args.contactDetails.contact,
+    amount: args.paise,
+    currency: RAZORPAY_CURRENCY,
+    order_id: args.orderId,
+    customer_id: args.saved.customerId,
+    token: args.saved.tokenId,
+    recurring: '1',
+    // Razorpay caps descriptions at 255 characters.
+    description: args.description.slice(0, 255),
+    notes: { obol_idempotency_key: args.idempotencyKey },
+  };
+}
+
+/** The answer to POST /v1/payments/create/recurring: the ids Checkout would have returned. */
+export function parseRecurringPaymentResponse(body: unknown): { readonly paymentId: string } {
+  if (!isRecord(body) || typeof body['razorpay_payment_id'] !== 'string') throw new UnreadableResponse('expected razorpay_payment_id');
+  return { paymentId: body['razorpay_payment_id'] };
+}
+
+/** Which Obol operation an order was created for (orders from before saved methods are authorizations). */
+export type RazorpayOrderPurpose = 'authorize' | 'save_payment_method' | 'charge_off_session';
+export const orderPurpose = (order: RazorpayOrder): RazorpayOrderPurpose => {
+  const purpose = order.notes['obol_operation'];
+  return purpose === 'save_payment_method' || purpose === 'charge_off_session' ? purpose : 'authorize';
+};
+
 // ---- entities (parsed, never trusted) -------------------------------------------------------
 
 export interface RazorpayOrder {
@@ -104,6 +221,17 @@ export interface RazorpayPayment {
   readonly errorCode: string | null;
   readonly errorDescription: string | null;
   readonly errorReason: string | null;
+  /** Set on payments made for a Razorpay customer (authorization transactions, recurring debits). */
+  readonly customerId: string | null;
+  /** The recurring token an authorization transaction created, or the one a recurring debit used. */
+  readonly tokenId: string | null;
+}
+
+export interface RazorpayCustomer {
+  readonly id: string;
+  readonly email: string | null;
+  readonly contact: string | null;
+  readonly notes: Readonly<Record<string, string>>;
 }
 
 export interface RazorpayRefund {
@@ -121,6 +249,8 @@ export interface RazorpayApiError {
   readonly reason: string;
   readonly source: string;
   readonly step: string;
+  /** Razorpay names the payment (and order) a failed payment request created in `metadata`. */
+  readonly paymentId: string | null;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -170,7 +300,14 @@ export function parsePayment(body: unknown): RazorpayPayment {
     errorCode: strOrNull(body, 'error_code'),
     errorDescription: strOrNull(body, 'error_description'),
     errorReason: strOrNull(body, 'error_reason'),
+    customerId: strOrNull(body, 'customer_id'),
+    tokenId: strOrNull(body, 'token_id'),
   };
+}
+
+export function parseCustomer(body: unknown): RazorpayCustomer {
+  if (!isRecord(body) || body['entity'] !== 'customer') throw new UnreadableResponse('expected a customer');
+  return { id: str(body, 'id'), email: strOrNull(body, 'email'), contact: strOrNull(body, 'contact'), notes: notes(body['notes']) };
 }
 
 const REFUND_STATUSES = ['pending', 'processed', 'failed'] as const;
@@ -191,7 +328,9 @@ export function parseCollection<T>(body: unknown, item: (x: unknown) => T): read
 export function parseApiError(error: unknown): RazorpayApiError | undefined {
   if (!isRecord(error) || typeof error['code'] !== 'string') return undefined;
   const text = (f: string): string => (typeof error[f] === 'string' ? (error[f] as string) : 'NA');
-  return { code: error['code'], description: text('description'), reason: text('reason'), source: text('source'), step: text('step') };
+  const metadata = error['metadata'];
+  const paymentId = isRecord(metadata) && typeof metadata['payment_id'] === 'string' ? metadata['payment_id'] : null;
+  return { code: error['code'], description: text('description'), reason: text('reason'), source: text('source'), step: text('step'), paymentId };
 }
 
 // ---- declines -------------------------------------------------------------------------------

@@ -10,8 +10,11 @@ import type { Db } from '../../../platform/db/index.js';
 import {
   ConnectorUnavailableError,
   ConnectorUnknownOutcomeError,
+  type AuthenticationRequest,
+  type AuthorizedDetails,
   type AuthorizeOutcome,
   type CaptureOutcome,
+  type SavePaymentMethodOutcome,
   type ChallengeSimulator,
   type Connector,
   type Decline,
@@ -25,6 +28,9 @@ import {
   SandboxTransportError,
   type CaptureResponse,
   type ChargeResponse,
+  type GatewayCharge,
+  type GatewayThreeDsRequest,
+  type SaveResponse,
   type GatewayError,
   type GatewayErrorCode,
   type RefundResponse,
@@ -66,6 +72,7 @@ function reasonOf(error: GatewayError): string {
     case 'card_declined':
       return error.declineCode ?? 'generic_decline';
     case 'authentication_failed':
+    case 'authentication_required':
       return error.declineCode ?? 'authentication_required';
     case 'processing_error':
     case 'invalid_payment_method':
@@ -95,6 +102,7 @@ function declineClassOf(code: GatewayErrorCode): DeclineClass {
     case 'processing_error':
       return 'soft';
     case 'authentication_failed':
+    case 'authentication_required':
       return 'customer_action';
     case 'card_declined':
     case 'invalid_payment_method':
@@ -121,13 +129,37 @@ export function toDecline(error: GatewayError): Decline {
 
 // ---- responses ------------------------------------------------------------------------------
 
+/** The gateway's 3-D Secure result and saved method, left out when it reports none (the port's convention). */
+function detailsOf(response: GatewayCharge): AuthorizedDetails {
+  return {
+    ...(response.threeDSecure === null ? {} : { threeDSecure: response.threeDSecure }),
+    ...(response.savedPaymentMethod === null ? {} : { savedPaymentMethod: response.savedPaymentMethod }),
+  };
+}
+
+function toThreeDsRequest(request: AuthenticationRequest | undefined): GatewayThreeDsRequest {
+  if (request === undefined) return 'automatic';
+  switch (request.kind) {
+    case 'gateway_default':
+      return 'automatic';
+    case 'required':
+      return 'required';
+    case 'exemption':
+      return request.exemption === 'low_value' ? 'exempt_low_value' : 'exempt_recurring';
+    default: {
+      const unreachable: never = request;
+      throw new Error(`unknown authentication request ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
 function toAuthorizeOutcome(response: ChargeResponse): AuthorizeOutcome {
   if (response.object === 'error') return { status: 'declined', reference: response.charge, decline: toDecline(response) };
   switch (response.status) {
     case 'succeeded':
-      return { status: 'succeeded', reference: response.id, captured: fromGatewayAmount(response.amountCaptured, response.currency) };
+      return { status: 'succeeded', reference: response.id, captured: fromGatewayAmount(response.amountCaptured, response.currency), ...detailsOf(response) };
     case 'requires_capture':
-      return { status: 'requires_capture', reference: response.id, authorized: fromGatewayAmount(response.amount, response.currency) };
+      return { status: 'requires_capture', reference: response.id, authorized: fromGatewayAmount(response.amount, response.currency), ...detailsOf(response) };
     case 'requires_action': {
       const next = response.nextAction;
       if (next?.type !== 'three_d_secure_redirect') throw new UnreadableResponse('requires_action without a next action');
@@ -138,6 +170,10 @@ function toAuthorizeOutcome(response: ChargeResponse): AuthorizeOutcome {
       throw new UnreadableResponse(`unknown charge status ${String(unreachable)}`);
     }
   }
+}
+
+function toSaveOutcome(response: SaveResponse): SavePaymentMethodOutcome {
+  return response.object === 'error' ? { status: 'declined', decline: toDecline(response) } : { status: 'saved', savedPaymentMethod: response.id };
 }
 
 function toCaptureOutcome(response: CaptureResponse): CaptureOutcome {
@@ -187,7 +223,20 @@ export function sandboxConnectorFor(gateway: SandboxGateway): SandboxConnector {
             capture: args.captureMethod === 'automatic',
             customer: args.customerId,
             description: args.description,
+            threeDSecure: toThreeDsRequest(args.authentication),
+            savePaymentMethod: args.savePaymentMethod === true,
           }),
+        );
+      }),
+
+    savePaymentMethod: (args) =>
+      call(async () => toSaveOutcome(await gateway.savePaymentMethod({ idempotencyKey: args.idempotencyKey, paymentMethod: args.paymentMethod, customer: args.customerId }))),
+
+    chargeOffSession: (args) =>
+      call(async () => {
+        const { amount, currency } = toGatewayAmount(args.amount);
+        return toAuthorizeOutcome(
+          await gateway.chargeSavedMethod({ idempotencyKey: args.idempotencyKey, amount, currency, paymentMethod: args.savedPaymentMethod, customer: args.customerId, description: args.description }),
         );
       }),
 
@@ -210,6 +259,7 @@ export function sandboxConnectorFor(gateway: SandboxGateway): SandboxConnector {
         switch (stored.operation) {
           case 'authorize':
           case 'resume':
+          case 'charge_off_session':
             return { status: 'found', operation: stored.operation, outcome: toAuthorizeOutcome(stored.body) };
           case 'capture':
             return { status: 'found', operation: 'capture', outcome: toCaptureOutcome(stored.body) };

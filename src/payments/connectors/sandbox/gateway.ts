@@ -40,17 +40,23 @@ export interface SandboxOptions {
   readonly random?: () => number;
 }
 
-/** Every kind of row in the log. `challenge` rows hold the cardholder's 3-D Secure answer. */
-export const SANDBOX_OPERATIONS = ['authorize', 'resume', 'capture', 'void', 'refund', 'challenge'] as const;
+/**
+ * Every kind of row in the log. `challenge` rows hold the cardholder's 3-D Secure answer; `save`
+ * rows are saved payment methods (their id is the saved method's id); `charge_off_session` rows
+ * are merchant-initiated charges of a saved method, which capture, void and refund act on like
+ * authorizations.
+ */
+export const SANDBOX_OPERATIONS = ['authorize', 'resume', 'capture', 'void', 'refund', 'challenge', 'save', 'charge_off_session'] as const;
 export type SandboxOperation = (typeof SANDBOX_OPERATIONS)[number];
 
-export const SANDBOX_ROW_STATUSES = ['succeeded', 'requires_capture', 'requires_action', 'failed', 'authenticated'] as const;
+export const SANDBOX_ROW_STATUSES = ['succeeded', 'requires_capture', 'requires_action', 'failed', 'authenticated', 'saved'] as const;
 export type SandboxRowStatus = (typeof SANDBOX_ROW_STATUSES)[number];
 
 export const GATEWAY_ERROR_CODES = [
   'card_declined',
   'processing_error',
   'authentication_failed',
+  'authentication_required',
   'invalid_payment_method',
   'invalid_request',
   'amount_too_large',
@@ -72,6 +78,14 @@ export interface GatewayNextAction {
   readonly url: string;
 }
 
+/** What 3-D Secure did for a charge, as the gateway reports it. */
+export const GATEWAY_THREE_DS_RESULTS = ['frictionless', 'challenge', 'exempted', 'not_attempted'] as const;
+export type GatewayThreeDsResult = (typeof GATEWAY_THREE_DS_RESULTS)[number];
+
+/** What the merchant asks about 3-D Secure for a customer-present charge. */
+export const GATEWAY_THREE_DS_REQUESTS = ['automatic', 'required', 'exempt_low_value', 'exempt_recurring'] as const;
+export type GatewayThreeDsRequest = (typeof GATEWAY_THREE_DS_REQUESTS)[number];
+
 /** Amounts are integers in the currency's minor unit; `currency` is the ISO 4217 code. */
 export interface GatewayCharge {
   readonly object: 'charge';
@@ -81,6 +95,16 @@ export interface GatewayCharge {
   readonly amountCaptured: number;
   readonly currency: string;
   readonly nextAction: GatewayNextAction | null;
+  /** null while undecided (a challenge not yet answered) and for merchant-initiated charges. */
+  readonly threeDSecure: GatewayThreeDsResult | null;
+  /** The saved payment method, when the charge asked to save it and was approved. */
+  readonly savedPaymentMethod: string | null;
+}
+
+export interface GatewaySavedMethod {
+  readonly object: 'payment_method';
+  readonly id: string;
+  readonly customer: string;
 }
 
 export interface GatewayCapture {
@@ -116,6 +140,7 @@ export interface GatewayError {
 }
 
 export type ChargeResponse = GatewayCharge | GatewayError;
+export type SaveResponse = GatewaySavedMethod | GatewayError;
 export type CaptureResponse = GatewayCapture | GatewayError;
 export type VoidResponse = GatewayVoid | GatewayError;
 export type RefundResponse = GatewayRefund | GatewayError;
@@ -126,9 +151,13 @@ interface Responses {
   readonly capture: CaptureResponse;
   readonly void: VoidResponse;
   readonly refund: RefundResponse;
+  readonly save: SaveResponse;
+  readonly charge_off_session: ChargeResponse;
 }
 type RequestOperation = keyof Responses;
-const REQUEST_OPERATIONS: readonly RequestOperation[] = ['authorize', 'resume', 'capture', 'void', 'refund'];
+const REQUEST_OPERATIONS: readonly RequestOperation[] = ['authorize', 'resume', 'capture', 'void', 'refund', 'save', 'charge_off_session'];
+/** Rows that are charges: what capture, void and refund act on. */
+const CHARGE_OPERATIONS = ['authorize', 'charge_off_session'] as const;
 
 export interface CreateChargeRequest {
   readonly idempotencyKey: string;
@@ -137,6 +166,26 @@ export interface CreateChargeRequest {
   readonly paymentMethod: string;
   /** true: capture at once; false: authorize only. */
   readonly capture: boolean;
+  readonly customer: string;
+  readonly description: string;
+  readonly threeDSecure: GatewayThreeDsRequest;
+  /** Save the payment method for merchant-initiated charges when the charge is approved. */
+  readonly savePaymentMethod: boolean;
+}
+
+export interface SavePaymentMethodRequest {
+  readonly idempotencyKey: string;
+  readonly paymentMethod: string;
+  readonly customer: string;
+}
+
+/** A merchant-initiated charge of a saved payment method: captured at once, no 3-D Secure. */
+export interface OffSessionChargeRequest {
+  readonly idempotencyKey: string;
+  readonly amount: number;
+  readonly currency: string;
+  /** A saved payment method's id. */
+  readonly paymentMethod: string;
   readonly customer: string;
   readonly description: string;
 }
@@ -168,7 +217,8 @@ export interface RefundChargeRequest {
 
 /** What the gateway stored for a key: the operation and the response the first request got. */
 export type StoredResponse =
-  | { readonly operation: 'authorize' | 'resume'; readonly body: ChargeResponse }
+  | { readonly operation: 'authorize' | 'resume' | 'charge_off_session'; readonly body: ChargeResponse }
+  | { readonly operation: 'save'; readonly body: SaveResponse }
   | { readonly operation: 'capture'; readonly body: CaptureResponse }
   | { readonly operation: 'void'; readonly body: VoidResponse }
   | { readonly operation: 'refund'; readonly body: RefundResponse };
@@ -203,6 +253,8 @@ export interface SandboxChargeRecord {
 
 export interface SandboxGateway {
   createCharge(request: CreateChargeRequest): Promise<ChargeResponse>;
+  savePaymentMethod(request: SavePaymentMethodRequest): Promise<SaveResponse>;
+  chargeSavedMethod(request: OffSessionChargeRequest): Promise<ChargeResponse>;
   /** Continues a charge that waited for 3-D Secure. */
   confirmCharge(request: ConfirmChargeRequest): Promise<ChargeResponse>;
   captureCharge(request: CaptureChargeRequest): Promise<CaptureResponse>;
@@ -233,6 +285,7 @@ const MESSAGES: Readonly<Record<GatewayErrorCode, string>> = {
   card_declined: 'Your card was declined.',
   processing_error: 'An error occurred while processing your card. Try again in a little bit.',
   authentication_failed: 'The cardholder did not complete 3-D Secure authentication.',
+  authentication_required: 'The issuer requires the cardholder to authenticate this payment.',
   invalid_payment_method: 'The payment method is not a valid sandbox test token.',
   invalid_request: 'The request is malformed.',
   amount_too_large: 'The amount exceeds what remains on the charge.',
@@ -266,6 +319,50 @@ function challengeKey(challengeId: string): string {
 /** Obol never sends card data, but a gateway sharing its database must not store it by accident either. */
 function looksLikeCardNumber(value: string): boolean {
   return /\d(?:[ -]?\d){11,18}/.test(value);
+}
+
+function validPaymentMethod(paymentMethod: string): GatewayError | undefined {
+  return paymentMethod.length === 0 || paymentMethod.length > MAX_PAYMENT_METHOD_LENGTH || looksLikeCardNumber(paymentMethod)
+    ? gatewayError('invalid_request', null, null, 'The payment method must be a token; card data is refused and was not stored.')
+    : undefined;
+}
+
+function validCustomer(customer: string, description: string): GatewayError | undefined {
+  return customer.length > 255 || description.length > 1000 ? gatewayError('invalid_request', null, null, 'The customer or description is too long.') : undefined;
+}
+
+/**
+ * A charge that saved its payment method names the saved method after itself (same ULID, the
+ * saved-method prefix), so nothing but the charge's own row needs writing and the saved method
+ * exists exactly when the charge was approved.
+ */
+function savedMethodIdFor(chargeId: string): string {
+  return `${ID_PREFIXES.sandboxPaymentMethod}_${chargeId.slice(ID_PREFIXES.sandboxCharge.length + 1)}`;
+}
+
+function chargeRow(a: {
+  readonly id: string;
+  readonly key: string;
+  readonly operation: 'authorize' | 'charge_off_session';
+  readonly paymentMethod: string;
+  readonly amount: number;
+  readonly currency: string;
+  readonly fingerprint: Fingerprint;
+  readonly body: ChargeResponse;
+  readonly now: number;
+}): Row {
+  return {
+    id: a.id,
+    idempotency_key: a.key,
+    operation: a.operation,
+    parent_id: null,
+    payment_method: a.paymentMethod,
+    amount: a.amount,
+    currency: a.currency,
+    status: rowStatusOf(a.body),
+    response: JSON.stringify({ request: a.fingerprint, body: a.body } satisfies Envelope),
+    created_at: a.now,
+  };
 }
 
 function validKey(key: string): GatewayError | undefined {
@@ -352,7 +449,12 @@ function chargeState(parent: Row, children: readonly Row[]): ChargeState {
   return authorizedState;
 }
 
-function chargeBody(charge: Pick<Row, 'id' | 'amount' | 'currency'>, status: GatewayCharge['status'], amountCaptured: number): GatewayCharge {
+function chargeBody(
+  charge: Pick<Row, 'id' | 'amount' | 'currency'>,
+  status: GatewayCharge['status'],
+  amountCaptured: number,
+  extra: { readonly threeDSecure: GatewayThreeDsResult | null; readonly savedPaymentMethod: string | null } = { threeDSecure: null, savedPaymentMethod: null },
+): GatewayCharge {
   const challengeId = challengeIdFor(charge.id);
   return {
     object: 'charge',
@@ -362,7 +464,27 @@ function chargeBody(charge: Pick<Row, 'id' | 'amount' | 'currency'>, status: Gat
     amountCaptured,
     currency: charge.currency,
     nextAction: status === 'requires_action' ? { type: 'three_d_secure_redirect', challengeId, url: `${GATEWAY_HOST}/3ds/${challengeId}` } : null,
+    threeDSecure: status === 'requires_action' ? null : extra.threeDSecure,
+    savedPaymentMethod: status === 'requires_action' ? null : extra.savedPaymentMethod,
   };
+}
+
+/** What 3-D Secure did for an approved customer-present charge that was not challenged. */
+function threeDsResultOf(request: GatewayThreeDsRequest): GatewayThreeDsResult {
+  switch (request) {
+    case 'automatic':
+      return 'not_attempted';
+    case 'required':
+      // Test cards that need no challenge authenticate frictionlessly, as in Stripe's test mode.
+      return 'frictionless';
+    case 'exempt_low_value':
+    case 'exempt_recurring':
+      return 'exempted';
+    default: {
+      const unreachable: never = request;
+      throw new Error(`unknown 3-D Secure request ${String(unreachable)}`);
+    }
+  }
 }
 
 /** What a change to a charge decided: the answer, and the row to log when something was executed. */
@@ -373,6 +495,7 @@ interface Decision<O extends RequestOperation> {
 
 function rowStatusOf(body: Responses[RequestOperation]): SandboxRowStatus {
   if (body.object === 'error') return 'failed';
+  if (body.object === 'payment_method') return 'saved';
   return body.object === 'charge' ? body.status : 'succeeded';
 }
 
@@ -437,10 +560,18 @@ export function createSandboxGateway(args: { readonly db: Db; readonly clock: Cl
     if (spec === undefined) return gatewayError('invalid_payment_method', id);
     if (chance(options.failureRate)) return gatewayError('processing_error', id, null, 'The processor failed to handle the request (injected fault). Try again in a little bit.');
     const charge = { id, amount: request.amount, currency: request.currency };
+    const approve = (threeDSecure: GatewayThreeDsResult): GatewayCharge => {
+      const extra = { threeDSecure, savedPaymentMethod: request.savePaymentMethod ? savedMethodIdFor(id) : null };
+      return request.capture ? chargeBody(charge, 'succeeded', request.amount, extra) : chargeBody(charge, 'requires_capture', 0, extra);
+    };
     switch (spec.behavior) {
       case 'approve':
       case 'lose_response':
-        return request.capture ? chargeBody(charge, 'succeeded', request.amount) : chargeBody(charge, 'requires_capture', 0);
+        return approve(threeDsResultOf(request.threeDSecure));
+      case 'refuse_exemption':
+        return request.threeDSecure === 'exempt_low_value' || request.threeDSecure === 'exempt_recurring'
+          ? gatewayError('authentication_required', id, 'authentication_required')
+          : approve(threeDsResultOf(request.threeDSecure));
       case 'decline':
         return gatewayError(spec.code, id, spec.declineCode);
       case 'challenge':
@@ -454,6 +585,46 @@ export function createSandboxGateway(args: { readonly db: Db; readonly clock: Cl
     }
   }
 
+  /** Merchant-initiated: no 3-D Secure, and a card whose issuer insists on it is refused for missing authentication. */
+  function decideOffSession(id: string, request: OffSessionChargeRequest, spec: SandboxTokenSpec): ChargeResponse {
+    if (chance(options.failureRate)) return gatewayError('processing_error', id, null, 'The processor failed to handle the request (injected fault). Try again in a little bit.');
+    const charge = { id, amount: request.amount, currency: request.currency };
+    switch (spec.behavior) {
+      case 'approve':
+      case 'lose_response':
+      case 'refuse_exemption':
+        return chargeBody(charge, 'succeeded', request.amount);
+      case 'challenge':
+        return gatewayError('authentication_required', id, 'authentication_required');
+      case 'decline':
+        return gatewayError(spec.code, id, spec.declineCode);
+      case 'refuse_connection':
+        throw new Error('refuse_connection is decided before the request is sent');
+      default: {
+        const unreachable: never = spec;
+        throw new Error(`unknown token behaviour ${JSON.stringify(unreachable)}`);
+      }
+    }
+  }
+
+  /** Logs a new row under its key, or answers a repeat (or a concurrent duplicate) with the first answer. */
+  async function logNew<O extends 'authorize' | 'save' | 'charge_off_session'>(
+    operation: O,
+    key: string,
+    fingerprint: Fingerprint,
+    build: (now: number) => { readonly row: Row; readonly body: Responses[O] },
+  ): Promise<{ readonly body: Responses[O]; readonly fresh: boolean }> {
+    const existing = await findByKey(db.kysely, key);
+    if (existing) return { body: replay(existing, operation, fingerprint), fresh: false };
+    const { row, body } = build(clock.now());
+    try {
+      await insert(db.kysely, row);
+    } catch (err) {
+      return { body: await replayAfterRace(err, key, operation, fingerprint), fresh: false };
+    }
+    return { body, fresh: true };
+  }
+
   async function createCharge(request: CreateChargeRequest): Promise<ChargeResponse> {
     const spec = sandboxTokenSpec(request.paymentMethod);
     if (spec?.behavior === 'refuse_connection') throw new SandboxTransportError('connect', 'sandbox: connection refused');
@@ -461,10 +632,9 @@ export function createSandboxGateway(args: { readonly db: Db; readonly clock: Cl
     const invalid =
       validKey(request.idempotencyKey) ??
       validAmount(request.amount, request.currency) ??
-      (request.paymentMethod.length > MAX_PAYMENT_METHOD_LENGTH || looksLikeCardNumber(request.paymentMethod)
-        ? gatewayError('invalid_request', null, null, 'The payment method must be a token; card data is refused and was not stored.')
-        : undefined) ??
-      (request.customer.length > 255 || request.description.length > 1000 ? gatewayError('invalid_request', null, null, 'The customer or description is too long.') : undefined);
+      validPaymentMethod(request.paymentMethod) ??
+      validCustomer(request.customer, request.description) ??
+      ((GATEWAY_THREE_DS_REQUESTS as readonly string[]).includes(request.threeDSecure) ? undefined : gatewayError('invalid_request', null, null, 'Unknown 3-D Secure request.'));
     if (invalid) return invalid;
     const fingerprint: Fingerprint = {
       operation: 'authorize',
@@ -474,31 +644,87 @@ export function createSandboxGateway(args: { readonly db: Db; readonly clock: Cl
       capture: request.capture,
       customer: request.customer,
       description: request.description,
+      threeDSecure: request.threeDSecure,
+      savePaymentMethod: request.savePaymentMethod,
     };
-    const existing = await findByKey(db.kysely, request.idempotencyKey);
-    if (existing) return replay(existing, 'authorize', fingerprint);
+    const { body, fresh } = await logNew('authorize', request.idempotencyKey, fingerprint, (now) => {
+      const id = newId('sandboxCharge', now);
+      const decided = decideAuthorization(id, request, spec);
+      return { body: decided, row: chargeRow({ id, key: request.idempotencyKey, operation: 'authorize', paymentMethod: request.paymentMethod, amount: request.amount, currency: request.currency, fingerprint, body: decided, now }) };
+    });
+    if (fresh && (spec?.behavior === 'lose_response' || chance(options.timeoutRate))) loseResponse();
+    return body;
+  }
 
-    const now = clock.now();
-    const id = newId('sandboxCharge', now);
-    const body = decideAuthorization(id, request, spec);
-    const row: Row = {
-      id,
-      idempotency_key: request.idempotencyKey,
-      operation: 'authorize',
-      parent_id: null,
-      payment_method: request.paymentMethod,
+  async function savePaymentMethod(request: SavePaymentMethodRequest): Promise<SaveResponse> {
+    const spec = sandboxTokenSpec(request.paymentMethod);
+    if (spec?.behavior === 'refuse_connection') throw new SandboxTransportError('connect', 'sandbox: connection refused');
+    await travel();
+    const invalid = validKey(request.idempotencyKey) ?? validPaymentMethod(request.paymentMethod) ?? validCustomer(request.customer, '');
+    if (invalid) return invalid;
+    const fingerprint: Fingerprint = { operation: 'save', paymentMethod: request.paymentMethod, customer: request.customer };
+    const { body, fresh } = await logNew('save', request.idempotencyKey, fingerprint, (now) => {
+      const id = newId('sandboxPaymentMethod', now);
+      // Saving verifies the card with the issuer: a card the issuer declines is not saved. A card
+      // that needs 3-D Secure is saved as authenticated during setup (the customer was present).
+      const decided: SaveResponse =
+        spec === undefined
+          ? gatewayError('invalid_payment_method', null)
+          : spec.behavior === 'decline'
+            ? gatewayError(spec.code, null, spec.declineCode)
+            : { object: 'payment_method', id, customer: request.customer };
+      const row: Row = {
+        id,
+        idempotency_key: request.idempotencyKey,
+        operation: 'save',
+        parent_id: null,
+        payment_method: request.paymentMethod,
+        amount: 0,
+        currency: 'XXX',
+        status: decided.object === 'error' ? 'failed' : 'saved',
+        response: JSON.stringify({ request: fingerprint, body: decided } satisfies Envelope),
+        created_at: now,
+      };
+      return { body: decided, row };
+    });
+    if (fresh && (spec?.behavior === 'lose_response' || chance(options.timeoutRate))) loseResponse();
+    return body;
+  }
+
+  /** The test token behind a saved payment method, whether saved on its own or by an approved charge that asked to save it. */
+  async function resolveSavedMethod(savedId: string): Promise<string | undefined> {
+    if (!isId('sandboxPaymentMethod', savedId)) return undefined;
+    const saved = await db.kysely.selectFrom('sandbox_charges').selectAll().where('id', '=', savedId).where('operation', '=', 'save').where('status', '=', 'saved').executeTakeFirst();
+    if (saved) return saved.payment_method;
+    const chargeId = `${ID_PREFIXES.sandboxCharge}_${savedId.slice(ID_PREFIXES.sandboxPaymentMethod.length + 1)}`;
+    const charge = await db.kysely.selectFrom('sandbox_charges').selectAll().where('id', '=', chargeId).where('operation', '=', 'authorize').executeTakeFirst();
+    if (!charge || parseEnvelope(charge).request.savePaymentMethod !== true) return undefined;
+    const children = await db.kysely.selectFrom('sandbox_charges').selectAll().where('parent_id', '=', charge.id).execute();
+    const state = chargeState(charge, children);
+    return state.status === 'captured' || state.status === 'requires_capture' || state.status === 'voided' ? charge.payment_method : undefined;
+  }
+
+  async function chargeSavedMethod(request: OffSessionChargeRequest): Promise<ChargeResponse> {
+    await travel();
+    const invalid = validKey(request.idempotencyKey) ?? validAmount(request.amount, request.currency) ?? validPaymentMethod(request.paymentMethod) ?? validCustomer(request.customer, request.description);
+    if (invalid) return invalid;
+    const token = await resolveSavedMethod(request.paymentMethod);
+    const spec = token === undefined ? undefined : sandboxTokenSpec(token);
+    if (spec?.behavior === 'refuse_connection') throw new SandboxTransportError('connect', 'sandbox: connection refused');
+    const fingerprint: Fingerprint = {
+      operation: 'charge_off_session',
       amount: request.amount,
       currency: request.currency,
-      status: rowStatusOf(body),
-      response: JSON.stringify({ request: fingerprint, body } satisfies Envelope),
-      created_at: now,
+      paymentMethod: request.paymentMethod,
+      customer: request.customer,
+      description: request.description,
     };
-    try {
-      await insert(db.kysely, row);
-    } catch (err) {
-      return replayAfterRace(err, request.idempotencyKey, 'authorize', fingerprint);
-    }
-    if (spec?.behavior === 'lose_response' || chance(options.timeoutRate)) loseResponse();
+    const { body, fresh } = await logNew('charge_off_session', request.idempotencyKey, fingerprint, (now) => {
+      const id = newId('sandboxCharge', now);
+      const decided = spec === undefined ? gatewayError('invalid_payment_method', id, null, 'No such saved payment method.') : decideOffSession(id, request, spec);
+      return { body: decided, row: chargeRow({ id, key: request.idempotencyKey, operation: 'charge_off_session', paymentMethod: request.paymentMethod, amount: request.amount, currency: request.currency, fingerprint, body: decided, now }) };
+    });
+    if (fresh && (spec?.behavior === 'lose_response' || chance(options.timeoutRate))) loseResponse();
     return body;
   }
 
@@ -506,7 +732,7 @@ export function createSandboxGateway(args: { readonly db: Db; readonly clock: Cl
    * The shared path of every change to an existing charge: validate, replay a spent key, then
    * decide under the charge's lock and log what was executed.
    */
-  async function changeCharge<O extends Exclude<RequestOperation, 'authorize'>>(
+  async function changeCharge<O extends Exclude<RequestOperation, 'authorize' | 'save' | 'charge_off_session'>>(
     operation: O,
     request: { readonly idempotencyKey: string; readonly charge: string },
     fingerprint: Fingerprint,
@@ -522,7 +748,7 @@ export function createSandboxGateway(args: { readonly db: Db; readonly clock: Cl
     let outcome: { readonly replayed: Row } | Decision<O>;
     try {
       outcome = await db.transaction(async (tx) => {
-        const parent = await forUpdate(db, tx.selectFrom('sandbox_charges').selectAll().where('id', '=', request.charge).where('operation', '=', 'authorize')).executeTakeFirst();
+        const parent = await forUpdate(db, tx.selectFrom('sandbox_charges').selectAll().where('id', '=', request.charge).where('operation', 'in', CHARGE_OPERATIONS)).executeTakeFirst();
         if (!parent) return { body: gatewayError('resource_missing', null) as Responses[O], row: null };
         const again = await findByKey(tx, request.idempotencyKey);
         if (again) return { replayed: again };
@@ -557,12 +783,13 @@ export function createSandboxGateway(args: { readonly db: Db; readonly clock: Cl
       switch (state.status) {
         case 'requires_action': {
           if (state.challenge === null) return { body: chargeBody(parent, 'requires_action', 0), row: null };
+          const extra = { threeDSecure: 'challenge' as const, savedPaymentMethod: parseEnvelope(parent).request.savePaymentMethod === true ? savedMethodIdFor(parent.id) : null };
           const body: ChargeResponse =
             state.challenge === 'failed'
               ? gatewayError('authentication_failed', parent.id, 'authentication_required')
               : request.capture
-                ? chargeBody(parent, 'succeeded', parent.amount)
-                : chargeBody(parent, 'requires_capture', 0);
+                ? chargeBody(parent, 'succeeded', parent.amount, extra)
+                : chargeBody(parent, 'requires_capture', 0, extra);
           return { body, row: newRow(rowStatusOf(body), parent.amount, body) };
         }
         case 'requires_capture':
@@ -688,5 +915,5 @@ export function createSandboxGateway(args: { readonly db: Db; readonly clock: Cl
     return rows.map(toRecord);
   }
 
-  return { createCharge, confirmCharge, captureCharge, voidCharge, refundCharge, lookup, completeChallenge, chargeLog };
+  return { createCharge, savePaymentMethod, chargeSavedMethod, confirmCharge, captureCharge, voidCharge, refundCharge, lookup, completeChallenge, chargeLog };
 }

@@ -11,8 +11,17 @@ export const SANDBOX_TOKEN_BEHAVIORS = [
   'approve',
   /** The issuer declines with the given gateway code and decline code. */
   'decline',
-  /** The issuer asks for a 3-D Secure challenge before it decides. */
+  /**
+   * The issuer asks for a 3-D Secure challenge before it decides, whatever was requested; once
+   * saved, it also refuses merchant-initiated charges for missing authentication.
+   */
   'challenge',
+  /**
+   * The issuer approves, but refuses an exemption request with a soft decline for missing
+   * authentication (the SCA soft decline, Visa/Mastercard `1A`); authenticated or out of scope,
+   * it approves.
+   */
+  'refuse_exemption',
   /** The gateway performs and logs the charge, then the response is lost on the way back. */
   'lose_response',
   /** The connection is refused before the request leaves: nothing reaches the gateway. */
@@ -21,7 +30,7 @@ export const SANDBOX_TOKEN_BEHAVIORS = [
 export type SandboxTokenBehavior = (typeof SANDBOX_TOKEN_BEHAVIORS)[number];
 
 export type SandboxTokenSpec =
-  | { readonly behavior: 'approve' | 'challenge' | 'lose_response' | 'refuse_connection' }
+  | { readonly behavior: 'approve' | 'challenge' | 'refuse_exemption' | 'lose_response' | 'refuse_connection' }
   | { readonly behavior: 'decline'; readonly code: 'card_declined' | 'processing_error'; readonly declineCode: string | null };
 
 export const SANDBOX_TOKENS = {
@@ -31,6 +40,7 @@ export const SANDBOX_TOKENS = {
   tok_chargeDeclinedInsufficientFunds: { behavior: 'decline', code: 'card_declined', declineCode: 'insufficient_funds' },
   tok_chargeDeclinedProcessingError: { behavior: 'decline', code: 'processing_error', declineCode: null },
   tok_threeDSecure2Required: { behavior: 'challenge' },
+  tok_visaExemptionRefused: { behavior: 'refuse_exemption' },
   tok_timeout: { behavior: 'lose_response' },
   tok_sandbox_timeout: { behavior: 'lose_response' },
   tok_unavailable: { behavior: 'refuse_connection' },

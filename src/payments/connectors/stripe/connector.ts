@@ -10,6 +10,18 @@
  * because every mutating call carries Obol's Idempotency-Key, so Stripe replays rather than
  * re-executes; it can turn an unknown outcome into a known one, never hide a second charge.
  *
+ * Saved payment methods: `savePaymentMethod` confirms a SetupIntent (`usage: off_session`) for a
+ * Stripe Customer, and `authorize` with `savePaymentMethod` sets `setup_future_usage: off_session`;
+ * either way Stripe attaches the PaymentMethod to that Customer, and Obol's `savedPaymentMethod` is
+ * `cus_…/pm_…` (see transformers.ts), which `chargeOffSession` sends back as `customer` and
+ * `payment_method` on an `off_session` PaymentIntent. The Customer is created for each save, under
+ * an Idempotency-Key derived from the call's own key, and tagged with Obol's customer id: a replay
+ * of the call therefore finds the same Customer and sends the same SetupIntent/PaymentIntent
+ * parameters. Looking an existing Customer up instead (Search API) would be eventually consistent,
+ * and a replay that found a different Customer than the first attempt would send different
+ * parameters under the same key, which Stripe refuses. One Stripe Customer per saved card is the
+ * price; nothing in Obol depends on Stripe's Customer grouping.
+ *
  * Stripe has no lookup by idempotency key, so each flow also writes Obol's key into metadata and
  * `retrieve` finds it with the Search API (see `lookup*` below). Stripe's search index is
  * eventually consistent (documented lag: under a minute, longer during outages), so a `not_found`
@@ -27,14 +39,21 @@ import {
   type Decline,
   type RefundOutcome,
   type RetrieveOutcome,
+  type SavePaymentMethodOutcome,
   type VoidOutcome,
 } from '../port.js';
 import {
   authorizeOutcomeOf,
   captureOutcomeOf,
+  INTENT_OPERATIONS,
+  intentOperationOf,
   METADATA,
+  offSessionOutcomeOf,
+  parseSavedPaymentMethod,
   refundOutcomeOf,
+  saveOutcomeOf,
   searchQuery,
+  stripeAuthenticationOf,
   StripeUnreadableResponse,
   toDecline,
   toStripeAmount,
@@ -151,14 +170,14 @@ export function createStripeConnector(args: StripeConnectorArgs): Connector {
   });
   const returnUrl = args.returnUrl ?? DEFAULT_STRIPE_RETURN_URL;
 
-  const mustMap = (pi: Stripe.PaymentIntent): AuthorizeOutcome => {
-    const outcome = authorizeOutcomeOf(pi);
+  const mustMap = (pi: Stripe.PaymentIntent, map: (pi: Stripe.PaymentIntent) => AuthorizeOutcome | null = authorizeOutcomeOf): AuthorizeOutcome => {
+    const outcome = map(pi);
     if (outcome === null) throw new StripeUnreadableResponse(`PaymentIntent ${pi.id} left in ${pi.status}`);
     return outcome;
   };
 
-  const searchOne = async (name: string, value: string): Promise<Stripe.PaymentIntent | undefined> => {
-    const found = await stripe.paymentIntents.search({ query: searchQuery(name, value), limit: 2 });
+  const searchOne = async (name: string, value: string, expand: readonly string[] = []): Promise<Stripe.PaymentIntent | undefined> => {
+    const found = await stripe.paymentIntents.search({ query: searchQuery(name, value), limit: 2, ...(expand.length > 0 ? { expand: [...expand] } : {}) });
     if (found.data.length > 1) throw new StripeUnreadableResponse(`several PaymentIntents carry ${name}=${value}`);
     return found.data[0];
   };
@@ -167,15 +186,22 @@ export function createStripeConnector(args: StripeConnectorArgs): Connector {
   const tag = (reference: string, idempotencyKey: string, name: string): Promise<Stripe.PaymentIntent> =>
     stripe.paymentIntents.update(reference, { metadata: { [name]: idempotencyKey } }, { idempotencyKey: `${idempotencyKey}:tag` });
 
+  /** A Stripe Customer to attach a saved card to, one per saving call (see the module comment). */
+  const customerFor = (obolCustomerId: string, idempotencyKey: string): Promise<Stripe.Customer> =>
+    stripe.customers.create({ metadata: { [METADATA.customer]: obolCustomerId } }, { idempotencyKey: `${idempotencyKey}:customer` });
+
   const connector: Connector = {
     name: STRIPE_CONNECTOR_NAME,
 
     authorize: async (a) => {
       const amount = toStripeAmount(a.amount);
       if (!amount.ok) return { status: 'declined', reference: null, decline: amount.decline };
+      const authentication = stripeAuthenticationOf(a.authentication);
       return run(
-        async () =>
-          mustMap(
+        async () => {
+          // Obol's customer id is not a Stripe Customer: it stays in metadata, and a Customer is made only to save the card.
+          const customer = a.savePaymentMethod === true ? (await customerFor(a.customerId, a.idempotencyKey)).id : null;
+          return mustMap(
             await stripe.paymentIntents.create(
               {
                 amount: amount.amount,
@@ -185,12 +211,21 @@ export function createStripeConnector(args: StripeConnectorArgs): Connector {
                 capture_method: a.captureMethod,
                 description: a.description,
                 return_url: returnUrl,
-                // Obol's customer id is not a Stripe customer: keep it as metadata, not `customer`.
-                metadata: { [METADATA.authorize]: a.idempotencyKey, obol_customer_id: a.customerId },
+                payment_method_options: { card: { request_three_d_secure: authentication.requestThreeDSecure } },
+                ...(customer !== null ? { customer, setup_future_usage: 'off_session' as const } : {}),
+                // The charge carries the 3-D Secure result.
+                expand: ['latest_charge'],
+                metadata: {
+                  [METADATA.authorize]: a.idempotencyKey,
+                  [METADATA.operation]: INTENT_OPERATIONS.authorize,
+                  [METADATA.customer]: a.customerId,
+                  ...(authentication.exemption !== null ? { [METADATA.exemption]: authentication.exemption } : {}),
+                },
               },
               { idempotencyKey: a.idempotencyKey },
             ),
-          ),
+          );
+        },
         (f): AuthorizeOutcome => ({ status: 'declined', reference: f.reference, decline: f.decline }),
       );
     },
@@ -200,11 +235,11 @@ export function createStripeConnector(args: StripeConnectorArgs): Connector {
     resume: (a) =>
       run(
         async () => {
-          const pi = await stripe.paymentIntents.retrieve(a.reference);
+          const pi = await stripe.paymentIntents.retrieve(a.reference, { expand: ['latest_charge'] });
           const outcome = authorizeOutcomeOf(pi);
           if (outcome !== null) return outcome;
           if (pi.status !== 'requires_confirmation') throw new StripeUnreadableResponse(`PaymentIntent ${pi.id} in ${pi.status} without an error`);
-          return mustMap(await stripe.paymentIntents.confirm(a.reference, { return_url: returnUrl }, { idempotencyKey: a.idempotencyKey }));
+          return mustMap(await stripe.paymentIntents.confirm(a.reference, { return_url: returnUrl, expand: ['latest_charge'] }, { idempotencyKey: a.idempotencyKey }));
         },
         (f): AuthorizeOutcome => ({ status: 'declined', reference: f.reference ?? a.reference, decline: f.decline }),
       ),
@@ -244,16 +279,71 @@ export function createStripeConnector(args: StripeConnectorArgs): Connector {
       );
     },
 
+    savePaymentMethod: (a) =>
+      run(
+        async (): Promise<SavePaymentMethodOutcome> => {
+          const customer = await customerFor(a.customerId, a.idempotencyKey);
+          return saveOutcomeOf(
+            await stripe.setupIntents.create(
+              {
+                customer: customer.id,
+                payment_method: a.paymentMethod,
+                usage: 'off_session',
+                confirm: true,
+                // Required with automatic payment methods on confirmation; a card that needs the customer is declined below anyway.
+                return_url: returnUrl,
+                metadata: { [METADATA.save]: a.idempotencyKey, [METADATA.customer]: a.customerId },
+              },
+              { idempotencyKey: a.idempotencyKey },
+            ),
+          );
+        },
+        (f): SavePaymentMethodOutcome => ({ status: 'declined', decline: f.decline }),
+      ),
+
+    chargeOffSession: async (a) => {
+      const amount = toStripeAmount(a.amount);
+      if (!amount.ok) return { status: 'declined', reference: null, decline: amount.decline };
+      const saved = parseSavedPaymentMethod(a.savedPaymentMethod);
+      return run(
+        async () =>
+          mustMap(
+            await stripe.paymentIntents.create(
+              {
+                amount: amount.amount,
+                currency: amount.currency,
+                ...(saved.customer !== null ? { customer: saved.customer } : {}),
+                payment_method: saved.paymentMethod,
+                // Merchant-initiated: Stripe flags it as such to the issuer, and answers a demand for authentication with a decline instead of requires_action.
+                off_session: true,
+                confirm: true,
+                capture_method: 'automatic',
+                description: a.description,
+                // Stripe asks for one on any confirmation with automatic payment methods, though an off-session charge never redirects.
+                return_url: returnUrl,
+                expand: ['latest_charge'],
+                metadata: { [METADATA.authorize]: a.idempotencyKey, [METADATA.operation]: INTENT_OPERATIONS.chargeOffSession, [METADATA.customer]: a.customerId },
+              },
+              { idempotencyKey: a.idempotencyKey },
+            ),
+            offSessionOutcomeOf,
+          ),
+        (f): AuthorizeOutcome => ({ status: 'declined', reference: f.reference, decline: f.decline }),
+      );
+    },
+
     retrieve: (a) =>
       run(
         async (): Promise<RetrieveOutcome> => {
           switch (a.operation) {
-            case 'authorize': {
-              const pi = await searchOne(METADATA.authorize, a.idempotencyKey);
-              if (pi === undefined) return { status: 'not_found' };
-              const outcome = authorizeOutcomeOf(pi);
+            case 'authorize':
+            case 'charge_off_session': {
+              const pi = await searchOne(METADATA.authorize, a.idempotencyKey, ['data.latest_charge']);
+              // A key that named the other operation says nothing about this one.
+              if (pi === undefined || intentOperationOf(pi) !== a.operation) return { status: 'not_found' };
+              const outcome = a.operation === 'authorize' ? authorizeOutcomeOf(pi) : offSessionOutcomeOf(pi);
               // Created but never confirmed: the authorization itself did not run.
-              return outcome === null ? { status: 'not_found' } : { status: 'found', operation: 'authorize', outcome };
+              return outcome === null ? { status: 'not_found' } : { status: 'found', operation: a.operation, outcome };
             }
             case 'resume':
               // A resume is a read plus at most an idempotent confirm; nothing to look up by key.

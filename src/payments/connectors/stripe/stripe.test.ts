@@ -5,8 +5,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStripeSimulator, type StripeSimulator } from '../../../../test/simulators/stripe.js';
 import { money, parseCurrency, type CurrencyCode, type Money } from '../../../money/index.js';
 import { connectorConformanceSuite, expectStatus } from '../conformance.js';
-import { ConnectorUnavailableError, ConnectorUnknownOutcomeError, type AuthorizeOutcome, type ChallengeSimulator, type Connector } from '../port.js';
-import { createStripeConnector, declineClassOf, fromStripeAmount, reasonOf, STRIPE_CONFORMANCE_TOKENS, StripeIdempotencyKeyReusedError, toStripeAmount } from './index.js';
+import {
+  ConnectorUnavailableError,
+  ConnectorUnknownOutcomeError,
+  type AuthenticationRequest,
+  type AuthorizeOutcome,
+  type ChallengeSimulator,
+  type Connector,
+  type SavePaymentMethodOutcome,
+} from '../port.js';
+import {
+  createStripeConnector,
+  declineClassOf,
+  fromStripeAmount,
+  parseSavedPaymentMethod,
+  reasonOf,
+  STRIPE_CONFORMANCE_TOKENS,
+  STRIPE_OFF_SESSION_AUTHENTICATION_REQUIRED_TOKEN,
+  stripeAuthenticationOf,
+  StripeIdempotencyKeyReusedError,
+  threeDsOutcomeOf,
+  toStripeAmount,
+} from './index.js';
 
 function currency(code: string): CurrencyCode {
   const parsed = parseCurrency(code);
@@ -30,8 +50,16 @@ const connectorFor = (sim: StripeSimulator, timeoutMs = 5_000): Connector =>
 connectorConformanceSuite({
   name: 'stripe',
   setup: async () => {
-    const sim = await startStripeSimulator();
-    return { connector: withChallenges(connectorFor(sim), sim), tokens: STRIPE_CONFORMANCE_TOKENS, teardown: () => sim.close() };
+    // The battery saves 4000002760003184 server-side, which Stripe only lets through after the customer
+    // authenticated the setup (in Stripe.js); the simulator plays that part here. What the battery checks
+    // is the off-session charge afterwards, which this card fails with authentication_required regardless.
+    const sim = await startStripeSimulator({ setupAuthentication: 'completed_by_customer' });
+    return {
+      connector: withChallenges(connectorFor(sim), sim),
+      tokens: STRIPE_CONFORMANCE_TOKENS,
+      offSessionAuthenticationRequired: { token: STRIPE_OFF_SESSION_AUTHENTICATION_REQUIRED_TOKEN },
+      teardown: () => sim.close(),
+    };
   },
 });
 
@@ -60,6 +88,38 @@ describe('stripe transformers', () => {
     expect(reasonOf(error)).toBe(reason);
     expect(declineClassOf(error)).toBe(declineClass);
   });
+
+  it('asks Stripe for 3-D Secure only when Obol requires it, and only records a requested exemption', () => {
+    expect(stripeAuthenticationOf(undefined)).toEqual({ requestThreeDSecure: 'automatic', exemption: null });
+    expect(stripeAuthenticationOf({ kind: 'gateway_default' })).toEqual({ requestThreeDSecure: 'automatic', exemption: null });
+    expect(stripeAuthenticationOf({ kind: 'required' })).toEqual({ requestThreeDSecure: 'any', exemption: null });
+    expect(stripeAuthenticationOf({ kind: 'exemption', exemption: 'low_value' })).toEqual({ requestThreeDSecure: 'automatic', exemption: 'low_value' });
+    expect(stripeAuthenticationOf({ kind: 'exemption', exemption: 'fixed_amount_recurring' })).toEqual({ requestThreeDSecure: 'automatic', exemption: 'fixed_amount_recurring' });
+  });
+
+  it.each([
+    [{ result: 'authenticated', authentication_flow: 'challenge' }, 'challenge'],
+    [{ result: 'authenticated', authentication_flow: 'frictionless' }, 'frictionless'],
+    [{ result: 'authenticated', authentication_flow: null }, undefined],
+    [{ result: 'exempted', authentication_flow: null }, 'exempted'],
+    [{ result: 'failed', authentication_flow: 'challenge' }, 'failed'],
+    [{ result: 'processing_error', authentication_flow: null }, 'failed'],
+    [{ result: 'not_supported', authentication_flow: null }, 'not_attempted'],
+    [{ result: 'attempt_acknowledged', authentication_flow: null }, 'not_attempted'],
+    [{ result: 'data_share_only', authentication_flow: null }, 'not_attempted'],
+    [{ result: null, authentication_flow: null }, undefined],
+    [{ result: 'something_new', authentication_flow: null }, undefined],
+    [null, undefined],
+  ] as const)('maps three_d_secure %o to %s', (tds, expected) => {
+    expect(threeDsOutcomeOf(tds)).toBe(expected);
+  });
+
+  it('keeps both halves of a saved reference, and hands anything else to Stripe as it is', () => {
+    expect(parseSavedPaymentMethod('cus_1/pm_2')).toEqual({ customer: 'cus_1', paymentMethod: 'pm_2' });
+    expect(parseSavedPaymentMethod('pm_2')).toEqual({ customer: null, paymentMethod: 'pm_2' });
+    expect(parseSavedPaymentMethod('a/b/c')).toEqual({ customer: null, paymentMethod: 'a/b/c' });
+    expect(parseSavedPaymentMethod('/pm_2')).toEqual({ customer: null, paymentMethod: '/pm_2' });
+  });
 });
 
 describe('stripe connector against the simulator', () => {
@@ -71,7 +131,10 @@ describe('stripe connector against the simulator', () => {
   });
   afterAll(async () => sim?.close());
 
-  const authorize = (paymentMethod: string, props: { idempotencyKey?: string; amount?: Money; captureMethod?: 'automatic' | 'manual'; connector?: Connector } = {}): Promise<AuthorizeOutcome> =>
+  const authorize = (
+    paymentMethod: string,
+    props: { idempotencyKey?: string; amount?: Money; captureMethod?: 'automatic' | 'manual'; connector?: Connector; authentication?: AuthenticationRequest; savePaymentMethod?: boolean } = {},
+  ): Promise<AuthorizeOutcome> =>
     (props.connector ?? stripe).authorize({
       idempotencyKey: props.idempotencyKey ?? key('auth'),
       amount: props.amount ?? usd(1000),
@@ -79,7 +142,13 @@ describe('stripe connector against the simulator', () => {
       captureMethod: props.captureMethod ?? 'automatic',
       customerId: 'cus_obol_test',
       description: 'stripe test',
+      ...(props.authentication !== undefined ? { authentication: props.authentication } : {}),
+      ...(props.savePaymentMethod !== undefined ? { savePaymentMethod: props.savePaymentMethod } : {}),
     });
+  const save = (paymentMethod: string, idempotencyKey: string = key('save')): Promise<SavePaymentMethodOutcome> =>
+    stripe.savePaymentMethod({ idempotencyKey, paymentMethod, customerId: 'cus_obol_test' });
+  const chargeOffSession = (savedPaymentMethod: string, idempotencyKey: string = key('mit'), amount: Money = usd(1000)): Promise<AuthorizeOutcome> =>
+    stripe.chargeOffSession({ idempotencyKey, amount, savedPaymentMethod, customerId: 'cus_obol_test', description: 'stripe renewal' });
   const requestsWith = (idempotencyKey: string) => sim.requests().filter((r) => r.idempotencyKey === idempotencyKey);
 
   it('sends Obol’s Idempotency-Key on every mutating call, and the same key again on a retry', async () => {
@@ -240,5 +309,169 @@ describe('stripe connector against the simulator', () => {
   it('reports a wrong secret key as unavailable (Stripe executed nothing)', async () => {
     const wrong = createStripeConnector({ secretKey: 'sk_test_wrong', host: '127.0.0.1', port: sim.port, protocol: 'http' });
     await expect(authorize('pm_card_visa', { connector: wrong })).rejects.toBeInstanceOf(ConnectorUnavailableError);
+  });
+
+  describe('strong customer authentication', () => {
+    it('sends request_three_d_secure=any when Obol requires authentication, and reports the frictionless result', async () => {
+      const idempotencyKey = key('sca_required');
+      const outcome = expectStatus(await authorize('pm_card_visa', { idempotencyKey, authentication: { kind: 'required' } }), 'succeeded');
+      expect(outcome.threeDSecure).toBe('frictionless');
+      expect(requestsWith(idempotencyKey)[0]?.params).toMatchObject({ 'payment_method_options[card][request_three_d_secure]': 'any', 'expand[0]': 'latest_charge' });
+      // retrieve reads the same result from the charge.
+      expect(await stripe.retrieve({ idempotencyKey, operation: 'authorize' })).toEqual({ status: 'found', operation: 'authorize', outcome });
+    });
+
+    it('leaves 3-D Secure to Stripe for an exemption request, recording the exemption in metadata', async () => {
+      const idempotencyKey = key('sca_exempt');
+      const outcome = expectStatus(await authorize('pm_card_visa', { idempotencyKey, authentication: { kind: 'exemption', exemption: 'low_value' } }), 'succeeded');
+      // Stripe ran no 3DS and said nothing about it: Obol records what it asked for.
+      expect(outcome).not.toHaveProperty('threeDSecure');
+      expect(requestsWith(idempotencyKey)[0]?.params).toMatchObject({
+        'payment_method_options[card][request_three_d_secure]': 'automatic',
+        'metadata[obol_sca_exemption_requested]': 'low_value',
+      });
+    });
+
+    it('sends automatic for gateway_default and when nothing was asked', async () => {
+      const asked = key('sca_default');
+      const unasked = key('sca_unasked');
+      expectStatus(await authorize('pm_card_visa', { idempotencyKey: asked, authentication: { kind: 'gateway_default' } }), 'succeeded');
+      expectStatus(await authorize('pm_card_visa', { idempotencyKey: unasked }), 'succeeded');
+      for (const k of [asked, unasked]) {
+        const params = requestsWith(k)[0]?.params ?? {};
+        expect(params['payment_method_options[card][request_three_d_secure]']).toBe('automatic');
+        expect(params['metadata[obol_sca_exemption_requested]']).toBeUndefined();
+      }
+    });
+
+    it('reports a completed challenge as challenge on resume', async () => {
+      const outcome = expectStatus(await authorize('pm_card_threeDSecure2Required', { authentication: { kind: 'exemption', exemption: 'low_value' } }), 'requires_action');
+      sim.completeChallenge(outcome.reference, 'authenticated');
+      const resumed = expectStatus(await stripe.resume({ idempotencyKey: key('resume'), reference: outcome.reference, captureMethod: 'automatic' }), 'succeeded');
+      expect(resumed.threeDSecure).toBe('challenge');
+    });
+  });
+
+  describe('saved payment methods', () => {
+    it('saves with a confirmed off-session SetupIntent for a Customer made under a key derived from the call’s', async () => {
+      const idempotencyKey = key('save');
+      const saved = expectStatus(await save('pm_card_visa', idempotencyKey), 'saved');
+      const { customer, paymentMethod } = parseSavedPaymentMethod(saved.savedPaymentMethod);
+      expect(customer).toMatch(/^cus_/);
+      expect(paymentMethod).toMatch(/^pm_/);
+      // Stripe made a PaymentMethod from the test token and attached it to the Customer.
+      expect(paymentMethod).not.toBe('pm_card_visa');
+      expect(sim.paymentMethodCustomer(paymentMethod)).toBe(customer);
+
+      const customerCall = requestsWith(`${idempotencyKey}:customer`);
+      expect(customerCall.map((r) => [r.method, r.path])).toEqual([['POST', '/v1/customers']]);
+      expect(customerCall[0]?.params).toMatchObject({ 'metadata[obol_customer_id]': 'cus_obol_test' });
+      const setup = requestsWith(idempotencyKey);
+      expect(setup.map((r) => [r.method, r.path])).toEqual([['POST', '/v1/setup_intents']]);
+      expect(setup[0]?.params).toMatchObject({ customer, payment_method: 'pm_card_visa', usage: 'off_session', confirm: 'true', 'metadata[obol_save_idempotency_key]': idempotencyKey });
+
+      // A replay under the same key reaches the same Customer and SetupIntent: no second Customer, the same saved method.
+      expect(await save('pm_card_visa', idempotencyKey)).toEqual(saved);
+      expect(requestsWith(`${idempotencyKey}:customer`)).toHaveLength(2);
+    });
+
+    it('declines saving a card the issuer refuses, with Stripe’s codes', async () => {
+      const outcome = expectStatus(await save('pm_card_chargeDeclined'), 'declined');
+      expect(outcome.decline).toEqual({ code: 'card_declined', reason: 'generic_decline', declineClass: 'hard', message: 'Your card was declined.' });
+    });
+
+    it('declines saving a card whose setup needs the customer to authenticate, pointing to a customer-present checkout', async () => {
+      const outcome = expectStatus(await save(STRIPE_OFF_SESSION_AUTHENTICATION_REQUIRED_TOKEN), 'declined');
+      expect(outcome.decline).toMatchObject({ code: 'authentication_required', reason: 'authentication_required', declineClass: 'customer_action' });
+      expect(outcome.decline.message).toMatch(/customer-present checkout/);
+    });
+
+    it('saves from a customer-present payment with setup_future_usage=off_session and a Customer', async () => {
+      const idempotencyKey = key('auth_save');
+      const outcome = expectStatus(await authorize('pm_card_visa', { idempotencyKey, savePaymentMethod: true, captureMethod: 'manual' }), 'requires_capture');
+      const saved = parseSavedPaymentMethod(outcome.savedPaymentMethod ?? '');
+      expect(saved.customer).toMatch(/^cus_/);
+      expect(requestsWith(`${idempotencyKey}:customer`).map((r) => r.path)).toEqual(['/v1/customers']);
+      expect(requestsWith(idempotencyKey)[0]?.params).toMatchObject({ customer: saved.customer, setup_future_usage: 'off_session', payment_method: 'pm_card_visa' });
+      expect(sim.paymentMethodCustomer(saved.paymentMethod)).toBe(saved.customer);
+      expect(await stripe.retrieve({ idempotencyKey, operation: 'authorize' })).toEqual({ status: 'found', operation: 'authorize', outcome });
+    });
+
+    it('charges off-session with off_session=true, the Customer and the PaymentMethod, under Obol’s key, captured at once', async () => {
+      const saved = expectStatus(await save('pm_card_visa'), 'saved');
+      const { customer, paymentMethod } = parseSavedPaymentMethod(saved.savedPaymentMethod);
+      const idempotencyKey = key('mit');
+      const charge = expectStatus(await chargeOffSession(saved.savedPaymentMethod, idempotencyKey, usd(1999)), 'succeeded');
+      expect(charge.captured).toEqual(usd(1999));
+      expect(charge).not.toHaveProperty('savedPaymentMethod');
+      const calls = requestsWith(idempotencyKey);
+      expect(calls.map((r) => [r.method, r.path])).toEqual([['POST', '/v1/payment_intents']]);
+      expect(calls[0]?.idempotencyKey).toBe(idempotencyKey);
+      expect(calls[0]?.params).toMatchObject({
+        off_session: 'true',
+        confirm: 'true',
+        capture_method: 'automatic',
+        customer,
+        payment_method: paymentMethod,
+        amount: '1999',
+        currency: 'usd',
+        'metadata[obol_idempotency_key]': idempotencyKey,
+        'metadata[obol_operation]': 'charge_off_session',
+      });
+      // The key names an off-session charge, not an authorization.
+      expect(await stripe.retrieve({ idempotencyKey, operation: 'charge_off_session' })).toEqual({ status: 'found', operation: 'charge_off_session', outcome: charge });
+      expect(await stripe.retrieve({ idempotencyKey, operation: 'authorize' })).toEqual({ status: 'not_found' });
+    });
+
+    it('maps Stripe’s off-session authentication_required to a customer-action decline, for a card saved after a challenge at checkout', async () => {
+      // The faithful path for 4000002760003184: the customer authenticates at a checkout that saves the card…
+      const first = expectStatus(await authorize(STRIPE_OFF_SESSION_AUTHENTICATION_REQUIRED_TOKEN, { savePaymentMethod: true }), 'requires_action');
+      sim.completeChallenge(first.reference, 'authenticated');
+      const paid = expectStatus(await stripe.resume({ idempotencyKey: key('resume'), reference: first.reference, captureMethod: 'automatic' }), 'succeeded');
+      expect(paid.threeDSecure).toBe('challenge');
+      const savedPaymentMethod = paid.savedPaymentMethod ?? '';
+      expect(savedPaymentMethod).toMatch(/^cus_[^/]+\/pm_/);
+      // …and the issuer still demands authentication for the renewal.
+      const idempotencyKey = key('mit_auth');
+      const outcome = expectStatus(await chargeOffSession(savedPaymentMethod, idempotencyKey), 'declined');
+      expect(outcome.decline).toEqual({
+        code: 'authentication_required',
+        reason: 'authentication_required',
+        declineClass: 'customer_action',
+        message: 'Your card was declined. This transaction requires authentication.',
+      });
+      expect(outcome.reference).toMatch(/^pi_/);
+      // The PaymentIntent stays in requires_payment_method, and retrieve reads the same decline from last_payment_error.
+      expect(await stripe.retrieve({ idempotencyKey, operation: 'charge_off_session' })).toEqual({ status: 'found', operation: 'charge_off_session', outcome });
+    });
+
+    it('declines, hard, an off-session charge of a saved method Stripe does not know (resource_missing)', async () => {
+      const unknownPaymentMethod = expectStatus(await chargeOffSession('pm_does_not_exist'), 'declined');
+      expect(unknownPaymentMethod.decline).toMatchObject({ code: 'resource_missing', declineClass: 'hard' });
+      const saved = expectStatus(await save('pm_card_visa'), 'saved');
+      const { paymentMethod } = parseSavedPaymentMethod(saved.savedPaymentMethod);
+      const unknownCustomer = expectStatus(await chargeOffSession(`cus_does_not_exist/${paymentMethod}`), 'declined');
+      expect(unknownCustomer.decline).toMatchObject({ code: 'resource_missing', declineClass: 'hard' });
+    });
+
+    it('declines an off-session charge of a card that saves but whose charges fail', async () => {
+      const saved = expectStatus(await save('pm_card_chargeCustomerFail'), 'saved');
+      const outcome = expectStatus(await chargeOffSession(saved.savedPaymentMethod), 'declined');
+      expect(outcome.decline).toMatchObject({ code: 'card_declined', reason: 'generic_decline', declineClass: 'hard' });
+    });
+
+    it('reports a lost off-session response as an unknown outcome that retrieve resolves, and a replay charges nothing more', async () => {
+      const saved = expectStatus(await save('pm_card_visa'), 'saved');
+      const idempotencyKey = key('mit_lost');
+      sim.dropNextResponse((r) => r.idempotencyKey === idempotencyKey);
+      sim.dropNextResponse((r) => r.idempotencyKey === idempotencyKey);
+      await expect(chargeOffSession(saved.savedPaymentMethod, idempotencyKey)).rejects.toBeInstanceOf(ConnectorUnknownOutcomeError);
+      const found = await stripe.retrieve({ idempotencyKey, operation: 'charge_off_session' });
+      if (found.status !== 'found' || found.operation !== 'charge_off_session') throw new Error(JSON.stringify(found));
+      const charge = expectStatus(found.outcome, 'succeeded');
+      expect(await chargeOffSession(saved.savedPaymentMethod, idempotencyKey)).toEqual(charge);
+      expectStatus(await stripe.refund({ idempotencyKey: key('ref'), reference: charge.reference, amount: usd(1000) }), 'succeeded');
+      expectStatus(await stripe.refund({ idempotencyKey: key('ref'), reference: charge.reference, amount: usd(1) }), 'declined');
+    });
   });
 });

@@ -5,7 +5,8 @@
  */
 import type Stripe from 'stripe';
 import { currencyExponent, money, parseCurrency, type Money } from '../../../money/index.js';
-import type { AuthorizeOutcome, CaptureOutcome, Decline, DeclineClass, RefundOutcome, VoidOutcome } from '../port.js';
+import type { AuthenticationRequest, AuthorizeOutcome, AuthorizedDetails, CaptureOutcome, Decline, DeclineClass, RefundOutcome, RequestedExemption, SavePaymentMethodOutcome, VoidOutcome } from '../port.js';
+import type { ThreeDsOutcome } from '../../sca/decide.js';
 
 /** The gateway's answer could not be understood: for Obol that is the same as no answer. */
 export class StripeUnreadableResponse extends Error {}
@@ -115,13 +116,170 @@ function redirectUrlOf(next: Stripe.PaymentIntent.NextAction | null): string {
   throw new StripeUnreadableResponse(`requires_action without a usable next_action (${next?.type ?? 'none'})`);
 }
 
+// ---- 3-D Secure ------------------------------------------------------------------------------
+
+/**
+ * What Obol asks of Stripe about 3-D Secure (`payment_method_options.card.request_three_d_secure`):
+ * - `required` → `any`: Stripe attempts authentication whenever the card supports it (frictionless
+ *   or challenge, as the issuer decides), rather than only when Stripe thinks it is needed.
+ * - `gateway_default` and `exemption` → `automatic`. Stripe's API has no parameter to request a
+ *   particular PSD2 exemption (low value, fixed-amount recurring) for a customer-present payment:
+ *   Stripe requests exemptions itself, from its own risk assessment, when it leaves 3DS out. So
+ *   an exemption is only recorded (metadata, for support and reconciliation) and Stripe decides;
+ *   an issuer that still wants authentication answers with a challenge (requires_action).
+ */
+export interface StripeAuthentication {
+  readonly requestThreeDSecure: 'any' | 'automatic';
+  readonly exemption: RequestedExemption | null;
+}
+
+export function stripeAuthenticationOf(request: AuthenticationRequest | undefined): StripeAuthentication {
+  switch (request?.kind) {
+    case undefined:
+    case 'gateway_default':
+      return { requestThreeDSecure: 'automatic', exemption: null };
+    case 'required':
+      return { requestThreeDSecure: 'any', exemption: null };
+    case 'exemption':
+      return { requestThreeDSecure: 'automatic', exemption: request.exemption };
+    default: {
+      const unreachable: never = request;
+      throw new Error(`unknown authentication request ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+/** The fields of a Charge's `payment_method_details.card.three_d_secure` that say what happened. */
+export interface StripeThreeDSecureFields {
+  readonly result: string | null;
+  readonly authentication_flow: string | null;
+}
+
+/**
+ * Stripe's 3DS result on the charge, in Obol's terms; undefined when Stripe does not say enough
+ * (Obol then records what it asked for rather than a guess):
+ * - `authenticated`: `challenge` or `frictionless` per `authentication_flow`; an authenticated
+ *   result without a flow says nothing about the flow, so it is left out.
+ * - `exempted`: the issuer accepted an exemption inside the 3DS exchange.
+ * - `failed`, `processing_error`: authentication was attempted and did not succeed (a payment that
+ *   still went through did so without it).
+ * - `attempt_acknowledged` (only the directory server answered), `not_supported` (card not
+ *   enrolled), `data_share_only` (data sent to the issuer, no authentication asked): the cardholder
+ *   was not authenticated, which is what counts for SCA: `not_attempted`.
+ */
+export function threeDsOutcomeOf(tds: StripeThreeDSecureFields | null | undefined): ThreeDsOutcome | undefined {
+  if (tds === null || tds === undefined) return undefined;
+  switch (tds.result) {
+    case 'authenticated':
+      if (tds.authentication_flow === 'challenge') return 'challenge';
+      if (tds.authentication_flow === 'frictionless') return 'frictionless';
+      return undefined;
+    case 'exempted':
+      return 'exempted';
+    case 'failed':
+    case 'processing_error':
+      return 'failed';
+    case 'attempt_acknowledged':
+    case 'not_supported':
+    case 'data_share_only':
+      return 'not_attempted';
+    default:
+      return undefined;
+  }
+}
+
+/** The 3DS outcome from the PaymentIntent's charge, when the connector asked for `latest_charge` to be expanded. */
+function threeDSecureOfIntent(pi: Stripe.PaymentIntent): ThreeDsOutcome | undefined {
+  const charge = pi.latest_charge;
+  if (charge === null || typeof charge === 'string') return undefined;
+  return threeDsOutcomeOf(charge.payment_method_details?.card?.three_d_secure);
+}
+
+// ---- saved payment methods ------------------------------------------------------------------
+
+/**
+ * Obol's `savedPaymentMethod` for Stripe: `cus_…/pm_…`. An off-session PaymentIntent needs both the
+ * Customer and the PaymentMethod attached to it, and Obol's customer id is not a Stripe Customer,
+ * so the reference carries both.
+ */
+export function savedPaymentMethodRef(customer: string, paymentMethod: string): string {
+  return `${customer}/${paymentMethod}`;
+}
+
+/** Splits a saved reference; anything not of the form `cus_…/pm_…` is passed to Stripe as a bare PaymentMethod id, for Stripe to judge. */
+export function parseSavedPaymentMethod(saved: string): { readonly customer: string | null; readonly paymentMethod: string } {
+  const parts = saved.split('/');
+  if (parts.length === 2 && parts[0] !== undefined && parts[0] !== '' && parts[1] !== undefined && parts[1] !== '') return { customer: parts[0], paymentMethod: parts[1] };
+  return { customer: null, paymentMethod: saved };
+}
+
+function idOf(value: string | { readonly id: string } | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  return typeof value === 'string' ? value : value.id;
+}
+
+/** Stripe attaches the PaymentMethod to the Customer once a payment with `setup_future_usage` went through. */
+function savedPaymentMethodOfIntent(pi: Stripe.PaymentIntent): string | undefined {
+  if (pi.setup_future_usage !== 'off_session') return undefined;
+  const customer = idOf(pi.customer);
+  const paymentMethod = idOf(pi.payment_method);
+  return customer !== null && paymentMethod !== null ? savedPaymentMethodRef(customer, paymentMethod) : undefined;
+}
+
+function detailsOf(pi: Stripe.PaymentIntent): AuthorizedDetails {
+  const threeDSecure = threeDSecureOfIntent(pi);
+  const savedPaymentMethod = savedPaymentMethodOfIntent(pi);
+  return { ...(threeDSecure !== undefined ? { threeDSecure } : {}), ...(savedPaymentMethod !== undefined ? { savedPaymentMethod } : {}) };
+}
+
+/** The decline for a customer who must come back and authenticate with their bank. */
+function authenticationRequired(code: string, message: string): Decline {
+  return { code, reason: 'authentication_required', declineClass: 'customer_action', message };
+}
+
+/**
+ * A SetupIntent's answer to `savePaymentMethod` (confirmed server-side, customer absent).
+ * `requires_action` means the issuer wants the cardholder to authenticate before the card can be
+ * saved: nobody can do that in this call, so it is a decline for the customer to act on.
+ */
+export function saveOutcomeOf(si: Stripe.SetupIntent): SavePaymentMethodOutcome {
+  switch (si.status) {
+    case 'succeeded': {
+      const customer = idOf(si.customer);
+      const paymentMethod = idOf(si.payment_method);
+      if (customer === null || paymentMethod === null) throw new StripeUnreadableResponse(`SetupIntent ${si.id} succeeded without a customer and payment method`);
+      return { status: 'saved', savedPaymentMethod: savedPaymentMethodRef(customer, paymentMethod) };
+    }
+    case 'requires_action':
+      return {
+        status: 'declined',
+        decline: authenticationRequired(
+          'authentication_required',
+          'The card issuer requires the cardholder to authenticate before this card can be saved: save it through a customer-present checkout (Stripe.js confirmCardSetup) instead.',
+        ),
+      };
+    case 'requires_payment_method': {
+      const error = si.last_setup_error;
+      if (error === null) throw new StripeUnreadableResponse(`SetupIntent ${si.id} in requires_payment_method without an error`);
+      return { status: 'declined', decline: toDecline({ type: error.type, code: error.code, decline_code: error.decline_code, advice_code: error.advice_code, message: error.message }) };
+    }
+    case 'canceled':
+      return { status: 'declined', decline: { code: 'setup_intent_canceled', reason: 'canceled', declineClass: 'hard', message: `SetupIntent ${si.id} was canceled` } };
+    // Cards never stop in these after a confirmation: an answer Obol cannot act on.
+    case 'processing':
+    case 'requires_confirmation':
+    default:
+      throw new StripeUnreadableResponse(`SetupIntent ${si.id} left in ${String(si.status)}`);
+  }
+}
+
 /** Maps a PaymentIntent to an authorization outcome; null when it is waiting for Obol to confirm. */
 export function authorizeOutcomeOf(pi: Stripe.PaymentIntent): AuthorizeOutcome | null {
   switch (pi.status) {
     case 'succeeded':
-      return { status: 'succeeded', reference: pi.id, captured: fromStripeAmount(pi.amount_received, pi.currency) };
+      return { status: 'succeeded', reference: pi.id, captured: fromStripeAmount(pi.amount_received, pi.currency), ...detailsOf(pi) };
     case 'requires_capture':
-      return { status: 'requires_capture', reference: pi.id, authorized: fromStripeAmount(pi.amount_capturable, pi.currency) };
+      return { status: 'requires_capture', reference: pi.id, authorized: fromStripeAmount(pi.amount_capturable, pi.currency), ...detailsOf(pi) };
     case 'requires_action':
       return { status: 'requires_action', reference: pi.id, action: { type: 'three_d_secure_challenge', challengeId: pi.id, redirectUrl: redirectUrlOf(pi.next_action) } };
     case 'processing':
@@ -141,6 +299,21 @@ export function authorizeOutcomeOf(pi: Stripe.PaymentIntent): AuthorizeOutcome |
       throw new StripeUnreadableResponse(`unknown PaymentIntent status ${unknown}`);
     }
   }
+}
+
+/**
+ * An off-session PaymentIntent's outcome. Stripe answers an issuer's demand for authentication on
+ * an `off_session` confirmation with a 402 `authentication_required`, never `requires_action`; should
+ * one come back anyway, nobody is there to act on it, so it is the same customer-action decline.
+ */
+export function offSessionOutcomeOf(pi: Stripe.PaymentIntent): AuthorizeOutcome | null {
+  const outcome = authorizeOutcomeOf(pi);
+  if (outcome?.status !== 'requires_action') return outcome;
+  return {
+    status: 'declined',
+    reference: pi.id,
+    decline: authenticationRequired('authentication_required', 'The card issuer requires authentication for this off-session payment: the customer must pay on-session.'),
+  };
 }
 
 export function captureOutcomeOf(pi: Stripe.PaymentIntent): CaptureOutcome {
@@ -177,11 +350,25 @@ export function refundOutcomeOf(refund: Stripe.Refund): RefundOutcome {
  * names are limited to 40 characters, so per-refund tags use a hash of Obol's key as the name.
  */
 export const METADATA = {
+  /** Authorizations and off-session charges alike; `operation` tells them apart. */
   authorize: 'obol_idempotency_key',
   capture: 'obol_capture_idempotency_key',
   void: 'obol_void_idempotency_key',
   refund: 'obol_idempotency_key',
+  /** Which Obol operation created a PaymentIntent (absent on ones created before it existed: `authorize`). */
+  operation: 'obol_operation',
+  save: 'obol_save_idempotency_key',
+  customer: 'obol_customer_id',
+  exemption: 'obol_sca_exemption_requested',
 } as const;
+
+/** The values of `METADATA.operation`. */
+export const INTENT_OPERATIONS = { authorize: 'authorize', chargeOffSession: 'charge_off_session' } as const;
+
+/** Which Obol operation a PaymentIntent found by key belongs to. */
+export function intentOperationOf(pi: Stripe.PaymentIntent): 'authorize' | 'charge_off_session' {
+  return pi.metadata?.[METADATA.operation] === INTENT_OPERATIONS.chargeOffSession ? 'charge_off_session' : 'authorize';
+}
 
 export function searchQuery(name: string, value: string): string {
   // Search query strings are single-quoted; a key with a quote or backslash must be escaped.
