@@ -14,6 +14,12 @@ export interface ConfirmSessionProps {
   readonly sessionId: string;
   /** The gateway's payment-method token (`tok_visa`, a Stripe `pm_…`, …). Not needed for a zero total. */
   readonly paymentMethodToken: string | null;
+  /**
+   * The card issuer's country (ISO 3166-1 alpha-2) as the gateway's client SDK reports it with
+   * the token (Stripe.js `card.country`); it only decides strong customer authentication, and
+   * unknown (null) means authenticate where SCA may apply.
+   */
+  readonly cardCountry: string | null;
   /** The caller's idempotency key, remembered on the attempt. */
   readonly requestKey: string;
 }
@@ -36,6 +42,9 @@ export async function confirmCheckoutSession(deps: CheckoutDeps, props: ConfirmS
   authorize(actor, 'checkout.confirm');
   if (props.paymentMethodToken !== null && !TOKEN_PATTERN.test(props.paymentMethodToken)) {
     throw new ObolError('VALIDATION_FAILED', 'paymentMethodToken must be the gateway token for the payment method (letters, digits, _ - : .).', { field: 'paymentMethodToken' });
+  }
+  if (props.cardCountry !== null && !/^[A-Z]{2}$/.test(props.cardCountry)) {
+    throw new ObolError('VALIDATION_FAILED', 'cardCountry must be an ISO 3166-1 alpha-2 country code, such as DE.', { field: 'cardCountry' });
   }
   const owner = await db.kysely.selectFrom('checkout_sessions').select('customer_id').where('id', '=', props.sessionId).executeTakeFirst();
   if (!owner || !mayActFor(actor, owner.customer_id)) throw notFound('checkout session', 'sessionId');
@@ -81,6 +90,7 @@ export async function confirmCheckoutSession(deps: CheckoutDeps, props: ConfirmS
       amount: money(session.total, currencyOf(session.currency)),
       captureMethod: session.capture_method === 'manual' ? 'manual' : 'automatic',
       paymentMethod: props.paymentMethodToken,
+      issuerCountry: props.cardCountry,
       requestKey: props.requestKey,
       existingPaymentId: session.payment_id,
       now,

@@ -46,6 +46,35 @@ export function checkoutPaymentHooks(args: { readonly db: Db }): PaymentHooks {
     await enqueueCheckoutCompleted(tx, { session, orderId: order.id, paymentId: intent.id, lines, now });
   }
 
+  /**
+   * The one way a paid order loses what it bought: a full refund or a lost chargeback. The order
+   * records why, and `order.access_revoked` tells consumers (entitlements) to take access back,
+   * once per order whichever way came first.
+   */
+  async function revokeOrder(tx: Tx, intent: IntentRow, status: 'refunded' | 'charged_back', now: number): Promise<void> {
+    const order = await tx.selectFrom('orders').select(['id', 'status', 'customer_id']).where('checkout_session_id', '=', intent.checkout_session_id).executeTakeFirst();
+    if (!order) return;
+    const alreadyRevoked = order.status === 'refunded' || order.status === 'charged_back';
+    await tx.updateTable('orders').set({ status, updated_at: now }).where('id', '=', order.id).execute();
+    if (alreadyRevoked) return;
+    const lines = await loadLines(tx, intent.checkout_session_id);
+    await enqueueEvent(tx, {
+      topic: 'obol.checkout.v1',
+      type: 'order.access_revoked',
+      aggregateType: 'checkout_session',
+      aggregateId: intent.checkout_session_id,
+      now,
+      data: {
+        orderId: order.id,
+        checkoutSessionId: intent.checkout_session_id,
+        customerId: order.customer_id,
+        paymentId: intent.id,
+        reason: status === 'refunded' ? 'refunded' : 'dispute_lost',
+        items: lines.map((l) => ({ priceId: l.priceId, productId: l.productId, quantity: l.quantity })),
+      },
+    });
+  }
+
   return {
     async saleFor(tx, intent) {
       const session = await sessionOf(db, tx, intent);
@@ -86,8 +115,9 @@ export function checkoutPaymentHooks(args: { readonly db: Db }): PaymentHooks {
       });
     },
     async onRefunded(tx, intent, _refund, now) {
-      const status = intent.amount_refunded >= intent.amount_captured ? 'refunded' : 'partially_refunded';
-      await tx.updateTable('orders').set({ status, updated_at: now }).where('checkout_session_id', '=', intent.checkout_session_id).execute();
+      if (intent.amount_refunded >= intent.amount_captured) return revokeOrder(tx, intent, 'refunded', now);
+      await tx.updateTable('orders').set({ status: 'partially_refunded', updated_at: now }).where('checkout_session_id', '=', intent.checkout_session_id).execute();
     },
+    onDisputeLost: (tx, intent, now) => revokeOrder(tx, intent, 'charged_back', now),
   };
 }

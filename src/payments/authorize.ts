@@ -16,7 +16,10 @@ import {
   type Connector,
   type Decline,
 } from './connectors/port.js';
+import { decodeAuthentication, encodeAuthentication, planAuthentication, recordAuthentication, STEP_UP_AUTHENTICATION, threeDsOf, type PlannedAuthentication } from './authentication.js';
 import type { PaymentsDeps } from './deps.js';
+import { shouldFailOver } from './routing/failover.js';
+import { declineNeedsAuthentication } from './sca/decide.js';
 import { transitionAttempt } from './domain/attempt.js';
 import { transitionPayment } from './domain/payment-intent.js';
 import {
@@ -41,6 +44,8 @@ export interface BeginAttemptArgs {
   readonly amount: Money;
   readonly captureMethod: CaptureMethod;
   readonly paymentMethod: string;
+  /** The card issuer's country as the gateway's client SDK reported it (never card data); null when unknown. */
+  readonly issuerCountry: string | null;
   /** The API caller's idempotency key for this confirmation. */
   readonly requestKey: string;
   /** The session's intent from an earlier, declined confirmation, if any. */
@@ -61,7 +66,7 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
       throw new ObolError('PAYMENT_ATTEMPTS_EXHAUSTED', 'Too many failed payment attempts for this checkout; start a new checkout.');
     }
     const confirmed = transitionPayment(transitionPayment(statusOf(found), 'attach_payment_method'), 'confirm');
-    intent = await saveIntent(tx, found, { status: confirmed, connector: connector.name, next_action: null }, now);
+    intent = await saveIntent(tx, found, { status: confirmed, connector: connector.name, next_action: null, issuer_country: args.issuerCountry }, now);
   } else {
     const id = paymentId;
     const status = transitionPayment(transitionPayment('requires_payment_method', 'attach_payment_method'), 'confirm');
@@ -84,6 +89,7 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
       next_action: null,
       canceled_reason: null,
       customer_country: args.customerCountry,
+      issuer_country: args.issuerCountry,
       created_at: now,
       updated_at: now,
       version: 0,
@@ -91,6 +97,12 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
     await tx.insertInto('payment_intents').values(intent).execute();
   }
   const attemptId = newId('attempt', now);
+  const authentication = await planAuthentication(tx, {
+    customerId: intent.customer_id,
+    acquirerCountry: deps.acquirerCountries[connector.name] ?? null,
+    issuerCountry: args.issuerCountry,
+    amount: args.amount,
+  });
   await tx
     .insertInto('payment_attempts')
     .values(
@@ -104,6 +116,7 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
         amount: intent.amount,
         currency: intent.currency,
         routing,
+        authentication,
         now,
       }),
     )
@@ -127,6 +140,7 @@ function pendingAttempt(a: {
   readonly amount: number;
   readonly currency: string;
   readonly routing: string;
+  readonly authentication: PlannedAuthentication;
   readonly now: number;
 }): AttemptRow {
   return {
@@ -149,6 +163,9 @@ function pendingAttempt(a: {
     resumes: 0,
     resume_request_key: null,
     routing: a.routing,
+    authentication: encodeAuthentication(a.authentication.request),
+    sca_decision: a.authentication.explanation,
+    three_ds: null,
     created_at: a.now,
     updated_at: a.now,
     resolved_at: null,
@@ -200,6 +217,7 @@ export async function executeAttempt(deps: PaymentsDeps, attemptId: string, opti
             captureMethod,
             customerId: intentRow.customer_id,
             description: `Obol checkout ${intentRow.checkout_session_id}`,
+            authentication: decodeAuthentication(attempt.authentication),
           })
         : await connector.resume({ idempotencyKey: key, reference: attempt.gateway_reference ?? '', captureMethod });
   } catch (err) {
@@ -218,8 +236,57 @@ export async function executeAttempt(deps: PaymentsDeps, attemptId: string, opti
     await markAttemptUnknown(deps, attempt.id);
     return;
   }
-  deps.connectors.recordCall({ connector: attempt.connector, ok: true });
+  deps.connectors.recordCall({ connector: attempt.connector, ok: true, ...issuerVerdict(outcome) });
+  if (outcome.status === 'declined' && operation === 'authorize') {
+    const next = await afterDecline(deps, attempt, outcome.decline);
+    if (next !== null) return executeAttempt(deps, next);
+  }
   await applyAuthorizeOutcome(deps, attempt.id, outcome);
+}
+
+/** What the outcome says about issuers' treatment of this connector, for its authorization rate. */
+function issuerVerdict(outcome: AuthorizeOutcome): { readonly authorization?: 'authorized' | 'declined' } {
+  switch (outcome.status) {
+    case 'succeeded':
+    case 'requires_capture':
+      return { authorization: 'authorized' };
+    case 'declined':
+      // A processing error is the gateway's failure, not an issuer's answer.
+      return outcome.decline.reason === 'processing_error' ? {} : { authorization: 'declined' };
+    case 'requires_action':
+    case 'processing':
+      return {};
+    default: {
+      const unreachable: never = outcome;
+      throw new Error(`unknown outcome ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+/**
+ * A declined first authorization may continue as a new attempt instead of failing the payment:
+ * - the issuer refused an exemption (or an unauthenticated payment) for missing authentication:
+ *   step up at the same connector, asking for 3-D Secure, so the customer gets a challenge;
+ * - a soft decline the routing rules allow to fail over (no issuer verdict on the account): the
+ *   next connector of the route.
+ * Returns the new attempt's id, or null when the decline stands.
+ */
+async function afterDecline(deps: PaymentsDeps, attempt: AttemptRow, decline: Decline): Promise<string | null> {
+  const asked = decodeAuthentication(attempt.authentication);
+  if (decline.declineClass === 'customer_action' && asked.kind !== 'required' && (declineNeedsAuthentication(decline.code) || declineNeedsAuthentication(decline.reason))) {
+    return stepUp(deps, attempt, decline);
+  }
+  if (shouldFailOver({ kind: 'declined', declineClass: decline.declineClass, code: decline.reason }).failover) return failOver(deps, attempt, decline);
+  return null;
+}
+
+/** Closes the declined attempt and opens one at the same connector that asks for 3-D Secure. */
+async function stepUp(deps: PaymentsDeps, declined: AttemptRow, decline: Decline): Promise<string | null> {
+  return replaceAttempt(deps, declined, decline, {
+    connector: declined.connector,
+    routing: `step-up after ${decline.code} at ${declined.connector}: same connector, with 3-D Secure`,
+    authentication: STEP_UP_AUTHENTICATION,
+  });
 }
 
 /**
@@ -230,8 +297,8 @@ export async function executeAttempt(deps: PaymentsDeps, attemptId: string, opti
  * rules must only list gateways that accept the payment-method token's kind.
  */
 async function failOver(deps: PaymentsDeps, failed: AttemptRow, decline: Decline): Promise<string | null> {
-  const { db, clock } = deps;
-  const intent = await db.kysely.selectFrom('payment_intents').select(['id', 'customer_country']).where('id', '=', failed.payment_id).executeTakeFirstOrThrow();
+  const { db } = deps;
+  const intent = await db.kysely.selectFrom('payment_intents').select(['id', 'customer_id', 'customer_country', 'issuer_country']).where('id', '=', failed.payment_id).executeTakeFirstOrThrow();
   const tried = await db.kysely.selectFrom('payment_attempts').select('connector').distinct().where('payment_id', '=', failed.payment_id).execute();
   const choice = deps.connectors.next({
     paymentId: failed.payment_id,
@@ -242,14 +309,36 @@ async function failOver(deps: PaymentsDeps, failed: AttemptRow, decline: Decline
     tried: tried.map((t) => t.connector),
   });
   if (!choice) return null;
+  // The next connector may acquire in another country, so SCA is decided afresh for it.
+  const authentication = await planAuthentication(db.kysely, {
+    customerId: intent.customer_id,
+    acquirerCountry: deps.acquirerCountries[choice.connector.name] ?? null,
+    issuerCountry: intent.issuer_country,
+    amount: money(failed.amount, currencyOf(failed.currency)),
+  });
+  return replaceAttempt(deps, failed, decline, { connector: choice.connector.name, routing: `${decline.code} at ${failed.connector}; ${choice.reason}`, authentication });
+}
+
+/**
+ * Closes a pending attempt as declined and commits its successor (with its own gateway key) in
+ * one transaction, while the payment stays `processing`. Null when the attempt was resolved
+ * meanwhile (a concurrent reconciler got there first).
+ */
+async function replaceAttempt(
+  deps: PaymentsDeps,
+  failed: AttemptRow,
+  decline: Decline,
+  next: { readonly connector: string; readonly routing: string; readonly authentication: PlannedAuthentication },
+): Promise<string | null> {
+  const { db, clock } = deps;
   return db.transaction(async (tx) => {
     const now = clock.now();
     const attempt = await lockAttempt(db, tx, failed.id);
-    if (!attempt || attempt.status !== 'pending') return null; // resolved meanwhile
+    if (!attempt || attempt.status !== 'pending') return null;
     await saveAttempt(tx, attempt, { status: transitionAttempt('pending', 'declined'), resolved_at: now, ...declineColumns(decline) }, now);
     const intentRow = await lockIntent(db, tx, failed.payment_id);
     if (!intentRow || intentRow.status !== 'processing') return null;
-    await saveIntent(tx, intentRow, { connector: choice.connector.name }, now);
+    await saveIntent(tx, intentRow, { connector: next.connector }, now);
     const id = newId('attempt', now);
     await tx
       .insertInto('payment_attempts')
@@ -258,12 +347,13 @@ async function failOver(deps: PaymentsDeps, failed: AttemptRow, decline: Decline
           id,
           paymentId: failed.payment_id,
           seq: await nextAttemptSeq(tx, failed.payment_id),
-          connector: choice.connector.name,
+          connector: next.connector,
           requestKey: failed.request_idempotency_key,
           paymentMethod: failed.payment_method,
           amount: failed.amount,
           currency: failed.currency,
-          routing: `${decline.code} at ${failed.connector}; ${choice.reason}`.slice(0, 1000),
+          routing: next.routing.slice(0, 1000),
+          authentication: next.authentication,
           now,
         }),
       )
@@ -307,12 +397,16 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
     assertOutcomeFits(outcome, intent);
     const from = statusOf(intent);
     const attemptStatus = attempt.status === 'unknown' ? 'unknown' : 'pending';
+    const asked = decodeAuthentication(attempt.authentication);
+    const threeDs = threeDsOf({ asked, outcome, challenged: attempt.resumes > 0 });
+    const three_ds = threeDs ?? attempt.three_ds;
     const eventBase = { paymentId: intent.id, checkoutSessionId: intent.checkout_session_id, customerId: intent.customer_id, attemptId: attempt.id, connector: attempt.connector };
 
     switch (outcome.status) {
       case 'succeeded': {
         const captured = outcome.captured.amount;
-        await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'captured'), gateway_reference: outcome.reference, next_action: null, resolved_at: now }, now);
+        await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'captured'), gateway_reference: outcome.reference, next_action: null, resolved_at: now, three_ds }, now);
+        await recordAuthentication(tx, { dialect: db.dialect, customerId: intent.customer_id, asked, threeDs, amount: money(captured, currencyOf(intent.currency)), now });
         const updated = await saveIntent(
           tx,
           intent,
@@ -326,7 +420,8 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
       }
       case 'requires_capture': {
         const authorized = outcome.authorized.amount;
-        await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'authorized'), gateway_reference: outcome.reference, next_action: null, resolved_at: now }, now);
+        await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'authorized'), gateway_reference: outcome.reference, next_action: null, resolved_at: now, three_ds }, now);
+        await recordAuthentication(tx, { dialect: db.dialect, customerId: intent.customer_id, asked, threeDs, amount: money(authorized, currencyOf(intent.currency)), now });
         const updated = await saveIntent(tx, intent, { status: transitionPayment(from, 'authorized'), amount_authorized: authorized, next_action: null, last_error_code: null, last_error_reason: null, last_error_class: null }, now);
         await postJournal(tx, authorizationPosting({ paymentId: intent.id, connector: attempt.connector, amount: money(authorized, currencyOf(intent.currency)) }), now);
         await hooks.onAuthorized(tx, updated, now);
@@ -335,7 +430,7 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
       }
       case 'requires_action': {
         const action = JSON.stringify(outcome.action);
-        await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'requires_action'), gateway_reference: outcome.reference, next_action: action }, now);
+        await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'requires_action'), gateway_reference: outcome.reference, next_action: action, three_ds }, now);
         // A resume that the issuer answered "still waiting" leaves the intent where it was.
         const status = from === 'requires_action' ? from : transitionPayment(from, 'requires_action');
         await saveIntent(tx, intent, { status, next_action: action }, now);
@@ -349,7 +444,7 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
       }
       case 'declined': {
         const d = outcome.decline;
-        await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'declined'), gateway_reference: outcome.reference, next_action: null, resolved_at: now, ...declineColumns(d) }, now);
+        await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'declined'), gateway_reference: outcome.reference, next_action: null, resolved_at: now, three_ds, ...declineColumns(d) }, now);
         // An unreachable gateway is not the customer's failure and does not count against them.
         const failedAttempts = d.code === 'gateway_unavailable' ? intent.failed_attempts : intent.failed_attempts + 1;
         const exhausted = failedAttempts >= deps.maxFailedAttempts;

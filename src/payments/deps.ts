@@ -23,6 +23,11 @@ export interface PaymentHooks {
   /** The authorization was voided or the payment canceled. */
   onCanceled(tx: Tx, intent: IntentRow, now: number): Promise<void>;
   onRefunded(tx: Tx, intent: IntentRow, refund: RefundView, now: number): Promise<void>;
+  /**
+   * A chargeback was lost: the money is gone for good, so whatever the payment bought is taken
+   * back exactly as a full refund takes it back.
+   */
+  onDisputeLost(tx: Tx, intent: IntentRow, now: number): Promise<void>;
 }
 
 export interface RouteArgs {
@@ -46,8 +51,11 @@ export interface ConnectorRegistry {
   route(args: RouteArgs): RouteChoice;
   /** The next connector to fail over to after `tried` failed with no issuer decision; none left: undefined. */
   next(args: RouteArgs & { readonly tried: readonly string[] }): RouteChoice | undefined;
-  /** Health feedback: ok when the gateway answered at all (a decline is an answer). */
-  recordCall(args: { readonly connector: string; readonly ok: boolean }): void;
+  /**
+   * Health feedback: ok when the gateway answered at all (a decline is an answer); `authorization`
+   * when an issuer decided, for the connector's recent authorization rate.
+   */
+  recordCall(args: { readonly connector: string; readonly ok: boolean; readonly authorization?: 'authorized' | 'declined' }): void;
 }
 
 export interface PaymentsDeps {
@@ -56,6 +64,11 @@ export interface PaymentsDeps {
   readonly connectors: ConnectorRegistry;
   readonly hooks: PaymentHooks;
   readonly maxFailedAttempts: number;
+  /**
+   * Each connector's acquirer country (ISO 3166-1 alpha-2). Strong customer authentication is
+   * decided for connectors listed here; the others leave 3-D Secure to the gateway.
+   */
+  readonly acquirerCountries: Readonly<Record<string, string>>;
   /** Largest single refund a support user may make, per currency (minor units). */
   readonly supportRefundLimits: Readonly<Record<string, number>>;
   /**

@@ -7,6 +7,8 @@ import { dbInt, forUpdate, type Db, type Executor, type PaymentAttemptsTable, ty
 import type { DeclineClass, NextAction } from './connectors/port.js';
 import { isPaymentStatus, type PaymentStatus } from './domain/payment-intent.js';
 import { listPaymentDisputes, type DisputeView } from './disputes/records.js';
+import { parseThreeDs } from './authentication.js';
+import type { ThreeDsOutcome } from './sca/decide.js';
 
 export const CAPTURE_METHODS = ['automatic', 'manual'] as const;
 export type CaptureMethod = (typeof CAPTURE_METHODS)[number];
@@ -34,6 +36,10 @@ export interface AttemptView {
   readonly nextAction: NextAction | null;
   /** Why the attempt went to its connector. */
   readonly routing: string | null;
+  /** What Obol asked the gateway about 3-D Secure (`gateway_default`, `required`, `exemption:<name>`). */
+  readonly authentication: string | null;
+  readonly scaDecision: string | null;
+  readonly threeDSecure: ThreeDsOutcome | null;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -168,6 +174,9 @@ export function attemptView(row: AttemptRow): AttemptView {
     declineClass: row.decline_class,
     nextAction: row.status === 'requires_action' ? parseAction(row.next_action) : null,
     routing: row.routing,
+    authentication: row.authentication,
+    scaDecision: row.sca_decision,
+    threeDSecure: parseThreeDs(row.three_ds),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

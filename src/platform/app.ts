@@ -71,6 +71,7 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     connectors: gateways.registry,
     hooks: checkoutPaymentHooks({ db }),
     maxFailedAttempts: config.paymentMaxFailedAttempts,
+    acquirerCountries: config.acquirerCountries,
     supportRefundLimits: config.supportRefundLimits,
     onIncident: (err, context) => logger.warn({ err, ...context }, 'payment incident: needs attention if it persists'),
   };

@@ -15,6 +15,7 @@ describe('loadConfig', () => {
   it('runs with no configuration at all: every role on SQLite, demo catalog and GraphiQL on', () => {
     expect(loadConfig({})).toEqual({
       nodeEnv: 'development',
+      acquirerCountries: { sandbox: 'IE' },
       port: 4000,
       host: '0.0.0.0',
       databaseUrl: 'sqlite:./data/obol.db',
@@ -171,6 +172,12 @@ describe('loadConfig', () => {
     const printed = JSON.stringify(redactConfig(config));
     for (const secret of ['whsec_old', 'whsec_new', 'priv1', 'priv2', 'rzp_s']) expect(printed).not.toContain(secret);
     expect(problemsOf({ BRAINTREE_WEBHOOK_KEYS: 'only-one-part' })).toEqual(['BRAINTREE_WEBHOOK_KEYS: must be a comma-separated list of publicKey:privateKey pairs (got "[redacted]")']);
+  });
+
+  it('reads acquirer countries per connector and names a malformed entry', () => {
+    expect(loadConfig({ ACQUIRER_COUNTRIES: 'stripe:IE, braintree:NL' }).acquirerCountries).toEqual({ stripe: 'IE', braintree: 'NL' });
+    expect(loadConfig({ ACQUIRER_COUNTRIES: 'none' }).acquirerCountries).toEqual({});
+    expect(() => loadConfig({ ACQUIRER_COUNTRIES: 'stripe:ireland' })).toThrow(/ACQUIRER_COUNTRIES: must be a comma-separated list of connector:COUNTRY/);
   });
 
   it('parses support refund limits per currency and never prints encryption keys', () => {
@@ -358,6 +365,7 @@ describe('CONFIG_REFERENCE', () => {
       'RAZORPAY_KEY_ID',
       'RAZORPAY_KEY_SECRET',
       'RAZORPAY_API_URL',
+      'ACQUIRER_COUNTRIES',
       'ROUTING_CONFIG',
       'DEV_ENCRYPTION_KEY_FILE',
     ]);

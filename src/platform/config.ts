@@ -59,6 +59,8 @@ export interface Config {
   readonly authDevKeyFile: string;
   /** The most a `support` user may refund in one refund, per currency (minor units). */
   readonly supportRefundLimits: Readonly<Record<string, number>>;
+  /** Acquirer country per connector name, for SCA. */
+  readonly acquirerCountries: Readonly<Record<string, string>>;
   readonly rateLimitCheckoutPerCustomerPerMinute: number;
   readonly rateLimitCheckoutPerIpPerMinute: number;
   readonly cardTestingMaxFailures: number;
@@ -262,6 +264,18 @@ const refundLimits = z.string().transform((raw, ctx): Readonly<Record<string, nu
     const m = /^\s*([A-Z]{3}):(\d{1,15})\s*$/.exec(part);
     if (!m) return fail(ctx, 'must be a comma-separated list of CURRENCY:minor-units, such as USD:10000,EUR:10000');
     out[m[1]!] = Number(m[2]);
+  }
+  return Object.freeze(out);
+});
+
+/** `connector:CC,…`, where CC is an ISO 3166-1 alpha-2 country. */
+const acquirerCountries = z.string().transform((raw, ctx): Readonly<Record<string, string>> => {
+  const out: Record<string, string> = {};
+  if (raw.trim() === 'none') return Object.freeze(out);
+  for (const part of raw.split(',')) {
+    const m = /^\s*([a-z][a-z0-9_]{0,39}):([A-Z]{2})\s*$/.exec(part);
+    if (!m) return fail(ctx, 'must be a comma-separated list of connector:COUNTRY, such as stripe:IE,braintree:NL');
+    out[m[1]!] = m[2]!;
   }
   return Object.freeze(out);
 });
@@ -591,6 +605,13 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
     default: '',
     description: "Razorpay's API location when it is not api.razorpay.com (a local simulator in tests).",
     schema: optionalUrl,
+  },
+  acquirerCountries: {
+    name: 'ACQUIRER_COUNTRIES',
+    default: 'sandbox:IE',
+    description:
+      "Where each connector's acquiring bank is, as connector:COUNTRY pairs. PSD2 strong customer authentication is decided only for connectors listed here (EEA or GB acquirer); others leave 3-D Secure to the gateway. The sandbox plays an Irish acquirer. `none`: no connector.",
+    schema: acquirerCountries,
   },
   routingConfig: {
     name: 'ROUTING_CONFIG',

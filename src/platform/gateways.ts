@@ -9,9 +9,24 @@ import { createBraintreeConnector } from '../payments/connectors/braintree/index
 import { createRazorpayConnector } from '../payments/connectors/razorpay/index.js';
 import { createSandboxConnector, type SandboxOptions } from '../payments/connectors/sandbox/index.js';
 import { createStripeConnector } from '../payments/connectors/stripe/index.js';
-import { allowRequest, createBreaker, DEFAULT_ROUTING_CONFIG, parseRoutingConfig, planRoute, recordResult, type BreakerState, type RoutingConfig } from '../payments/routing/index.js';
+import {
+  allowRequest,
+  createAuthRate,
+  createBreaker,
+  DEFAULT_ROUTING_CONFIG,
+  parseRoutingConfig,
+  planRoute,
+  recordAuthOutcome,
+  recordResult,
+  type AuthRateState,
+  type BreakerState,
+  type RoutingConfig,
+} from '../payments/routing/index.js';
 import { ConfigError, type Config } from './config.js';
 import type { Db } from './db/index.js';
+
+/** Every connector Obol has (enabled or not), for checking names in configuration. */
+const KNOWN_CONNECTORS: readonly string[] = ['sandbox', 'stripe', 'braintree', 'razorpay'];
 
 export interface Gateways {
   readonly sandbox: ReturnType<typeof createSandboxConnector>;
@@ -89,11 +104,17 @@ export function buildGateways(args: { readonly config: Config; readonly db: Db; 
   }
 
   const routing = loadRouting(config.routingConfig, [...connectors.keys()]);
+  const unknownAcquirers = Object.keys(config.acquirerCountries).filter((name) => !KNOWN_CONNECTORS.includes(name));
+  if (unknownAcquirers.length > 0) {
+    throw new ConfigError(unknownAcquirers.map((name) => `ACQUIRER_COUNTRIES: "${name}" is not a connector (connectors: ${KNOWN_CONNECTORS.join(', ')})`));
+  }
 
   // Health is per process: each copy of Obol learns from its own calls, which is enough for a
-  // breaker (a dead gateway is seen by every copy within a few calls).
-  const health = new Map<string, { readonly breaker: BreakerState }>();
+  // breaker (a dead gateway is seen by every copy within a few calls) and for an authorization
+  // rate over the last minutes of its own traffic.
+  const health = new Map<string, { readonly breaker: BreakerState; readonly authRate: AuthRateState }>();
   const breakerOf = (name: string) => health.get(name)?.breaker ?? createBreaker();
+  const authRateOf = (name: string) => health.get(name)?.authRate ?? createAuthRate();
 
   const choose = (request: RouteArgs, tried: readonly string[]): RouteChoice | undefined => {
     const now = clock.now();
@@ -108,7 +129,7 @@ export function buildGateways(args: { readonly config: Config; readonly db: Db; 
       const connector = connectors.get(name);
       if (!connector) continue;
       const gate = allowRequest(breakerOf(name), now);
-      health.set(name, { breaker: gate.state });
+      health.set(name, { breaker: gate.state, authRate: authRateOf(name) });
       if (!gate.allowed) continue;
       const why = tried.length === 0 ? plan.explanation.join('; ') : `failover after ${tried.join(', ')}: ${plan.explanation.at(-1) ?? ''}`;
       return { connector, reason: why.slice(0, 1000) };
@@ -126,8 +147,10 @@ export function buildGateways(args: { readonly config: Config; readonly db: Db; 
       return choice;
     },
     next: ({ tried, ...request }) => choose(request, tried),
-    recordCall({ connector, ok }) {
-      health.set(connector, { breaker: recordResult(breakerOf(connector), { ok, now: clock.now() }) });
+    recordCall({ connector, ok, authorization }) {
+      const now = clock.now();
+      const authRate = authorization === undefined ? authRateOf(connector) : recordAuthOutcome({ state: authRateOf(connector), outcome: authorization, now });
+      health.set(connector, { breaker: recordResult(breakerOf(connector), { ok, now }), authRate });
     },
   };
   return { sandbox, registry, enabled: [...connectors.keys()] };

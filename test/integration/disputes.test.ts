@@ -8,7 +8,7 @@ import { money, parseCurrency, type CurrencyCode } from '../../src/money/index.j
 import { applyDisputeEvent } from '../../src/payments/disputes/index.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { key, startHarness, type Harness } from '../support/harness.js';
-import { CONFIRM, CREATE, TRIAL_BALANCE } from './fragments.js';
+import { CONFIRM, CREATE, REFUND, TRIAL_BALANCE } from './fragments.js';
 
 const USD = parseCurrency('USD') as CurrencyCode;
 
@@ -40,5 +40,26 @@ describeEachDatabase('disputes', (dialect) => {
 
     const events = await h.app.db.kysely.selectFrom('outbox').select('type').where('aggregate_id', '=', payment.id).orderBy('seq').execute();
     expect(events.map((e) => e.type)).toEqual(['payment.succeeded', 'dispute.opened', 'dispute.lost']);
+
+    // The loss takes back what was bought, by the same path as a full refund.
+    const order = await h.app.db.kysely.selectFrom('orders').select('status').where('checkout_session_id', '=', s.id).executeTakeFirstOrThrow();
+    expect(order.status).toBe('charged_back');
+    const revoked = await h.app.db.kysely.selectFrom('outbox').select('payload').where('aggregate_id', '=', s.id).where('type', '=', 'order.access_revoked').execute();
+    expect(revoked).toHaveLength(1);
+    expect(JSON.parse(revoked[0]!.payload).data).toMatchObject({ customerId: 'cus_dispute', paymentId: payment.id, reason: 'dispute_lost', items: [{ priceId: 'price_ml_certificate_usd', quantity: 1 }] });
+  });
+
+  it('revokes a fully refunded order through the same event, once, and a later lost dispute adds no second revocation', async () => {
+    const s = (await h.gql(CREATE, { input: { customerId: 'cus_dispute', country: 'US', items: [{ priceId: 'price_ml_certificate_usd', quantity: 1 }], idempotencyKey: key() } })).data!.createCheckoutSession.checkoutSession;
+    const payment = (await h.gql(CONFIRM, { input: { sessionId: s.id, paymentMethodToken: 'tok_visa', idempotencyKey: key() } })).data!.confirmCheckoutSession.payment;
+    const refund = (amount: number) => h.gql(REFUND, { input: { paymentId: payment.id, amount, idempotencyKey: key() } });
+    expect((await refund(1000)).errors).toBeUndefined();
+    const revocations = () => h.app.db.kysely.selectFrom('outbox').select('payload').where('aggregate_id', '=', s.id).where('type', '=', 'order.access_revoked').execute();
+    expect(await revocations()).toHaveLength(0); // partial: access stays
+    expect((await refund(s.total.amount - 1000)).errors).toBeUndefined();
+    const [revoked] = await revocations();
+    expect(JSON.parse(revoked!.payload).data).toMatchObject({ paymentId: payment.id, reason: 'refunded' });
+    await applyDisputeEvent(h.app.payments, { connector: 'sandbox', gatewayDisputeId: 'dp_gateway_2', paymentId: payment.id, amount: money(s.total.amount, USD), fee: null, reason: 'fraudulent', occurredAt: h.clock.now(), kind: 'lost' });
+    expect(await revocations()).toHaveLength(1);
   });
 });

@@ -76,7 +76,8 @@ describeEachDatabase('failover across connectors', (dialect) => {
     expect(trial.attempts.map((a: { connector: string }) => a.connector)).toEqual(['stripe', 'sandbox']);
   });
 
-  it.each(['tok_chargeDeclined', 'tok_chargeDeclinedProcessingError'])('never fails over an issuer decision (%s)', async (token) => {
+  // Soft declines that may fail over are tested against a reachable second gateway (soft-decline-failover.test.ts).
+  it.each(['tok_chargeDeclined', 'tok_chargeDeclinedInsufficientFunds'])('never fails over a hard decline by the issuer (%s)', async (token) => {
     const s = (await h.gql(CREATE, { input: { customerId: `cus_fo_${dialect}`, country: 'JP', items: [{ priceId: 'price_plus_annual_jpy', quantity: 1 }], idempotencyKey: key() } })).data!.createCheckoutSession.checkoutSession;
     const res = await h.gql(CONFIRM_WITH_ROUTING, { input: { sessionId: s.id, paymentMethodToken: token, idempotencyKey: key() } });
     const payment = res.data!.confirmCheckoutSession.payment;

@@ -19,6 +19,7 @@ describeEachDatabase('applyDisputeEvent', (dialect) => {
   let clock: ManualClock;
   let deps: PaymentsDeps;
   let incidents: unknown[];
+  let revoked: string[];
   let seq = 0;
 
   beforeAll(async () => {
@@ -30,6 +31,7 @@ describeEachDatabase('applyDisputeEvent', (dialect) => {
   beforeEach(() => {
     clock = new ManualClock(Date.UTC(2026, 0, 1) + seq * 1000);
     incidents = [];
+    revoked = [];
     deps = {
       db: t.db,
       clock,
@@ -42,8 +44,18 @@ describeEachDatabase('applyDisputeEvent', (dialect) => {
         next: () => undefined,
         recordCall: () => undefined,
       },
-      hooks: new Proxy({} as PaymentsDeps['hooks'], { get: (_t, name) => () => Promise.reject(new Error(`hook ${String(name)} called`)) }),
+      // Only a lost dispute reaches the selling context (to revoke what was bought); any other hook is a bug.
+      hooks: new Proxy({} as PaymentsDeps['hooks'], {
+        get: (_t, name) =>
+          name === 'onDisputeLost'
+            ? (_tx: unknown, intent: { readonly id: string }) => {
+                revoked.push(intent.id);
+                return Promise.resolve();
+              }
+            : () => Promise.reject(new Error(`hook ${String(name)} called`)),
+      }),
       maxFailedAttempts: 3,
+      acquirerCountries: {},
       supportRefundLimits: {},
       onIncident: (err) => incidents.push(err),
     };
@@ -172,6 +184,7 @@ describeEachDatabase('applyDisputeEvent', (dialect) => {
     expect(await accountBalance(t.db.kysely, CHARGEBACKS, 'EUR')).toBe(chargebacksBefore + 5_000);
     expect(await disputeJournals(pay)).toEqual(['dispute_opened']);
     expect(await events(pay)).toEqual(['dispute.opened', 'dispute.lost']);
+    expect(revoked).toEqual([pay]);
     const row = await t.db.kysely.selectFrom('outbox').select('payload').where('aggregate_id', '=', pay).where('type', '=', 'dispute.lost').executeTakeFirstOrThrow();
     const envelope = JSON.parse(row.payload) as { type: string; partitionkey: string; data: Record<string, unknown> };
     expect(envelope.type).toBe('dispute.lost');

@@ -149,13 +149,13 @@ export async function applyDisputeEvent(deps: PaymentsDeps, props: DisputeEventP
       // fails on the unique key and rolls back; the webhook's retry then finds the row.
       await tx.insertInto('disputes').values(row).execute();
     }
-    for (const leg of legs) await performLeg(tx, intent, row, leg, now);
+    for (const leg of legs) await performLeg(deps, tx, intent, row, leg, now);
     return { applied: true, dispute: disputeView(row) };
   });
 }
 
 /** One leg: its ledger posting (none for a loss — see dispute-postings.ts) and its event. */
-async function performLeg(tx: Tx, intent: IntentRow, dispute: DisputeRow, leg: DisputeLeg, now: number): Promise<void> {
+async function performLeg(deps: PaymentsDeps, tx: Tx, intent: IntentRow, dispute: DisputeRow, leg: DisputeLeg, now: number): Promise<void> {
   const currency = currencyOf(dispute.currency);
   // The stored amount, not the event's: a win returns what was withdrawn when it opened.
   const amount = money(dispute.amount, currency);
@@ -170,7 +170,9 @@ async function performLeg(tx: Tx, intent: IntentRow, dispute: DisputeRow, leg: D
       await postJournal(tx, disputeWonPosting(base), now);
       break;
     case 'lost':
-      // Nothing moves: the opened posting already booked the amount as contra-revenue.
+      // Nothing moves in the ledger: the opened posting already booked the amount as
+      // contra-revenue. What the payment bought is revoked, by the path a full refund takes.
+      await deps.hooks.onDisputeLost(tx, intent, now);
       break;
     default: {
       const unreachable: never = leg;

@@ -8,6 +8,7 @@ import * as auditLog from './migrations/0004_audit_log.js';
 import * as webhookInbox from './migrations/0005_webhook_inbox.js';
 import * as disputes from './migrations/0006_disputes.js';
 import * as attemptRouting from './migrations/0007_attempt_routing.js';
+import * as sca from './migrations/0008_sca.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -22,6 +23,7 @@ const MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   '0005_webhook_inbox': webhookInbox,
   '0006_disputes': disputes,
   '0007_attempt_routing': attemptRouting,
+  '0008_sca': sca,
 };
 
 class BundledProvider implements MigrationProvider {

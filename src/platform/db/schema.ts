@@ -9,6 +9,7 @@ import type { AuditTables } from './schema-audit.js';
 import type { PersonalDataTables } from './schema-personal-data.js';
 import type { WebhookTables } from './schema-webhooks.js';
 import type { DisputeTables } from './schema-disputes.js';
+import type { ScaTables } from './schema-sca.js';
 
 export interface ProductsTable {
   id: string;
@@ -150,6 +151,8 @@ export interface PaymentIntentsTable {
   canceled_reason: string | null;
   /** The learner's country, as routing rules saw it. */
   customer_country: string | null;
+  /** The card issuer's country as the gateway's client SDK reported it (for SCA); null when unknown. */
+  issuer_country: string | null;
   created_at: number;
   updated_at: number;
   version: number;
@@ -179,6 +182,12 @@ export interface PaymentAttemptsTable {
   resume_request_key: string | null;
   /** Why this attempt went to its connector: the routing rule, or the failover that led here. */
   routing: string | null;
+  /** What Obol asked the gateway about 3-D Secure: `gateway_default`, `required` or `exemption:<name>`. */
+  authentication: string | null;
+  /** Why (decideSca's reasons, joined). */
+  sca_decision: string | null;
+  /** What 3-D Secure did (THREE_DS_OUTCOMES), once known. */
+  three_ds: string | null;
   created_at: number;
   updated_at: number;
   resolved_at: number | null;
@@ -299,7 +308,7 @@ export interface SchemaMigrationsTable {
 }
 
 /** Tables of later features live in their own schema-*.ts files, merged here. */
-export interface Database extends AbuseTables, PersonalDataTables, AuditTables, WebhookTables, DisputeTables {
+export interface Database extends AbuseTables, PersonalDataTables, AuditTables, WebhookTables, DisputeTables, ScaTables {
   products: ProductsTable;
   prices: PricesTable;
   coupons: CouponsTable;

@@ -14,6 +14,7 @@ export const EVENT_TYPES = [
   'checkout.completed',
   'checkout.canceled',
   'checkout.expired',
+  'order.access_revoked',
   'payment.authorized',
   'payment.requires_action',
   'payment.succeeded',

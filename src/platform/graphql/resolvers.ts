@@ -166,9 +166,10 @@ const Mutation: Record<string, Resolver> = {
     const i = input(args);
     const sessionId = requireId('checkoutSession', i.sessionId, 'sessionId');
     const token = optionalString(i.paymentMethodToken, 'paymentMethodToken', 255);
+    const cardCountry = optionalString(i.cardCountry, 'cardCountry', 2);
     const { caller, options, req } = idem(ctx, 'confirmCheckoutSession', i);
     return runIdempotent(options, req, async () => {
-      const result = await confirmCheckoutSession(ctx.app.checkout, { caller, sessionId, paymentMethodToken: token, requestKey: req.key });
+      const result = await confirmCheckoutSession(ctx.app.checkout, { caller, sessionId, paymentMethodToken: token, cardCountry, requestKey: req.key });
       return { checkoutSession: result.session, payment: result.payment };
     });
   },

@@ -127,6 +127,8 @@ export const typeDefs = /* GraphQL */ `
     sessionId: ID!
     "The gateway's token for the payment method. Never a card number. Optional when the total is zero."
     paymentMethodToken: String
+    "The card issuer's country (ISO 3166-1 alpha-2) as the gateway's client SDK reports it with the token (Stripe.js card.country). Decides PSD2 strong customer authentication only; left out, Obol authenticates where SCA may apply."
+    cardCountry: String
     idempotencyKey: String!
   }
 
@@ -272,8 +274,16 @@ export const typeDefs = /* GraphQL */ `
     nextAction: NextAction
     "Why this attempt went to its connector: the routing rule, or the failover that led here."
     routing: String
+    "What Obol asked the gateway about 3-D Secure: gateway_default, required, or exemption:<low_value|fixed_amount_recurring>."
+    authentication: String
+    "Why: the strong customer authentication decision, step by step."
+    scaDecision: String
+    "What 3-D Secure did on this attempt, once known."
+    threeDSecure: ThreeDSecureOutcome
     createdAt: DateTime!
   }
+
+  enum ThreeDSecureOutcome { frictionless challenge exempted failed not_attempted }
 
   enum DisputeStatus { opened won lost }
 
