@@ -6,7 +6,7 @@
 import { isObolError, ObolError, type Clock } from '../kernel/index.js';
 import type { Connector, ConnectorRegistry, RouteArgs, RouteChoice } from '../payments/index.js';
 import { createBraintreeConnector } from '../payments/connectors/braintree/index.js';
-import { createRazorpayConnector } from '../payments/connectors/razorpay/index.js';
+import { createRazorpayConnector, sqlRazorpayJournal } from '../payments/connectors/razorpay/index.js';
 import { createSandboxConnector, type SandboxOptions } from '../payments/connectors/sandbox/index.js';
 import { createStripeConnector } from '../payments/connectors/stripe/index.js';
 import {
@@ -100,7 +100,15 @@ export function buildGateways(args: { readonly config: Config; readonly db: Db; 
     );
   }
   if (config.razorpayKeyId !== null && config.razorpayKeySecret !== null) {
-    connectors.set('razorpay', createRazorpayConnector({ keyId: config.razorpayKeyId, keySecret: config.razorpayKeySecret, ...(config.razorpayApiUrl ? { baseUrl: config.razorpayApiUrl } : {}) }));
+    connectors.set(
+      'razorpay',
+      createRazorpayConnector({
+        keyId: config.razorpayKeyId,
+        keySecret: config.razorpayKeySecret,
+        journal: sqlRazorpayJournal({ db, clock }),
+        ...(config.razorpayApiUrl ? { baseUrl: config.razorpayApiUrl } : {}),
+      }),
+    );
   }
 
   const routing = loadRouting(config.routingConfig, [...connectors.keys()]);

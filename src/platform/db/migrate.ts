@@ -9,6 +9,7 @@ import * as webhookInbox from './migrations/0005_webhook_inbox.js';
 import * as disputes from './migrations/0006_disputes.js';
 import * as attemptRouting from './migrations/0007_attempt_routing.js';
 import * as sca from './migrations/0008_sca.js';
+import * as razorpayJournal from './migrations/0009_razorpay_journal.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -24,6 +25,7 @@ const MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   '0006_disputes': disputes,
   '0007_attempt_routing': attemptRouting,
   '0008_sca': sca,
+  '0009_razorpay_journal': razorpayJournal,
 };
 
 class BundledProvider implements MigrationProvider {

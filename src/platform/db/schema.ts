@@ -10,6 +10,7 @@ import type { PersonalDataTables } from './schema-personal-data.js';
 import type { WebhookTables } from './schema-webhooks.js';
 import type { DisputeTables } from './schema-disputes.js';
 import type { ScaTables } from './schema-sca.js';
+import type { RazorpayTables } from './schema-razorpay.js';
 
 export interface ProductsTable {
   id: string;
@@ -308,7 +309,7 @@ export interface SchemaMigrationsTable {
 }
 
 /** Tables of later features live in their own schema-*.ts files, merged here. */
-export interface Database extends AbuseTables, PersonalDataTables, AuditTables, WebhookTables, DisputeTables, ScaTables {
+export interface Database extends AbuseTables, PersonalDataTables, AuditTables, WebhookTables, DisputeTables, ScaTables, RazorpayTables {
   products: ProductsTable;
   prices: PricesTable;
   coupons: CouponsTable;

@@ -60,8 +60,9 @@
  *   `retrieve` resolves it later.
  * - retrieve: authorize/resume by receipt; capture/refund via this connector's journal of
  *   key → payment (Razorpay cannot search payments by our key), then the payment's state and its
- *   refunds' `notes.obol_idempotency_key`. The default journal is in memory, so across a restart
- *   `retrieve` of a capture or refund reports `not_found`: pass a durable `journal` in production.
+ *   refunds' `notes.obol_idempotency_key`. Obol passes the durable `sqlRazorpayJournal`
+ *   (journal.ts); the in-memory default is for tests, and across a restart it would report
+ *   `not_found` for a capture or refund that happened.
  *
  * Errors: a 4xx answer is a decline (data). Only "could not reach or understand Razorpay" throws:
  * ConnectorUnavailableError when certainly nothing was sent or executed (connection refused, DNS

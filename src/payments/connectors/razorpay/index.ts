@@ -10,6 +10,7 @@ export {
   type RazorpayJournal,
   type RazorpayJournalEntry,
 } from './connector.js';
+export { sqlRazorpayJournal } from './journal.js';
 export {
   checkoutToken,
   classifyReason,
