@@ -4,8 +4,9 @@
  * charged twice, and after repeated failures the circuit breaker sends payments straight to the
  * fallback until Stripe recovers.
  */
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startStripeSimulator, type StripeSimulator } from '../simulators/stripe.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { key, startHarness, type Harness } from '../support/harness.js';
 import { CREATE } from './fragments.js';
@@ -83,5 +84,88 @@ describeEachDatabase('failover across connectors', (dialect) => {
     const payment = res.data!.confirmCheckoutSession.payment;
     expect(payment.status).toBe('requires_payment_method');
     expect(payment.attempts.map((a: { connector: string }) => a.connector)).toEqual(['sandbox']);
+  });
+});
+
+/**
+ * A TCP door in front of a gateway simulator: closed, connections are refused (nothing reaches
+ * the gateway); open again, on the same port, traffic flows as before.
+ */
+async function gatewayDoor(target: number): Promise<{ readonly port: number; close(): Promise<void>; open(): Promise<void>; shutdown(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+  return {
+    port,
+    close,
+    open: () => new Promise<void>((r) => server.listen(port, '127.0.0.1', r)),
+    shutdown: async () => {
+      if (server.listening) await close();
+    },
+  };
+}
+
+describeEachDatabase('circuit breaker around a gateway that goes down and comes back', (dialect) => {
+  let h: Harness;
+  let stripe: StripeSimulator;
+  let door: Awaited<ReturnType<typeof gatewayDoor>>;
+  beforeAll(async () => {
+    stripe = await startStripeSimulator();
+    door = await gatewayDoor(stripe.port);
+    h = await startHarness(dialect, {
+      STRIPE_SECRET_KEY: stripe.secretKey,
+      STRIPE_API_URL: `http://127.0.0.1:${door.port}`,
+      ROUTING_CONFIG: JSON.stringify({ rules: [{ id: 'europe', match: {}, connectors: [{ connector: 'stripe', weight: 1 }, { connector: 'sandbox', weight: 0 }] }] }),
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await door?.shutdown();
+    await stripe?.close();
+  });
+
+  async function connectorsTried(): Promise<string[]> {
+    const s = (await h.gql(CREATE, { input: { customerId: `cus_cb_${dialect}`, country: 'DE', items: [{ priceId: 'price_plus_monthly_eur', quantity: 1 }], idempotencyKey: key() } })).data!.createCheckoutSession.checkoutSession;
+    const payment = (await h.gql(CONFIRM_WITH_ROUTING, { input: { sessionId: s.id, paymentMethodToken: 'pm_card_visa', idempotencyKey: key() } })).data!.confirmCheckoutSession.payment;
+    expect(payment.status).toBe('succeeded');
+    return payment.attempts.map((a: { connector: string }) => a.connector);
+  }
+
+  it('opens while the gateway is down, then closes again after successful trials once it is back', async () => {
+    expect(await connectorsTried()).toEqual(['stripe']);
+    await door.close();
+    for (let i = 0; i < 5; i++) expect(await connectorsTried()).toEqual(['stripe', 'sandbox']);
+    // Open: Stripe is not even tried.
+    expect(await connectorsTried()).toEqual(['sandbox']);
+
+    await door.open();
+    h.clock.advance(31_000);
+    // Half-open: one trial at a time goes to Stripe; three successes close the breaker.
+    for (let i = 0; i < 3; i++) expect(await connectorsTried()).toEqual(['stripe']);
+    // Closed, not still half-open: a single failure would reopen a half-open breaker, whereas a
+    // closed one keeps sending to Stripe until failures pile up again.
+    await door.close();
+    expect(await connectorsTried()).toEqual(['stripe', 'sandbox']);
+    expect(await connectorsTried()).toEqual(['stripe', 'sandbox']);
+    await door.open();
+    expect(await connectorsTried()).toEqual(['stripe']);
   });
 });
