@@ -1,0 +1,200 @@
+/**
+ * Views of the use cases to protobuf messages and back. int64 crosses here: protobuf-es gives
+ * bigint, the use cases count in JavaScript numbers, so every amount is checked to be a safe
+ * integer on the way in (a larger one is refused as AMOUNT_INVALID rather than rounded) and on
+ * the way out (a view never holds one; if it did, failing loudly beats a silently wrong amount).
+ */
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { timestampFromMs, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { ObolError } from '../../kernel/index.js';
+import type { CheckoutSessionView, SessionStatus } from '../../checkout/index.js';
+import type { CaptureMethod, OperationResult, OperationView, PaymentStatus, PaymentView, RefundView } from '../../payments/index.js';
+import { CaptureMethod as PbCaptureMethod, MoneySchema, type Money } from '../../gen/obol/v1/common_pb.js';
+import {
+  OperationResult as PbOperationResult,
+  PaymentOperationSchema,
+  PaymentSchema,
+  PaymentStatus as PbPaymentStatus,
+  RefundSchema,
+  type Payment,
+} from '../../gen/obol/v1/payments_pb.js';
+import { CheckoutSessionSchema, CheckoutSessionStatus as PbSessionStatus, type CheckoutSession } from '../../gen/obol/v1/checkout_pb.js';
+
+/** A request's int64 as a number of minor units, refused when JavaScript cannot hold it exactly. */
+export function minorUnitsFrom(value: bigint, field: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw new ObolError('AMOUNT_INVALID', `${field} is outside the range Obol accepts (at most ${Number.MAX_SAFE_INTEGER} minor units).`, { field });
+  }
+  return Number(value);
+}
+
+export function int64From(value: number): bigint {
+  if (!Number.isSafeInteger(value)) throw new Error(`amount ${value} is not a safe integer`);
+  return BigInt(value);
+}
+
+export function moneyOf(amount: number, currency: string): Money {
+  return create(MoneySchema, { amountMinor: int64From(amount), currency });
+}
+
+const timeOf = (ms: number): Timestamp => timestampFromMs(ms);
+
+export function captureMethodOf(value: CaptureMethod): PbCaptureMethod {
+  switch (value) {
+    case 'automatic':
+      return PbCaptureMethod.AUTOMATIC;
+    case 'manual':
+      return PbCaptureMethod.MANUAL;
+    default: {
+      const unhandled: never = value;
+      throw new Error(`unknown capture method ${String(unhandled)}`);
+    }
+  }
+}
+
+/** UNSPECIFIED is the proto3 default, so it means what the GraphQL API defaults to: automatic. */
+export function captureMethodFrom(value: PbCaptureMethod): CaptureMethod {
+  switch (value) {
+    case PbCaptureMethod.UNSPECIFIED:
+    case PbCaptureMethod.AUTOMATIC:
+      return 'automatic';
+    case PbCaptureMethod.MANUAL:
+      return 'manual';
+    default:
+      throw new ObolError('VALIDATION_FAILED', 'capture_method must be AUTOMATIC or MANUAL.', { field: 'capture_method' });
+  }
+}
+
+export function paymentStatusOf(value: PaymentStatus): PbPaymentStatus {
+  switch (value) {
+    case 'requires_payment_method':
+      return PbPaymentStatus.REQUIRES_PAYMENT_METHOD;
+    case 'requires_confirmation':
+      return PbPaymentStatus.REQUIRES_CONFIRMATION;
+    case 'processing':
+      return PbPaymentStatus.PROCESSING;
+    case 'requires_action':
+      return PbPaymentStatus.REQUIRES_ACTION;
+    case 'requires_capture':
+      return PbPaymentStatus.REQUIRES_CAPTURE;
+    case 'succeeded':
+      return PbPaymentStatus.SUCCEEDED;
+    case 'canceled':
+      return PbPaymentStatus.CANCELED;
+    case 'failed':
+      return PbPaymentStatus.FAILED;
+    default: {
+      const unhandled: never = value;
+      throw new Error(`unknown payment status ${String(unhandled)}`);
+    }
+  }
+}
+
+export function operationResultOf(value: OperationResult): PbOperationResult {
+  switch (value) {
+    case 'succeeded':
+      return PbOperationResult.SUCCEEDED;
+    case 'failed':
+      return PbOperationResult.FAILED;
+    case 'pending':
+      return PbOperationResult.PENDING;
+    default: {
+      const unhandled: never = value;
+      throw new Error(`unknown operation result ${String(unhandled)}`);
+    }
+  }
+}
+
+export function sessionStatusOf(value: SessionStatus): PbSessionStatus {
+  switch (value) {
+    case 'open':
+      return PbSessionStatus.OPEN;
+    case 'processing':
+      return PbSessionStatus.PROCESSING;
+    case 'complete':
+      return PbSessionStatus.COMPLETE;
+    case 'expired':
+      return PbSessionStatus.EXPIRED;
+    default: {
+      const unhandled: never = value;
+      throw new Error(`unknown checkout session status ${String(unhandled)}`);
+    }
+  }
+}
+
+export function refundOf(r: RefundView): MessageInitShape<typeof RefundSchema> {
+  return {
+    id: r.id,
+    paymentId: r.paymentId,
+    amount: moneyOf(r.amount, r.currency),
+    status: r.status,
+    reason: r.reason ?? '',
+    failureCode: r.failureCode ?? '',
+    createTime: timeOf(r.createdAt),
+    updateTime: timeOf(r.updatedAt),
+  };
+}
+
+function operationOf(o: OperationView): MessageInitShape<typeof PaymentOperationSchema> {
+  return {
+    id: o.id,
+    kind: o.kind,
+    amount: moneyOf(o.amount, o.currency),
+    status: o.status,
+    failureCode: o.failureCode ?? '',
+    createTime: timeOf(o.createdAt),
+  };
+}
+
+export function paymentMessage(p: PaymentView): Payment {
+  return create(PaymentSchema, {
+    id: p.id,
+    checkoutSessionId: p.checkoutSessionId,
+    customerId: p.customerId,
+    amount: moneyOf(p.amount, p.currency),
+    captureMethod: captureMethodOf(p.captureMethod),
+    status: paymentStatusOf(p.status),
+    connector: p.connector ?? '',
+    amountAuthorized: moneyOf(p.amountAuthorized, p.currency),
+    amountCaptured: moneyOf(p.amountCaptured, p.currency),
+    amountRefunded: moneyOf(p.amountRefunded, p.currency),
+    amountRefundable: moneyOf(p.amountRefundable, p.currency),
+    failedAttempts: p.failedAttempts,
+    ...(p.lastError ? { lastError: { code: p.lastError.code, reason: p.lastError.reason, declineClass: p.lastError.declineClass ?? '' } } : {}),
+    ...(p.nextAction ? { nextAction: { type: p.nextAction.type, challengeId: p.nextAction.challengeId, redirectUrl: p.nextAction.redirectUrl } } : {}),
+    refunds: p.refunds.map(refundOf),
+    operations: p.operations.map(operationOf),
+    createTime: timeOf(p.createdAt),
+    updateTime: timeOf(p.updatedAt),
+  });
+}
+
+export function checkoutSessionMessage(s: CheckoutSessionView): CheckoutSession {
+  return create(CheckoutSessionSchema, {
+    id: s.id,
+    customerId: s.customerId,
+    country: s.country,
+    status: sessionStatusOf(s.status),
+    captureMethod: captureMethodOf(s.captureMethod),
+    couponId: s.couponId ?? '',
+    lines: s.lines.map((l) => ({
+      priceId: l.priceId,
+      productId: l.productId,
+      productName: l.productName,
+      quantity: l.quantity,
+      unitAmount: moneyOf(l.unitAmount, s.currency),
+      discount: moneyOf(l.discount, s.currency),
+      tax: moneyOf(l.tax, s.currency),
+      total: moneyOf(l.total, s.currency),
+    })),
+    subtotal: moneyOf(s.subtotal, s.currency),
+    discountTotal: moneyOf(s.discountTotal, s.currency),
+    taxTotal: moneyOf(s.taxTotal, s.currency),
+    total: moneyOf(s.total, s.currency),
+    paymentId: s.paymentId ?? '',
+    orderId: s.orderId ?? '',
+    expireTime: timeOf(s.expiresAt),
+    ...(s.completedAt !== null ? { completeTime: timeOf(s.completedAt) } : {}),
+    createTime: timeOf(s.createdAt),
+  });
+}
