@@ -17,8 +17,13 @@ export interface DemoProduct {
   readonly name: string;
   readonly description: string;
   readonly kind: 'one_time' | 'recurring';
-  /** What an entitlement to this product unlocks. */
+  /** A label for what the product is about (free text, kept for compatibility). */
   readonly resource: string;
+  /**
+   * What buying it grants (entitlements): `course:<slug>`, `specialization:<slug>` or
+   * `catalog:all`; null when it grants no access.
+   */
+  readonly grants: string | null;
 }
 
 export interface DemoPrice {
@@ -64,6 +69,7 @@ export const DEMO_PRODUCTS: readonly DemoProduct[] = frozen<DemoProduct>([
     description: 'A shareable certificate for completing the Machine Learning course, with graded assignments.',
     kind: 'one_time',
     resource: 'course:machine-learning',
+    grants: 'course:machine-learning',
   },
   {
     id: 'prod_data_science_specialization',
@@ -71,6 +77,7 @@ export const DEMO_PRODUCTS: readonly DemoProduct[] = frozen<DemoProduct>([
     description: 'Monthly access to every course, project and certificate in the Data Science specialization.',
     kind: 'recurring',
     resource: 'specialization:data-science',
+    grants: 'specialization:data-science',
   },
   {
     id: 'prod_obol_plus',
@@ -78,6 +85,7 @@ export const DEMO_PRODUCTS: readonly DemoProduct[] = frozen<DemoProduct>([
     description: 'All-access subscription: unlimited courses, specializations and certificates.',
     kind: 'recurring',
     resource: 'catalog:all',
+    grants: 'catalog:all',
   },
 ]);
 

@@ -1,7 +1,7 @@
 /** Catalog storage: products, prices, coupons and tax rates. Reads are plain; the seed is idempotent. */
 import { ObolError, isCatalogId } from '../kernel/index.js';
 import { parseCurrency, type CurrencyCode } from '../money/index.js';
-import { forUpdate, isUniqueViolation, type CouponsTable, type Db, type Executor } from '../platform/db/index.js';
+import { forUpdate, isUniqueViolation, type CouponsTable, type Db, type Executor, type ProductsTable } from '../platform/db/index.js';
 import type { BillingInterval, TaxBehavior } from './domain/price.js';
 import { isBillingInterval, isTaxBehavior } from './domain/price.js';
 import type { Coupon, CouponKind } from './domain/coupon.js';
@@ -17,6 +17,8 @@ export interface Product {
   readonly description: string;
   readonly kind: ProductKind;
   readonly resource: string;
+  /** What buying it grants (`course:<slug>`, `specialization:<slug>`, `catalog:all`); null: nothing. */
+  readonly grants: string | null;
   readonly active: boolean;
 }
 
@@ -115,16 +117,28 @@ export async function listPrices(db: Executor, filter: ListPricesFilter = {}): P
   return rows.map(toPrice);
 }
 
-export async function listProducts(db: Executor): Promise<Product[]> {
-  const rows = await db.selectFrom('products').selectAll().where('active', '=', 1).orderBy('id').execute();
-  return rows.map((r) => ({
+function toProduct(r: Omit<ProductsTable, 'created_at'>): Product {
+  return {
     id: r.id,
     name: r.name,
     description: r.description,
     kind: (PRODUCT_KINDS as readonly string[]).includes(r.kind) ? (r.kind as ProductKind) : 'one_time',
     resource: r.resource,
+    grants: r.grants,
     active: r.active === 1,
-  }));
+  };
+}
+
+export async function listProducts(db: Executor): Promise<Product[]> {
+  const rows = await db.selectFrom('products').selectAll().where('active', '=', 1).orderBy('id').execute();
+  return rows.map(toProduct);
+}
+
+/** Products by id, active or not (a past purchase still names what it bought). */
+export async function findProducts(db: Executor, ids: readonly string[]): Promise<Map<string, Product>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.selectFrom('products').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+  return new Map(rows.map((r) => [r.id, toProduct(r)]));
 }
 
 export async function findTaxRate(db: Executor, country: string): Promise<TaxRate | undefined> {
@@ -234,7 +248,7 @@ export async function seedDemoCatalog(db: Db, now: number): Promise<SeedResult> 
     let taxRates = 0;
     for (const p of DEMO_PRODUCTS) {
       if (await has('products', p.id)) continue;
-      await tx.insertInto('products').values({ id: p.id, name: p.name, description: p.description, kind: p.kind, resource: p.resource, active: 1, created_at: now }).execute();
+      await tx.insertInto('products').values({ id: p.id, name: p.name, description: p.description, kind: p.kind, resource: p.resource, grants: p.grants, active: 1, created_at: now }).execute();
       products++;
     }
     for (const p of DEMO_PRICES) {

@@ -2,7 +2,7 @@
  * Who may do what. The use cases enforce this (not only the API layer), so every entry point —
  * GraphQL today, gRPC and webhooks later — gets the same rules.
  *
- *   learner  their own checkout sessions and payments (and later subscriptions, entitlements)
+ *   learner  their own checkout sessions, payments and entitlements (and later subscriptions)
  *   support  read everything; refund up to a configured amount per refund
  *   finance  ledger, trial balance, audit log, reconciliation views; read payments
  *   admin    everything
@@ -53,6 +53,8 @@ export const PERMISSIONS = {
   'payment.refund': ['support', 'service', 'admin'],
   'ledger.read': ['finance', 'admin'],
   'audit.read': ['finance', 'admin'],
+  /** Who may access what: learners their own (mayActFor), back-end services and support anyone's. */
+  'entitlement.read': ['learner', 'support', 'service', 'admin'],
 } as const satisfies Record<string, readonly AccessRole[]>;
 
 export type Permission = keyof typeof PERMISSIONS;
