@@ -9,10 +9,11 @@ import { createApp } from '../platform/app.js';
 import { AVAILABLE_ROLES, CONFIG_REFERENCE, ConfigError, loadConfig, redactConfig, type Config } from '../platform/config.js';
 import { migrateToLatest, openDatabase } from '../platform/db/index.js';
 import { createHttpServer } from '../platform/http/server.js';
+import { OBOL_GRPC_SERVICES, startGrpcServer, type GrpcServer } from '../platform/grpc/server.js';
 import { createLogger } from '../platform/logging.js';
 import { loadKeyring } from '../platform/crypto/keyring.js';
 import { reencryptPersonalData } from '../platform/crypto/reencrypt.js';
-import { startWorker } from '../platform/worker.js';
+import { startWorker, type Worker } from '../platform/worker.js';
 import { TOKEN_USAGE, tokenCommand } from './token.js';
 
 const COMMANDS = ['serve', 'migrate', 'seed', 'token', 'reencrypt', 'help'] as const;
@@ -166,7 +167,25 @@ async function serve(config: Config): Promise<number> {
   }
   const roles = new Set(config.roles);
   const server = roles.has('api') ? await createHttpServer(app) : undefined;
-  const worker = roles.has('worker') ? startWorker(app) : undefined;
+  let grpc: GrpcServer | undefined;
+  try {
+    grpc = roles.has('grpc') ? await startGrpcServer(app, { host: config.grpcHost, port: config.grpcPort }) : undefined;
+  } catch (err) {
+    logger.error({ err, host: config.grpcHost, port: config.grpcPort }, 'cannot start the gRPC server (is GRPC_PORT in use?)');
+    await app.close();
+    return 1;
+  }
+  if (grpc) logger.info({ port: grpc.port, services: OBOL_GRPC_SERVICES }, 'obol grpc is listening');
+  let worker: Worker | undefined;
+  try {
+    worker = roles.has('worker') ? await startWorker(app) : undefined;
+  } catch (err) {
+    // With EVENT_BUS=kafka the worker needs the brokers at start; an orchestrator restarts us.
+    logger.error({ err, eventBus: config.eventBus }, 'cannot start the worker (is Kafka reachable?)');
+    await grpc?.close({ graceMs: 0 });
+    await app.close();
+    return 1;
+  }
   if (server) {
     await server.listen({ port: config.port, host: config.host });
     const address = server.server.address();
@@ -186,7 +205,8 @@ async function serve(config: Config): Promise<number> {
       }, config.shutdownTimeoutMs);
       force.unref();
       try {
-        await server?.close();
+        // Both front doors drain together: health turns NOT_SERVING, in-flight calls finish.
+        await Promise.all([server?.close(), grpc?.close({ graceMs: config.shutdownTimeoutMs })]);
         await worker?.stop();
         await app.close();
         logger.info('stopped cleanly');

@@ -11,7 +11,8 @@ import { buildGateways, type Gateways } from './gateways.js';
 import { seedDemoCatalog } from '../catalog/index.js';
 import type { Config } from './config.js';
 import { migrateToLatest, openDatabase, type Db } from './db/index.js';
-import { InProcessEventBus } from './events/index.js';
+import { deliverOnce, InProcessEventBus, type EventConsumer } from './events/index.js';
+import { entitlementsConsumer, sqlEntitlementReadModel, type EntitlementsDeps } from '../entitlements/index.js';
 import { checkoutLimits } from './abuse/checkout-limits.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/index.js';
 import { loadKeyring } from './crypto/keyring.js';
@@ -26,6 +27,9 @@ export interface App {
   readonly payments: PaymentsDeps;
   readonly checkout: CheckoutDeps;
   readonly verifier: TokenVerifier;
+  readonly entitlements: EntitlementsDeps;
+  /** Every in-process event consumer (projections). Subscribed to `bus` here; a Kafka transport runs the same list. */
+  readonly eventConsumers: readonly EventConsumer[];
   close(): Promise<void>;
 }
 
@@ -79,6 +83,10 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
   const checkout: CheckoutDeps = { db, clock, sessionTtlMs: config.checkoutSessionTtlSeconds * 1000, payments, limits: checkoutLimits({ db, clock, config }), keyring };
   const verifier = await createTokenVerifier({ config });
   const bus = new InProcessEventBus();
+  // Entitlements: the write side and (by default) the read model live in the main database.
+  const entitlements: EntitlementsDeps = { db, clock, readModel: sqlEntitlementReadModel(db) };
+  const eventConsumers: readonly EventConsumer[] = [entitlementsConsumer(entitlements)];
+  subscribeConsumers({ bus, db, clock, consumers: eventConsumers });
   return {
     config,
     logger,
@@ -89,9 +97,26 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     payments,
     checkout,
     verifier,
+    entitlements,
+    eventConsumers,
     async close() {
       await bus.close();
       await db.close();
     },
   };
+}
+
+/**
+ * The in-process transport for event consumers: each event a consumer wants is applied once
+ * (deliverOnce). A failing consumer fails the publish, so the relay keeps the event and retries.
+ */
+function subscribeConsumers(args: { readonly bus: InProcessEventBus; readonly db: Db; readonly clock: Clock; readonly consumers: readonly EventConsumer[] }): void {
+  const { bus, db, clock } = args;
+  for (const consumer of args.consumers) {
+    for (const type of consumer.types) {
+      bus.subscribe(type, async (event) => {
+        await deliverOnce({ db, consumer, event, now: clock.now() });
+      });
+    }
+  }
 }

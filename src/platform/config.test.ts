@@ -18,14 +18,20 @@ describe('loadConfig', () => {
       acquirerCountries: { sandbox: 'IE' },
       port: 4000,
       host: '0.0.0.0',
+      grpcPort: 50051,
+      grpcHost: '0.0.0.0',
       databaseUrl: 'sqlite:./data/obol.db',
       database: { kind: 'sqlite', file: './data/obol.db' },
       logLevel: 'info',
-      roles: ['api', 'worker'],
+      roles: ['api', 'grpc', 'worker'],
       checkoutSessionTtlSeconds: 1800,
       paymentMaxFailedAttempts: 5,
       reconcileAfterSeconds: 30,
       workerPollIntervalMs: 500,
+      eventBus: 'inprocess',
+      kafkaBrokers: [],
+      kafkaClientId: 'obol',
+      kafkaTopicPartitions: 6,
       sandboxLatencyMs: 0,
       sandboxFailureRate: 0,
       sandboxTimeoutRate: 0,
@@ -174,6 +180,14 @@ describe('loadConfig', () => {
     expect(problemsOf({ BRAINTREE_WEBHOOK_KEYS: 'only-one-part' })).toEqual(['BRAINTREE_WEBHOOK_KEYS: must be a comma-separated list of publicKey:privateKey pairs (got "[redacted]")']);
   });
 
+  it('reads the Kafka settings and refuses EVENT_BUS=kafka without brokers or with malformed ones', () => {
+    const c = loadConfig({ EVENT_BUS: 'kafka', KAFKA_BROKERS: 'kafka-1:9092, 10.0.0.7:19092', KAFKA_TOPIC_PARTITIONS: '12' });
+    expect(c).toMatchObject({ eventBus: 'kafka', kafkaBrokers: ['kafka-1:9092', '10.0.0.7:19092'], kafkaTopicPartitions: 12 });
+    expect(() => loadConfig({ EVENT_BUS: 'kafka' })).toThrow(/KAFKA_BROKERS: EVENT_BUS=kafka needs the brokers/);
+    expect(() => loadConfig({ KAFKA_BROKERS: 'kafka-1' })).toThrow(/KAFKA_BROKERS: must be a comma-separated list of host:port/);
+    expect(() => loadConfig({ EVENT_BUS: 'rabbit' })).toThrow(/EVENT_BUS/);
+  });
+
   it('reads acquirer countries per connector and names a malformed entry', () => {
     expect(loadConfig({ ACQUIRER_COUNTRIES: 'stripe:IE, braintree:NL' }).acquirerCountries).toEqual({ stripe: 'IE', braintree: 'NL' });
     expect(loadConfig({ ACQUIRER_COUNTRIES: 'none' }).acquirerCountries).toEqual({});
@@ -192,16 +206,22 @@ describe('loadConfig', () => {
     expect(loadConfig({ OBOL_ROLES: ' api , worker,api' }).roles).toEqual(['api', 'worker']);
   });
 
-  it('refuses the grpc role as not available yet', () => {
-    expect(problemsOf({ OBOL_ROLES: 'api,grpc' })).toEqual([
-      'OBOL_ROLES: asks for the grpc role, which is not available yet in this version (available: api, worker) (got "api,grpc")',
+  it('runs every role by default, grpc included, on its own port', () => {
+    const config = loadConfig({});
+    expect(config.roles).toEqual(['api', 'grpc', 'worker']);
+    expect(config.grpcPort).toBe(50051);
+    expect(config.grpcHost).toBe('0.0.0.0');
+    expect(loadConfig({ OBOL_ROLES: 'grpc', GRPC_PORT: '0', GRPC_HOST: '127.0.0.1' })).toMatchObject({ roles: ['grpc'], grpcPort: 0, grpcHost: '127.0.0.1' });
+    expect(problemsOf({ GRPC_PORT: '70000', GRPC_HOST: 'grpc://x' })).toEqual([
+      'GRPC_PORT: must be a whole number from 0 to 65535 (got "70000")',
+      'GRPC_HOST: must be a host name or IP address to listen on, not a URL (got "grpc://x")',
     ]);
   });
 
   it('refuses unknown and empty roles', () => {
     expect(problemsOf({ OBOL_ROLES: 'api,,web' })).toEqual([
       'OBOL_ROLES: has an empty entry (got "api,,web")',
-      'OBOL_ROLES: has an unknown role "web" (roles: api, worker) (got "api,,web")',
+      'OBOL_ROLES: has an unknown role "web" (roles: api, grpc, worker) (got "api,,web")',
     ]);
   });
 
@@ -319,6 +339,8 @@ describe('CONFIG_REFERENCE', () => {
       'NODE_ENV',
       'PORT',
       'HOST',
+      'GRPC_PORT',
+      'GRPC_HOST',
       'DATABASE_URL',
       'LOG_LEVEL',
       'OBOL_ROLES',
@@ -326,6 +348,10 @@ describe('CONFIG_REFERENCE', () => {
       'PAYMENT_MAX_FAILED_ATTEMPTS',
       'RECONCILE_AFTER_SECONDS',
       'WORKER_POLL_INTERVAL_MS',
+      'EVENT_BUS',
+      'KAFKA_BROKERS',
+      'KAFKA_CLIENT_ID',
+      'KAFKA_TOPIC_PARTITIONS',
       'SANDBOX_LATENCY_MS',
       'SANDBOX_FAILURE_RATE',
       'SANDBOX_TIMEOUT_RATE',
@@ -386,6 +412,7 @@ describe('CONFIG_REFERENCE', () => {
       'RAZORPAY_KEY_SECRET',
       'RAZORPAY_API_URL',
       'ROUTING_CONFIG',
+      'KAFKA_BROKERS',
     ]);
     for (const entry of CONFIG_REFERENCE) {
       if (!optional.has(entry.name)) expect(entry.default, entry.name).not.toBe('');

@@ -21,12 +21,15 @@ export const ROLES = ['api', 'grpc', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** The roles this build can actually run; the rest are refused rather than silently ignored. */
-export const AVAILABLE_ROLES = ['api', 'worker'] as const satisfies readonly Role[];
+export const AVAILABLE_ROLES = ['api', 'grpc', 'worker'] as const satisfies readonly Role[];
 
 export interface Config {
   readonly nodeEnv: NodeEnv;
   readonly port: number;
   readonly host: string;
+  /** The grpc role's port and listen address. */
+  readonly grpcPort: number;
+  readonly grpcHost: string;
   /** As given; may hold a password, so log `redactConfig(config)` instead. */
   readonly databaseUrl: string;
   /** `databaseUrl` parsed, ready for `openDatabase`. */
@@ -37,6 +40,12 @@ export interface Config {
   readonly paymentMaxFailedAttempts: number;
   readonly reconcileAfterSeconds: number;
   readonly workerPollIntervalMs: number;
+  /** Where the worker publishes events and where consumers read them. */
+  readonly eventBus: EventBusKind;
+  /** Bootstrap brokers (`host:port`); required with EVENT_BUS=kafka. */
+  readonly kafkaBrokers: readonly string[];
+  readonly kafkaClientId: string;
+  readonly kafkaTopicPartitions: number;
   readonly sandboxLatencyMs: number;
   readonly sandboxFailureRate: number;
   readonly sandboxTimeoutRate: number;
@@ -268,6 +277,16 @@ const refundLimits = z.string().transform((raw, ctx): Readonly<Record<string, nu
   return Object.freeze(out);
 });
 
+export const EVENT_BUS_KINDS = ['inprocess', 'kafka'] as const;
+export type EventBusKind = (typeof EVENT_BUS_KINDS)[number];
+
+const kafkaBrokerList = z.string().transform((raw, ctx): readonly string[] => {
+  if (raw.trim() === '') return Object.freeze([]);
+  const brokers = raw.split(',').map((b) => b.trim());
+  if (brokers.some((b) => !/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/.test(b))) return fail(ctx, 'must be a comma-separated list of host:port, such as kafka-1:9092,kafka-2:9092');
+  return Object.freeze(brokers);
+});
+
 /** `connector:CC,…`, where CC is an ISO 3166-1 alpha-2 country. */
 const acquirerCountries = z.string().transform((raw, ctx): Readonly<Record<string, string>> => {
   const out: Record<string, string> = {};
@@ -319,6 +338,18 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
     description: 'Address the HTTP server listens on.',
     schema: host,
   },
+  grpcPort: {
+    name: 'GRPC_PORT',
+    default: '50051',
+    description: 'TCP port of the internal gRPC server (grpc role); 0 picks a free port.',
+    schema: integer(0, 65535),
+  },
+  grpcHost: {
+    name: 'GRPC_HOST',
+    default: '0.0.0.0',
+    description: 'Address the gRPC server listens on (an internal network only: it serves other back-end services).',
+    schema: host,
+  },
   databaseUrl: {
     name: 'DATABASE_URL',
     default: 'sqlite:./data/obol.db',
@@ -335,7 +366,7 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
   roles: {
     name: 'OBOL_ROLES',
     default: AVAILABLE_ROLES.join(','),
-    description: `Comma-separated roles this process runs: ${AVAILABLE_ROLES.join(', ')} (grpc is not available yet).`,
+    description: `Comma-separated roles this process runs: ${AVAILABLE_ROLES.join(', ')}.`,
     schema: roles,
   },
   checkoutSessionTtlSeconds: {
@@ -361,6 +392,30 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
     default: '500',
     description: 'How often the worker polls the outbox and its queues.',
     schema: integer(10, 60_000, 'milliseconds'),
+  },
+  eventBus: {
+    name: 'EVENT_BUS',
+    default: 'inprocess',
+    description: 'Where events go: inprocess (one process, embedded) or kafka (the worker relays the outbox to Kafka; consumers run as Kafka consumer groups).',
+    schema: oneOf(EVENT_BUS_KINDS),
+  },
+  kafkaBrokers: {
+    name: 'KAFKA_BROKERS',
+    default: '',
+    description: 'Kafka bootstrap brokers, comma-separated host:port; required with EVENT_BUS=kafka.',
+    schema: kafkaBrokerList,
+  },
+  kafkaClientId: {
+    name: 'KAFKA_CLIENT_ID',
+    default: 'obol',
+    description: "Kafka client id prefix (consumer groups are named obol.<consumer>, whatever this is).",
+    schema: nonEmpty('a client id'),
+  },
+  kafkaTopicPartitions: {
+    name: 'KAFKA_TOPIC_PARTITIONS',
+    default: '6',
+    description: 'Partitions for the topics Obol creates when they are missing (existing topics are left alone).',
+    schema: integer(1, 1000, 'partitions'),
   },
   sandboxLatencyMs: {
     name: 'SANDBOX_LATENCY_MS',
@@ -725,6 +780,9 @@ function crossChecks(c: ConfigValues): string[] {
   }
   if ((c.razorpayKeyId === null) !== (c.razorpayKeySecret === null)) {
     problems.push('RAZORPAY_KEY_ID: the razorpay connector needs RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET together');
+  }
+  if (c.eventBus === 'kafka' && c.kafkaBrokers.length === 0) {
+    problems.push('KAFKA_BROKERS: EVENT_BUS=kafka needs the brokers (host:port,…)');
   }
   if (c.encryptionKeys !== null && c.encryptionKeysFile !== null) {
     problems.push('ENCRYPTION_KEYS_FILE: set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE, not both');

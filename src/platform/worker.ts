@@ -1,11 +1,15 @@
 /**
  * The worker role: relays the outbox to the bus, resolves unknown gateway outcomes, and expires
  * checkout sessions. Each loop finishes its current round before stopping (graceful shutdown).
+ *
+ * With EVENT_BUS=kafka the relay publishes to Kafka and the app's event consumers (entitlements…)
+ * run here as Kafka consumer-group members; with the in-process bus they are called by the relay
+ * itself. Either way each consumer applies an event once (platform/events/consumer.ts).
  */
 import { expireCheckoutSessions } from '../checkout/index.js';
 import { resolveUnknownOutcomes } from '../payments/index.js';
 import type { App } from './app.js';
-import { relayOutboxOnce } from './events/index.js';
+import { KafkaEventBus, relayOutboxOnce, releaseRelayShards, runKafkaConsumer, type EventBus, type KafkaConsumerRunner, type KafkaSettings } from './events/index.js';
 import { purgeIdempotencyKeys } from './idempotency.js';
 import { processWebhooksOnce } from './webhooks/index.js';
 import { purgeAbuseState } from './abuse/index.js';
@@ -15,10 +19,34 @@ export interface Worker {
   stop(): Promise<void>;
   /** One round of everything, now (tests and `obol` tooling). */
   runOnce(): Promise<void>;
+  /** Kafka consumer lag per group, topic and partition (empty with the in-process bus). */
+  lag(): Promise<Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>>;
 }
 
-export function startWorker(app: App): Worker {
+export function kafkaSettingsOf(app: App): KafkaSettings {
+  const { config } = app;
+  return { brokers: config.kafkaBrokers, clientId: config.kafkaClientId, partitions: config.kafkaTopicPartitions };
+}
+
+export async function startWorker(app: App): Promise<Worker> {
   const { config, logger } = app;
+  const kafka = config.eventBus === 'kafka' ? kafkaSettingsOf(app) : null;
+  const bus: EventBus = kafka ? new KafkaEventBus(kafka) : app.bus;
+  const consumers: KafkaConsumerRunner[] = [];
+  if (kafka) {
+    for (const consumer of app.eventConsumers) {
+      consumers.push(
+        await runKafkaConsumer({
+          settings: kafka,
+          db: app.db,
+          clock: app.clock,
+          consumer,
+          onError: (err, context) => logger.warn({ err, group: consumer.group, ...context }, 'event consumer failed; retrying'),
+          onDeadLetter: (info) => logger.error({ ...info, offset: String(info.offset) }, 'event dead-lettered: needs attention'),
+        }),
+      );
+    }
+  }
   let stopping = false;
   const loops: Promise<void>[] = [];
   const sleeps = new Set<() => void>();
@@ -36,7 +64,7 @@ export function startWorker(app: App): Worker {
       sleeps.add(wake);
     });
 
-  const tasks = workerTasks(app);
+  const tasks = workerTasks(app, bus);
 
   function loop(name: keyof typeof tasks, intervalMs: number): Promise<void> {
     return (async () => {
@@ -59,7 +87,7 @@ export function startWorker(app: App): Worker {
     loop('expire', Math.max(interval * 4, 1000)),
     loop('purge', 60_000),
   );
-  logger.info({ tasks: Object.keys(tasks) }, 'worker started');
+  logger.info({ tasks: Object.keys(tasks), eventBus: config.eventBus, consumers: app.eventConsumers.map((c) => c.group) }, 'worker started');
 
   return {
     async stop() {
@@ -68,16 +96,28 @@ export function startWorker(app: App): Worker {
       await Promise.all(loops);
       // Flush: publish what committed while we were stopping.
       await tasks.relay().catch((err: unknown) => logger.error({ err }, 'final outbox flush failed'));
+      // Hand the outbox shards to the other copies now rather than after the lease expires.
+      await releaseRelayShards({ db: app.db }).catch((err: unknown) => logger.error({ err }, 'releasing relay shards failed'));
+      await Promise.all(consumers.map((c) => c.stop().catch((err: unknown) => logger.error({ err }, 'stopping an event consumer failed'))));
+      if (bus !== app.bus) await bus.close().catch((err: unknown) => logger.error({ err }, 'closing the Kafka producer failed'));
       logger.info('worker stopped');
     },
-    runOnce: () => runWorkerRound(app),
+    runOnce: () => runWorkerRound(app, bus),
+    lag: async () => {
+      const out: Record<string, Record<string, string[]>> = {};
+      for (const [i, c] of consumers.entries()) {
+        const group = app.eventConsumers[i]?.group ?? String(i);
+        out[group] = Object.fromEntries([...(await c.lag())].map(([topic, partitions]) => [topic, partitions.map(String)]));
+      }
+      return out;
+    },
   };
 }
 
 /** The worker's periodic tasks, each one round of work. */
-export function workerTasks(app: App) {
+export function workerTasks(app: App, bus: EventBus = app.bus) {
   return {
-    relay: () => relayOutboxOnce({ db: app.db, bus: app.bus, clock: app.clock }).then(() => undefined),
+    relay: () => relayOutboxOnce({ db: app.db, bus, clock: app.clock }).then(() => undefined),
     reconcile: () => resolveUnknownOutcomes(app.payments, { olderThanMs: app.config.reconcileAfterSeconds * 1000 }).then(() => undefined),
     expire: () => expireCheckoutSessions(app.checkout).then(() => undefined),
     webhooks: () => processWebhooksOnce({ db: app.db, clock: app.clock, payments: app.payments, logger: app.logger }).then(() => undefined),
@@ -89,8 +129,8 @@ export function workerTasks(app: App) {
 }
 
 /** One round of every task, in dependency order, without timers (tests and tooling). */
-export async function runWorkerRound(app: App): Promise<void> {
-  const tasks = workerTasks(app);
+export async function runWorkerRound(app: App, bus: EventBus = app.bus): Promise<void> {
+  const tasks = workerTasks(app, bus);
   await tasks.webhooks();
   await tasks.expire();
   await tasks.reconcile();

@@ -8,36 +8,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForLine } from '../support/processes.js';
 
 const BIN = new URL('../../bin/obol.js', import.meta.url).pathname;
-
-function waitForLine(child: ChildProcessWithoutNullStreams, match: (line: Record<string, unknown>) => boolean, timeoutMs = 20_000): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    const timer = setTimeout(() => reject(new Error(`timed out; output so far:\n${buffer}`)), timeoutMs);
-    const onData = (chunk: Buffer) => {
-      buffer += chunk.toString();
-      for (const line of buffer.split('\n')) {
-        try {
-          const parsed = JSON.parse(line) as Record<string, unknown>;
-          if (match(parsed)) {
-            clearTimeout(timer);
-            child.stdout.off('data', onData);
-            resolve(parsed);
-            return;
-          }
-        } catch {
-          /* not a complete JSON line yet */
-        }
-      }
-    };
-    child.stdout.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before the expected line:\n${buffer}`));
-    });
-  });
-}
 
 describe('obol CLI', () => {
   it('prints usage and every configuration variable for --help', () => {
@@ -75,6 +48,8 @@ describe('obol serve', () => {
       ...process.env,
       PORT: '0',
       HOST: '127.0.0.1',
+      GRPC_PORT: '0',
+      GRPC_HOST: '127.0.0.1',
       DATABASE_URL: `sqlite:${join(dir, 'obol.db')}`,
       AUTH_DEV_KEY_FILE: join(dir, 'signing-key.json'),
       DEV_ENCRYPTION_KEY_FILE: join(dir, 'encryption-keys.json'),

@@ -10,6 +10,9 @@ import * as disputes from './migrations/0006_disputes.js';
 import * as attemptRouting from './migrations/0007_attempt_routing.js';
 import * as sca from './migrations/0008_sca.js';
 import * as razorpayJournal from './migrations/0009_razorpay_journal.js';
+import * as consumerInbox from './migrations/0010_consumer_inbox.js';
+import * as entitlements from './migrations/0011_entitlements.js';
+import * as outboxRelayShards from './migrations/0012_outbox_relay_shards.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -26,6 +29,9 @@ const MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   '0007_attempt_routing': attemptRouting,
   '0008_sca': sca,
   '0009_razorpay_journal': razorpayJournal,
+  '0010_consumer_inbox': consumerInbox,
+  '0011_entitlements': entitlements,
+  '0012_outbox_relay_shards': outboxRelayShards,
 };
 
 class BundledProvider implements MigrationProvider {

@@ -11,6 +11,8 @@ import type { WebhookTables } from './schema-webhooks.js';
 import type { DisputeTables } from './schema-disputes.js';
 import type { ScaTables } from './schema-sca.js';
 import type { RazorpayTables } from './schema-razorpay.js';
+import type { EventConsumerTables, RelayTables } from './schema-events.js';
+import type { EntitlementTables } from './schema-entitlements.js';
 
 export interface ProductsTable {
   id: string;
@@ -272,6 +274,8 @@ export interface OutboxTable {
   attempts: number;
   last_error: string | null;
   seq: Generated<number>;
+  /** shardOf(aggregate_id): which relay lease publishes it (platform/events/relay.ts). */
+  shard: Generated<number>;
 }
 
 export interface IdempotencyKeysTable {
@@ -309,7 +313,7 @@ export interface SchemaMigrationsTable {
 }
 
 /** Tables of later features live in their own schema-*.ts files, merged here. */
-export interface Database extends AbuseTables, PersonalDataTables, AuditTables, WebhookTables, DisputeTables, ScaTables, RazorpayTables {
+export interface Database extends AbuseTables, PersonalDataTables, AuditTables, WebhookTables, DisputeTables, ScaTables, RazorpayTables, EventConsumerTables, EntitlementTables, RelayTables {
   products: ProductsTable;
   prices: PricesTable;
   coupons: CouponsTable;

@@ -1,3 +1,5 @@
 export * from './outbox.js';
 export * from './bus.js';
 export * from './relay.js';
+export * from './consumer.js';
+export * from './kafka.js';

@@ -50,6 +50,23 @@ export interface NewEvent<T> {
   readonly now: number;
 }
 
+/**
+ * Outbox rows are spread over this many relay shards by aggregate id. Changing it would move
+ * aggregates between shards while rows are in flight, so it is a constant (and the lease rows
+ * are created by migration 0012 with the same number).
+ */
+export const RELAY_SHARDS = 16;
+
+/** FNV-1a (32-bit) of the aggregate id: stable across processes and releases. */
+export function shardOf(aggregateId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < aggregateId.length; i++) {
+    h ^= aggregateId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % RELAY_SHARDS;
+}
+
 export async function enqueueEvent<T>(tx: Executor, event: NewEvent<T>): Promise<CloudEvent<T>> {
   const envelope: CloudEvent<T> = {
     specversion: '1.0',
@@ -75,6 +92,7 @@ export async function enqueueEvent<T>(tx: Executor, event: NewEvent<T>): Promise
       published_at: null,
       attempts: 0,
       last_error: null,
+      shard: shardOf(event.aggregateId),
     })
     .execute();
   return envelope;

@@ -24,6 +24,7 @@ import { runIdempotent } from '../idempotency.js';
 import { AUDIT_ACTIONS, AUDIT_PAGE_MAX, isAuditAction, readAuditLog } from '../audit/read.js';
 import type { AuditEntry as AuditEntryView } from '../audit/index.js';
 import type { DisputeView } from '../../payments/disputes/index.js';
+import { checkAccess, checkAccessBatch, listAccessibleResources, listEntitlements } from '../../entitlements/index.js';
 import type { App } from '../app.js';
 import { DateTimeScalar, SafeIntScalar } from './scalars.js';
 
@@ -66,6 +67,11 @@ function requireString(value: unknown, field: string, max: number): string {
   const s = optionalString(value, field, max);
   if (s === null || s.length === 0) throw new ObolError('VALIDATION_FAILED', `${field} is required.`, { field });
   return s;
+}
+
+/** DateTime arguments arrive as epoch ms (the scalar parsed them). */
+function optionalInstant(value: unknown): number | null {
+  return typeof value === 'number' ? value : null;
 }
 
 function input(args: Args): Record<string, unknown> {
@@ -133,6 +139,18 @@ const Query: Record<string, Resolver> = {
     });
     return { nodes: page.entries, pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage } };
   },
+  // Entitlements: customerId may be left out by a learner (then themselves).
+  entitlements: (_p, args, ctx) => listEntitlements(ctx.app.entitlements, { caller: callerOf(ctx), customerId: optionalString(args.customerId, 'customerId', 64) }),
+  checkAccess: (_p, args, ctx) =>
+    checkAccess(ctx.app.entitlements, { caller: callerOf(ctx), customerId: optionalString(args.customerId, 'customerId', 64), resource: requireString(args.resource, 'resource', 200), at: optionalInstant(args.at) }),
+  checkAccessBatch: (_p, args, ctx) =>
+    checkAccessBatch(ctx.app.entitlements, {
+      caller: callerOf(ctx),
+      customerId: optionalString(args.customerId, 'customerId', 64),
+      resources: (Array.isArray(args.resources) ? args.resources : []).map((r: unknown) => requireString(r, 'resources', 200)),
+      at: optionalInstant(args.at),
+    }),
+  accessibleResources: (_p, args, ctx) => listAccessibleResources(ctx.app.entitlements, { caller: callerOf(ctx), customerId: optionalString(args.customerId, 'customerId', 64), at: optionalInstant(args.at) }),
   async trialBalance(_p, _a, ctx) {
     const tb = await getTrialBalance(ctx.app.db.kysely, { caller: callerOf(ctx) });
     return { ...tb, balanced: tb.currencies.every((c) => c.balanced) };

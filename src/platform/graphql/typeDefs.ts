@@ -23,6 +23,69 @@ export const typeDefs = /* GraphQL */ `
     auditLog(first: Int = 50, after: String, action: String, targetId: ID, actorSubject: String): AuditLogConnection!
     "Who the bearer token says you are."
     viewer: Viewer
+    "A customer's entitlements with their history (a learner: their own; customerId defaults to them)."
+    entitlements(customerId: ID): [Entitlement!]!
+    "May the customer access the resource at \`at\` (default now)? The hot path: one primary-key read."
+    checkAccess(customerId: ID, resource: String!, at: DateTime): AccessDecision!
+    "checkAccess for up to 100 resources in one read, answered in the order asked."
+    checkAccessBatch(customerId: ID, resources: [String!]!, at: DateTime): [AccessDecision!]!
+    "The resources a customer holds at \`at\` (default now), e.g. for a learner's library."
+    accessibleResources(customerId: ID, at: DateTime): [AccessibleResource!]!
+  }
+
+  enum EntitlementStatus { active revoked }
+  enum EntitlementSourceKind { order subscription }
+  enum EntitlementRevokeReason { refunded dispute_lost subscription_ended }
+  enum EntitlementHistoryAction { granted extended revoked }
+
+  type EntitlementSource {
+    kind: EntitlementSourceKind!
+    "The order (or later subscription) that granted it."
+    id: ID!
+  }
+
+  type Entitlement {
+    id: ID!
+    customerId: ID!
+    "course:<slug>, specialization:<slug> or catalog:all (which opens every course and specialization)."
+    resource: String!
+    source: EntitlementSource!
+    productId: ID
+    status: EntitlementStatus!
+    revokeReason: EntitlementRevokeReason
+    revokedAt: DateTime
+    validFrom: DateTime!
+    "Null: no end."
+    validUntil: DateTime
+    "Not revoked and inside its window now."
+    activeNow: Boolean!
+    history: [EntitlementHistoryEntry!]!
+  }
+
+  type EntitlementHistoryEntry {
+    action: EntitlementHistoryAction!
+    status: EntitlementStatus!
+    validFrom: DateTime!
+    validUntil: DateTime
+    reason: EntitlementRevokeReason
+    "The event that caused it."
+    eventId: ID!
+    occurredAt: DateTime!
+    recordedAt: DateTime!
+  }
+
+  type AccessDecision {
+    resource: String!
+    allowed: Boolean!
+    "What opens it: the resource itself or catalog:all."
+    via: String
+    "End of the access that answers (null: no end, or not allowed)."
+    validUntil: DateTime
+  }
+
+  type AccessibleResource {
+    resource: String!
+    validUntil: DateTime
   }
 
   type Viewer {
@@ -351,6 +414,8 @@ export const typeDefs = /* GraphQL */ `
     description: String!
     kind: String!
     resource: String!
+    "What buying it grants (course:<slug>, specialization:<slug>, catalog:all); null: nothing."
+    grants: String
     prices(country: String, currency: String): [Price!]!
   }
 

@@ -1,0 +1,256 @@
+/**
+ * Kafka as the event bus (production), with @platformatic/kafka: a maintained, pure TypeScript
+ * client (Kafka 3.5–4.1), chosen over the librdkafka-based official client because it needs no
+ * native build (these machines build native addons from source, and every image would carry a
+ * C toolchain and librdkafka's version coupling), and over kafkajs, which has had no release
+ * since 2023. It speaks the protocol features Obol relies on: the idempotent producer with
+ * acks=all, consumer groups with manual commits, and lag queries.
+ *
+ * Messages are CloudEvents in structured mode: the value is the whole JSON envelope
+ * (`content-type: application/cloudevents+json`), the key is the aggregate id, so one payment's
+ * events land in one partition in order. Consumers commit an offset only after the event was
+ * applied (at least once), deduplicate through `deliverOnce` (effectively once), retry a failing
+ * event with backoff while holding its partition (order is kept), and after the last attempt
+ * park it on the group's dead-letter topic with the reason, then move on.
+ */
+import { Admin, Consumer, Producer, stringDeserializers, stringSerializers, type Message } from '@platformatic/kafka';
+import type { Clock } from '../../kernel/index.js';
+import type { Db } from '../db/index.js';
+import type { EventBus, PublishedEvent } from './bus.js';
+import { deliverOnce, type EventConsumer } from './consumer.js';
+import { EVENT_TOPICS, EVENT_TYPES, type CloudEvent, type EventTopic, type EventType } from './outbox.js';
+
+/** Which topic carries an event type: by context, the prefix of the type. */
+const TOPIC_BY_PREFIX: Readonly<Record<string, EventTopic>> = {
+  checkout: 'obol.checkout.v1',
+  order: 'obol.checkout.v1',
+  payment: 'obol.payments.v1',
+  refund: 'obol.payments.v1',
+  dispute: 'obol.payments.v1',
+  ledger: 'obol.ledger.v1',
+};
+
+export function topicOfType(type: EventType): EventTopic {
+  const topic = TOPIC_BY_PREFIX[type.split('.')[0] ?? ''];
+  if (!topic) throw new Error(`no topic for event type ${type}`);
+  return topic;
+}
+
+/** The topics a consumer must subscribe to for its event types. */
+export function topicsFor(types: readonly EventType[]): readonly EventTopic[] {
+  return [...new Set(types.map(topicOfType))].sort();
+}
+
+/** Where a consumer group parks events it could not apply. */
+export function deadLetterTopic(group: string): string {
+  return `obol.${group}.dlq.v1`;
+}
+
+export function consumerGroupId(group: string): string {
+  return `obol.${group}`;
+}
+
+export interface KafkaSettings {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  /** Partitions for topics Obol creates (existing topics are left as they are). */
+  readonly partitions?: number;
+  readonly replicationFactor?: number;
+}
+
+/** Creates Obol's topics (and the given dead-letter topics) when missing; an existing topic is fine. */
+export async function ensureTopics(settings: KafkaSettings, extra: readonly string[] = []): Promise<void> {
+  const admin = new Admin({ clientId: `${settings.clientId}-admin`, bootstrapBrokers: [...settings.brokers] });
+  try {
+    const wanted = [...EVENT_TOPICS, ...extra];
+    const existing = new Set(await admin.listTopics());
+    const missing = wanted.filter((t) => !existing.has(t));
+    if (missing.length === 0) return;
+    try {
+      await admin.createTopics({ topics: missing, partitions: settings.partitions ?? 6, replicas: settings.replicationFactor ?? 1 });
+    } catch (err) {
+      // Another process created them meanwhile: only a missing topic afterwards is a failure.
+      const now = new Set(await admin.listTopics());
+      if (missing.some((t) => !now.has(t))) throw err;
+    }
+  } finally {
+    await admin.close();
+  }
+}
+
+export class KafkaEventBus implements EventBus {
+  readonly #producer: Producer<string, string, string, string>;
+
+  constructor(settings: KafkaSettings) {
+    this.#producer = new Producer({
+      clientId: settings.clientId,
+      bootstrapBrokers: [...settings.brokers],
+      serializers: stringSerializers,
+      // The broker deduplicates the producer's own retries, and a send succeeds only once every
+      // in-sync replica has it: a relay that marks a row published after this never loses it.
+      idempotent: true,
+      acks: -1,
+    });
+  }
+
+  async publish(events: readonly PublishedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.#producer.send({
+      messages: events.map(({ topic, key, event }) => ({
+        topic,
+        key,
+        value: JSON.stringify(event),
+        headers: { 'content-type': 'application/cloudevents+json', ce_id: event.id, ce_type: event.type },
+      })),
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.close();
+  }
+}
+
+export interface KafkaConsumerRunner {
+  /** Lag per topic and partition (messages not yet committed by the group). */
+  lag(): Promise<ReadonlyMap<string, readonly bigint[]>>;
+  stop(): Promise<void>;
+}
+
+export interface RunKafkaConsumerArgs {
+  readonly settings: KafkaSettings;
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly consumer: EventConsumer;
+  /** Attempts per event before it is dead-lettered (default 5). */
+  readonly maxAttempts?: number;
+  /** First retry delay; doubles per attempt (default 200 ms). */
+  readonly backoffMs?: number;
+  readonly onError?: (err: unknown, context: { readonly eventId: string | null; readonly attempt: number }) => void;
+  /** Called after an event was dead-lettered (for logs and metrics). */
+  readonly onDeadLetter?: (info: DeadLetterInfo) => void;
+}
+
+export interface DeadLetterInfo {
+  readonly group: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly eventId: string | null;
+  readonly reason: string;
+}
+
+const COMMIT_EVERY = 200;
+const COMMIT_INTERVAL_MS = 500;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function parseEvent(value: string | undefined): CloudEvent | string {
+  if (value === undefined) return 'the message has no value';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return 'the value is not JSON';
+  }
+  const e = parsed as Partial<CloudEvent>;
+  if (typeof parsed !== 'object' || parsed === null || e.specversion !== '1.0' || typeof e.id !== 'string' || typeof e.type !== 'string') return 'the value is not a CloudEvents 1.0 envelope';
+  if (!(EVENT_TYPES as readonly string[]).includes(e.type)) return `unknown event type ${e.type.slice(0, 100)}`;
+  return parsed as CloudEvent;
+}
+
+/**
+ * Runs one consumer group member: reads the consumer's topics from its committed offsets
+ * (earliest for a new group), applies each event once, commits after it.
+ */
+export async function runKafkaConsumer(args: RunKafkaConsumerArgs): Promise<KafkaConsumerRunner> {
+  const { settings, db, clock, consumer } = args;
+  const maxAttempts = args.maxAttempts ?? 5;
+  const backoffMs = args.backoffMs ?? 200;
+  const topics = [...topicsFor(consumer.types)];
+  const dlq = deadLetterTopic(consumer.group);
+  await ensureTopics(settings, [dlq]);
+
+  const kafka = new Consumer({
+    clientId: `${settings.clientId}-${consumer.group}`,
+    groupId: consumerGroupId(consumer.group),
+    bootstrapBrokers: [...settings.brokers],
+    deserializers: stringDeserializers,
+  });
+  const deadLetters = new Producer({ clientId: `${settings.clientId}-${consumer.group}-dlq`, bootstrapBrokers: [...settings.brokers], serializers: stringSerializers, idempotent: true, acks: -1 });
+  const stream = await kafka.consume({ topics, mode: 'committed', fallbackMode: 'earliest', autocommit: false, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+  let stopping = false;
+
+  async function deadLetter(message: Message<string, string, string, string>, eventId: string | null, reason: string): Promise<void> {
+    const headers: Record<string, string> = {
+      'obol-failure-reason': reason.slice(0, 1000),
+      'obol-consumer-group': consumer.group,
+      'obol-original-topic': message.topic,
+      'obol-original-partition': String(message.partition),
+      'obol-original-offset': String(message.offset),
+      'obol-failed-at': new Date(clock.now()).toISOString(),
+    };
+    await deadLetters.send({ messages: [{ topic: dlq, key: message.key, value: message.value, headers }] });
+    args.onDeadLetter?.({ group: consumer.group, topic: message.topic, partition: message.partition, offset: message.offset, eventId, reason });
+  }
+
+  async function handle(message: Message<string, string, string, string>): Promise<void> {
+    const event = parseEvent(message.value);
+    if (typeof event === 'string') return deadLetter(message, null, event);
+    if (!consumer.types.includes(event.type)) return; // another consumer's event on a shared topic
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await deliverOnce({ db, consumer, event, now: clock.now() });
+        return;
+      } catch (err) {
+        args.onError?.(err, { eventId: event.id, attempt });
+        if (attempt >= maxAttempts || stopping) {
+          if (stopping && attempt < maxAttempts) throw err; // left uncommitted: redelivered after the restart
+          return deadLetter(message, event.id, err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+        }
+        await sleep(backoffMs * 2 ** (attempt - 1));
+      }
+    }
+  }
+
+  // Offsets are committed after the events were applied, in batches (every COMMIT_EVERY events
+  // or COMMIT_INTERVAL_MS): a commit per event is a broker round trip each. A crash replays at
+  // most one batch, which the inbox turns into no-ops.
+  const uncommitted = new Map<string, Message<string, string, string, string>>();
+  let sinceCommit = 0;
+  let lastCommit = Date.now();
+  async function flush(): Promise<void> {
+    const batch = [...uncommitted.values()];
+    uncommitted.clear();
+    sinceCommit = 0;
+    lastCommit = Date.now();
+    for (const message of batch) await message.commit();
+  }
+  const loop = (async () => {
+    for await (const message of stream) {
+      if (stopping) break;
+      await handle(message);
+      uncommitted.set(`${message.topic}:${message.partition}`, message);
+      if (++sinceCommit >= COMMIT_EVERY || Date.now() - lastCommit >= COMMIT_INTERVAL_MS) await flush();
+    }
+  })();
+  // An idle stream still commits what it applied.
+  const idleCommit = setInterval(() => {
+    if (uncommitted.size > 0 && !stopping) flush().catch((err: unknown) => args.onError?.(err, { eventId: null, attempt: 0 }));
+  }, COMMIT_INTERVAL_MS);
+  idleCommit.unref();
+  // A failure of the loop itself (broker gone for good) surfaces through onError; the worker restarts it.
+  loop.catch((err: unknown) => args.onError?.(err, { eventId: null, attempt: 0 }));
+
+  return {
+    lag: async () => kafka.getLag({ topics }),
+    async stop() {
+      stopping = true;
+      clearInterval(idleCommit);
+      await stream.close();
+      await loop.catch(() => undefined);
+      await flush().catch((err: unknown) => args.onError?.(err, { eventId: null, attempt: 0 }));
+      await kafka.close();
+      await deadLetters.close();
+    },
+  };
+}
