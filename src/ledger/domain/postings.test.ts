@@ -224,6 +224,14 @@ describe('posting rules, properties', () => {
     );
   });
 
+  it('never books more tax than was captured, even when the discount takes nearly all the goods (regression)', () => {
+    // fast-check found it: 5 of 17 captured, where 17 is all tax after a discount of all the goods.
+    const sale: SaleBreakdown = { currency: EUR, revenue: 1, deferredRevenue: 1, tax: 17, discount: 2 };
+    const posted = postedSale({ sale, captured: money(5, EUR), total: money(17, EUR) });
+    expect(posted).toEqual({ currency: EUR, revenue: 1, deferredRevenue: 0, tax: 5, discount: 1 });
+    expect(saleTotal(posted)).toBe(5);
+  });
+
   it('returns exactly the posted tax over any sequence of refunds that adds up to the capture', () => {
     fc.assert(
       fc.property(

@@ -131,6 +131,20 @@ export function postedSale(args: PostedSaleArgs): SaleBreakdown {
     number,
     number,
   ];
+  // Tax never exceeds the money taken. The shares above are within a unit of exact, but when the
+  // discount is nearly all of the goods (so nearly all of the total is tax), the rounded discount
+  // and the largest remainder can both land on tax and lift it one unit past the capture; that
+  // unit belongs to the goods, to whichever share the rounding shortchanged most.
+  if (tax > captured) {
+    const excess = tax - captured;
+    const pool = BigInt(captured + discount);
+    const weight = BigInt(sale.revenue + sale.deferredRevenue + sale.tax);
+    const shortfall = (part: number) => (pool * BigInt(part)) % weight;
+    const toRevenue = revenue + excess <= sale.revenue && (deferredRevenue + excess > sale.deferredRevenue || shortfall(sale.revenue) >= shortfall(sale.deferredRevenue));
+    return toRevenue
+      ? { currency: sale.currency, revenue: revenue + excess, deferredRevenue, tax: captured, discount }
+      : { currency: sale.currency, revenue, deferredRevenue: deferredRevenue + excess, tax: captured, discount };
+  }
   return { currency: sale.currency, revenue, deferredRevenue, tax, discount };
 }
 
