@@ -6,6 +6,7 @@ export * from './domain/access.js';
 export { grantsForPurchase, type LineTerms, type PurchasedLine } from './domain/purchase.js';
 export type { EntitlementsDeps } from './deps.js';
 export { sqlEntitlementReadModel, type AccessRecord, type EntitlementReadModel } from './read-model.js';
+export { dynamoDbEntitlementReadModel, entitlementAccessTableSpec, rebuildEntitlementReadModel, type RebuildReadModelProps } from './read-model-dynamodb.js';
 export { grantFromSource, revokeSource, type GrantFromSourceProps, type ProjectionDeps, type ProjectionResult, type RevokeSourceProps } from './project.js';
 export { applyEntitlementEvent, entitlementsConsumer, ENTITLEMENT_EVENT_TYPES, ENTITLEMENTS_CONSUMER_GROUP } from './consumer.js';
 export {

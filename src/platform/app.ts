@@ -12,7 +12,10 @@ import { seedDemoCatalog } from '../catalog/index.js';
 import type { Config } from './config.js';
 import { migrateToLatest, openDatabase, type Db } from './db/index.js';
 import { deliverOnce, InProcessEventBus, type EventConsumer } from './events/index.js';
-import { entitlementsConsumer, sqlEntitlementReadModel, type EntitlementsDeps } from '../entitlements/index.js';
+import { dynamoDbEntitlementReadModel, entitlementAccessTableSpec, entitlementsConsumer, sqlEntitlementReadModel, type EntitlementsDeps } from '../entitlements/index.js';
+import { ensureDynamoDbTables, openDynamoDb, type DynamoDb, type DynamoDbTableSpec } from './dynamodb.js';
+import { sqlIdempotencyStore, type IdempotencyStore } from './idempotency.js';
+import { dynamoDbIdempotencyStore, idempotencyTableSpec } from './idempotency-dynamodb.js';
 import { checkoutLimits } from './abuse/checkout-limits.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/index.js';
 import { loadKeyring } from './crypto/keyring.js';
@@ -28,6 +31,8 @@ export interface App {
   readonly checkout: CheckoutDeps;
   readonly verifier: TokenVerifier;
   readonly entitlements: EntitlementsDeps;
+  /** Where idempotency keys live (IDEMPOTENCY_STORE); pass it to runIdempotent. */
+  readonly idempotency: IdempotencyStore;
   /** Every in-process event consumer (projections). Subscribed to `bus` here; a Kafka transport runs the same list. */
   readonly eventConsumers: readonly EventConsumer[];
   close(): Promise<void>;
@@ -60,10 +65,18 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     await db.close();
     throw err;
   }
+  let dynamoDb: DynamoDb | null = null;
+  try {
+    dynamoDb = await openDynamoDbStores(config);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
   let gateways: Gateways;
   try {
     gateways = buildGateways({ config, db, clock, ...(args.sandboxOptions ? { sandboxOptions: args.sandboxOptions } : {}) });
   } catch (err) {
+    dynamoDb?.close();
     await db.close();
     throw err;
   }
@@ -83,8 +96,10 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
   const checkout: CheckoutDeps = { db, clock, sessionTtlMs: config.checkoutSessionTtlSeconds * 1000, payments, limits: checkoutLimits({ db, clock, config }), keyring };
   const verifier = await createTokenVerifier({ config });
   const bus = new InProcessEventBus();
-  // Entitlements: the write side and (by default) the read model live in the main database.
-  const entitlements: EntitlementsDeps = { db, clock, readModel: sqlEntitlementReadModel(db) };
+  // Entitlements: the write side lives in the main database; the read model there too by default.
+  const readModel = config.entitlementReadModel === 'dynamodb' ? dynamoDbEntitlementReadModel({ dynamoDb: dynamoDb! }) : sqlEntitlementReadModel(db);
+  const entitlements: EntitlementsDeps = { db, clock, readModel };
+  const idempotency = config.idempotencyStore === 'dynamodb' ? dynamoDbIdempotencyStore({ dynamoDb: dynamoDb! }) : sqlIdempotencyStore(db);
   const eventConsumers: readonly EventConsumer[] = [entitlementsConsumer(entitlements)];
   subscribeConsumers({ bus, db, clock, consumers: eventConsumers });
   return {
@@ -98,9 +113,11 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     checkout,
     verifier,
     entitlements,
+    idempotency,
     eventConsumers,
     async close() {
       await bus.close();
+      dynamoDb?.close();
       await db.close();
     },
   };
@@ -118,5 +135,21 @@ function subscribeConsumers(args: { readonly bus: InProcessEventBus; readonly db
         await deliverOnce({ db, consumer, event, now: clock.now() });
       });
     }
+  }
+}
+
+/** The DynamoDB client and tables the configured stores need; null when every store is in SQL. */
+async function openDynamoDbStores(config: Config): Promise<DynamoDb | null> {
+  const specs: DynamoDbTableSpec[] = [];
+  if (config.entitlementReadModel === 'dynamodb') specs.push(entitlementAccessTableSpec(config.dynamoDbTablePrefix));
+  if (config.idempotencyStore === 'dynamodb') specs.push(idempotencyTableSpec(config.dynamoDbTablePrefix));
+  if (specs.length === 0) return null;
+  const dynamoDb = openDynamoDb(config);
+  try {
+    await ensureDynamoDbTables(dynamoDb.client, specs);
+    return dynamoDb;
+  } catch (err) {
+    dynamoDb.close();
+    throw err;
   }
 }

@@ -32,6 +32,11 @@ describe('loadConfig', () => {
       kafkaBrokers: [],
       kafkaClientId: 'obol',
       kafkaTopicPartitions: 6,
+      entitlementReadModel: 'sql',
+      idempotencyStore: 'sql',
+      dynamoDbEndpoint: null,
+      dynamoDbRegion: null,
+      dynamoDbTablePrefix: 'obol_',
       sandboxLatencyMs: 0,
       sandboxFailureRate: 0,
       sandboxTimeoutRate: 0,
@@ -186,6 +191,26 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ EVENT_BUS: 'kafka' })).toThrow(/KAFKA_BROKERS: EVENT_BUS=kafka needs the brokers/);
     expect(() => loadConfig({ KAFKA_BROKERS: 'kafka-1' })).toThrow(/KAFKA_BROKERS: must be a comma-separated list of host:port/);
     expect(() => loadConfig({ EVENT_BUS: 'rabbit' })).toThrow(/EVENT_BUS/);
+  });
+
+  it('keeps both stores in SQL by default and reads the DynamoDB settings', () => {
+    expect(loadConfig({})).toMatchObject({ entitlementReadModel: 'sql', idempotencyStore: 'sql', dynamoDbEndpoint: null, dynamoDbRegion: null, dynamoDbTablePrefix: 'obol_' });
+    const c = loadConfig({ ENTITLEMENT_READ_MODEL: 'dynamodb', IDEMPOTENCY_STORE: 'dynamodb', DYNAMODB_REGION: 'eu-west-1', DYNAMODB_ENDPOINT: 'http://127.0.0.1:18000', DYNAMODB_TABLE_PREFIX: 'staging_obol_' });
+    expect(c).toMatchObject({ entitlementReadModel: 'dynamodb', idempotencyStore: 'dynamodb', dynamoDbRegion: 'eu-west-1', dynamoDbEndpoint: 'http://127.0.0.1:18000', dynamoDbTablePrefix: 'staging_obol_' });
+    expect(loadConfig({ IDEMPOTENCY_STORE: 'dynamodb', DYNAMODB_REGION: 'us-gov-west-1' }).dynamoDbEndpoint).toBeNull();
+  });
+
+  it('refuses a DynamoDB store without a region, and malformed DynamoDB settings', () => {
+    expect(problemsOf({ ENTITLEMENT_READ_MODEL: 'dynamodb' })).toEqual(['DYNAMODB_REGION: ENTITLEMENT_READ_MODEL=dynamodb needs the AWS region of the tables (such as eu-west-1)']);
+    expect(problemsOf({ ENTITLEMENT_READ_MODEL: 'dynamodb', IDEMPOTENCY_STORE: 'dynamodb' })).toEqual([
+      'DYNAMODB_REGION: ENTITLEMENT_READ_MODEL=dynamodb and IDEMPOTENCY_STORE=dynamodb need the AWS region of the tables (such as eu-west-1)',
+    ]);
+    // A region alone, with both stores in SQL, is harmless.
+    expect(loadConfig({ DYNAMODB_REGION: 'eu-west-1' }).dynamoDbRegion).toBe('eu-west-1');
+    expect(problemsOf({ IDEMPOTENCY_STORE: 'redis' })).toEqual(['IDEMPOTENCY_STORE: must be one of sql, dynamodb (got "redis")']);
+    expect(problemsOf({ DYNAMODB_REGION: 'Ireland' })).toEqual(['DYNAMODB_REGION: must be an AWS region such as eu-west-1 (got "Ireland")']);
+    expect(problemsOf({ DYNAMODB_TABLE_PREFIX: 'obol prod/' })).toEqual(['DYNAMODB_TABLE_PREFIX: must be up to 200 letters, digits, _, . or - (got "obol prod/")']);
+    expect(problemsOf({ DYNAMODB_ENDPOINT: 'dynamodb.local' })[0]).toMatch(/^DYNAMODB_ENDPOINT: must be a URL/);
   });
 
   it('reads acquirer countries per connector and names a malformed entry', () => {
@@ -352,6 +377,11 @@ describe('CONFIG_REFERENCE', () => {
       'KAFKA_BROKERS',
       'KAFKA_CLIENT_ID',
       'KAFKA_TOPIC_PARTITIONS',
+      'ENTITLEMENT_READ_MODEL',
+      'IDEMPOTENCY_STORE',
+      'DYNAMODB_ENDPOINT',
+      'DYNAMODB_REGION',
+      'DYNAMODB_TABLE_PREFIX',
       'SANDBOX_LATENCY_MS',
       'SANDBOX_FAILURE_RATE',
       'SANDBOX_TIMEOUT_RATE',
@@ -413,6 +443,8 @@ describe('CONFIG_REFERENCE', () => {
       'RAZORPAY_API_URL',
       'ROUTING_CONFIG',
       'KAFKA_BROKERS',
+      'DYNAMODB_ENDPOINT',
+      'DYNAMODB_REGION',
     ]);
     for (const entry of CONFIG_REFERENCE) {
       if (!optional.has(entry.name)) expect(entry.default, entry.name).not.toBe('');

@@ -46,6 +46,15 @@ export interface Config {
   readonly kafkaBrokers: readonly string[];
   readonly kafkaClientId: string;
   readonly kafkaTopicPartitions: number;
+  /** Where the entitlement read model (the access check's rows) lives. */
+  readonly entitlementReadModel: StoreBackend;
+  /** Where idempotency keys and their responses live. */
+  readonly idempotencyStore: StoreBackend;
+  /** null: the AWS default endpoint of the region. */
+  readonly dynamoDbEndpoint: string | null;
+  /** Required when any store is `dynamodb`. */
+  readonly dynamoDbRegion: string | null;
+  readonly dynamoDbTablePrefix: string;
   readonly sandboxLatencyMs: number;
   readonly sandboxFailureRate: number;
   readonly sandboxTimeoutRate: number;
@@ -287,6 +296,22 @@ const kafkaBrokerList = z.string().transform((raw, ctx): readonly string[] => {
   return Object.freeze(brokers);
 });
 
+/** Where a store that may leave the system-of-record database lives. */
+export const STORE_BACKENDS = ['sql', 'dynamodb'] as const;
+export type StoreBackend = (typeof STORE_BACKENDS)[number];
+
+const awsRegion = z.string().transform((raw, ctx): string | null => {
+  if (raw.trim() === '') return null;
+  if (!/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/.test(raw.trim())) return fail(ctx, 'must be an AWS region such as eu-west-1');
+  return raw.trim();
+});
+
+/** DynamoDB table names are 3–255 of [A-Za-z0-9_.-]; the prefix leaves room for ours. */
+const tablePrefix = z.string().transform((raw, ctx): string => {
+  if (!/^[A-Za-z0-9_.-]{1,200}$/.test(raw)) return fail(ctx, 'must be up to 200 letters, digits, _, . or -');
+  return raw;
+});
+
 /** `connector:CC,…`, where CC is an ISO 3166-1 alpha-2 country. */
 const acquirerCountries = z.string().transform((raw, ctx): Readonly<Record<string, string>> => {
   const out: Record<string, string> = {};
@@ -416,6 +441,36 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
     default: '6',
     description: 'Partitions for the topics Obol creates when they are missing (existing topics are left alone).',
     schema: integer(1, 1000, 'partitions'),
+  },
+  entitlementReadModel: {
+    name: 'ENTITLEMENT_READ_MODEL',
+    default: 'sql',
+    description: 'Where the entitlement read model behind the access check lives: sql (the main database) or dynamodb (a table per DYNAMODB_* settings, created at start when missing).',
+    schema: oneOf(STORE_BACKENDS),
+  },
+  idempotencyStore: {
+    name: 'IDEMPOTENCY_STORE',
+    default: 'sql',
+    description: "Where idempotency keys and their responses live: sql (the main database; a response commits with its effect) or dynamodb (recorded right after the effect commits; DynamoDB's TTL expires old keys).",
+    schema: oneOf(STORE_BACKENDS),
+  },
+  dynamoDbEndpoint: {
+    name: 'DYNAMODB_ENDPOINT',
+    default: '',
+    description: "DynamoDB's endpoint URL when it is not the AWS default of the region (DynamoDB Local in development and tests). Credentials come from the AWS SDK's default chain.",
+    schema: optionalUrl,
+  },
+  dynamoDbRegion: {
+    name: 'DYNAMODB_REGION',
+    default: '',
+    description: 'AWS region of the DynamoDB tables; required when a store is dynamodb.',
+    schema: awsRegion,
+  },
+  dynamoDbTablePrefix: {
+    name: 'DYNAMODB_TABLE_PREFIX',
+    default: 'obol_',
+    description: 'Prefix of the DynamoDB table names (obol_entitlement_access, obol_idempotency_keys), so environments can share an account.',
+    schema: tablePrefix,
   },
   sandboxLatencyMs: {
     name: 'SANDBOX_LATENCY_MS',
@@ -783,6 +838,10 @@ function crossChecks(c: ConfigValues): string[] {
   }
   if (c.eventBus === 'kafka' && c.kafkaBrokers.length === 0) {
     problems.push('KAFKA_BROKERS: EVENT_BUS=kafka needs the brokers (host:port,…)');
+  }
+  const onDynamoDb = [c.entitlementReadModel === 'dynamodb' ? 'ENTITLEMENT_READ_MODEL' : null, c.idempotencyStore === 'dynamodb' ? 'IDEMPOTENCY_STORE' : null].filter((n) => n !== null);
+  if (onDynamoDb.length > 0 && c.dynamoDbRegion === null) {
+    problems.push(`DYNAMODB_REGION: ${onDynamoDb.map((n) => `${n}=dynamodb`).join(' and ')} ${onDynamoDb.length === 1 ? 'needs' : 'need'} the AWS region of the tables (such as eu-west-1)`);
   }
   if (c.encryptionKeys !== null && c.encryptionKeysFile !== null) {
     problems.push('ENCRYPTION_KEYS_FILE: set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE, not both');

@@ -10,7 +10,6 @@ import { expireCheckoutSessions } from '../checkout/index.js';
 import { resolveUnknownOutcomes } from '../payments/index.js';
 import type { App } from './app.js';
 import { KafkaEventBus, relayOutboxOnce, releaseRelayShards, runKafkaConsumer, type EventBus, type KafkaConsumerRunner, type KafkaSettings } from './events/index.js';
-import { purgeIdempotencyKeys } from './idempotency.js';
 import { processWebhooksOnce } from './webhooks/index.js';
 import { purgeAbuseState } from './abuse/index.js';
 
@@ -122,7 +121,8 @@ export function workerTasks(app: App, bus: EventBus = app.bus) {
     expire: () => expireCheckoutSessions(app.checkout).then(() => undefined),
     webhooks: () => processWebhooksOnce({ db: app.db, clock: app.clock, payments: app.payments, logger: app.logger }).then(() => undefined),
     purge: async () => {
-      await purgeIdempotencyKeys(app.db);
+      // A DynamoDB store expires keys by its TTL attribute; its purge is a no-op.
+      await app.idempotency.purge({});
       await purgeAbuseState(app.db, { now: app.clock.now() });
     },
   } as const;

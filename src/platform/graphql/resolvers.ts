@@ -89,7 +89,7 @@ function withoutKey(i: Record<string, unknown>): Record<string, unknown> {
 /** Idempotency keys are per caller: one caller can neither collide with nor replay another's. */
 function idem(ctx: GraphQLContext, operation: string, i: Record<string, unknown>) {
   const caller = callerOf(ctx);
-  return { caller, options: { db: ctx.app.db, clock: ctx.app.clock }, req: { scope: `${caller.actor.kind}:${caller.actor.subject}`, key: i.idempotencyKey as string, operation, request: withoutKey(i) } };
+  return { caller, options: { db: ctx.app.db, clock: ctx.app.clock, store: ctx.app.idempotency }, req: { scope: `${caller.actor.kind}:${caller.actor.subject}`, key: i.idempotencyKey as string, operation, request: withoutKey(i) } };
 }
 
 const Query: Record<string, Resolver> = {

@@ -160,7 +160,7 @@ async function handleUnary(
       caller,
       idempotent: (key, execute) => {
         const { idempotencyKey: _key, ...request } = toJson(method.input, call.request) as JsonObject;
-        return runIdempotent({ db: app.db, clock: app.clock }, { scope, key, operation: name, request }, execute);
+        return runIdempotent({ db: app.db, clock: app.clock, store: app.idempotency }, { scope, key, operation: name, request }, execute);
       },
     };
     const response = create(method.output, await handler(call.request, ctx));

@@ -1,0 +1,75 @@
+/**
+ * The whole app with both optional stores in DynamoDB (IDEMPOTENCY_STORE=dynamodb,
+ * ENTITLEMENT_READ_MODEL=dynamodb): a replayed checkout returns its first response, and after the
+ * worker's round the access check answers from the DynamoDB table, which the test reads directly,
+ * while the SQL tables those stores replace stay empty.
+ */
+import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { key, startHarness, type Harness } from '../support/harness.js';
+import { describeWithDynamoDb, dynamoDbClientConfig, uniqueServiceName } from '../support/services.js';
+import { CONFIRM, CREATE } from './fragments.js';
+
+const CHECK = `query Check($resource: String!) { checkAccess(resource: $resource) { resource allowed via validUntil } }`;
+
+describeWithDynamoDb('the app on DynamoDB stores', (endpoint) => {
+  const prefix = `${uniqueServiceName('obol')}_`;
+  const config = dynamoDbClientConfig(endpoint);
+  const savedEnv = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+  let h: Harness;
+  let documents: DynamoDBDocumentClient;
+
+  beforeAll(async () => {
+    // The app takes credentials from the SDK's default chain, as in production; DynamoDB Local accepts any.
+    process.env.AWS_ACCESS_KEY_ID = config.credentials && 'accessKeyId' in config.credentials ? config.credentials.accessKeyId : 'obolTest';
+    process.env.AWS_SECRET_ACCESS_KEY = config.credentials && 'secretAccessKey' in config.credentials ? config.credentials.secretAccessKey : 'obolTest';
+    h = await startHarness('sqlite', { IDEMPOTENCY_STORE: 'dynamodb', ENTITLEMENT_READ_MODEL: 'dynamodb', DYNAMODB_ENDPOINT: endpoint, DYNAMODB_REGION: 'us-east-1', DYNAMODB_TABLE_PREFIX: prefix });
+    documents = DynamoDBDocumentClient.from(new DynamoDBClient(config));
+  });
+  afterAll(async () => {
+    await h?.close();
+    for (const table of ['idempotency_keys', 'entitlement_access']) await documents?.send(new DeleteTableCommand({ TableName: `${prefix}${table}` })).catch(() => undefined);
+    documents?.destroy();
+    if (savedEnv.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
+    else process.env.AWS_ACCESS_KEY_ID = savedEnv.id;
+    if (savedEnv.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+    else process.env.AWS_SECRET_ACCESS_KEY = savedEnv.secret;
+  });
+
+  it('replays a checkout by its key from DynamoDB, and answers the access check from DynamoDB after the worker round', async () => {
+    const customerId = 'cus_dynamodb_stores';
+    const learner = await h.token({ sub: customerId, roles: ['learner'] });
+    const createInput = { country: 'US', items: [{ priceId: 'price_ml_certificate_usd', quantity: 1 }], idempotencyKey: key('create') };
+    const created = await h.gql(CREATE, { input: createInput }, { as: learner });
+    expect(created.errors).toBeUndefined();
+    const before = await h.snapshot();
+    expect(await h.gql(CREATE, { input: createInput }, { as: learner })).toEqual(created);
+    expect(await h.snapshot()).toEqual(before); // no second session
+    const sessionId = created.data!.createCheckoutSession.checkoutSession.id as string;
+
+    const confirmInput = { sessionId, paymentMethodToken: 'tok_visa', idempotencyKey: key('confirm') };
+    const confirmed = await h.gql(CONFIRM, { input: confirmInput }, { as: learner });
+    expect(confirmed.data!.confirmCheckoutSession.payment.status).toBe('succeeded');
+    const charges = (await h.app.sandbox.chargeLog()).length;
+    expect(await h.gql(CONFIRM, { input: confirmInput }, { as: learner })).toEqual(confirmed);
+    expect((await h.app.sandbox.chargeLog()).length).toBe(charges);
+
+    // The keys live in DynamoDB, completed with the response a replay returns; none in SQL.
+    const { Item: idem } = await documents.send(new GetCommand({ TableName: `${prefix}idempotency_keys`, Key: { pk: JSON.stringify([`customer:${customerId}`, createInput.idempotencyKey]) }, ConsistentRead: true }));
+    expect(idem).toMatchObject({ status: 'completed', operation: 'createCheckoutSession' });
+    expect(JSON.parse(idem!.response as string)).toMatchObject({ checkoutSession: { id: sessionId, status: 'open', total: 4900 } });
+    expect(before.idempotency_keys).toBe(0);
+
+    const check = () => h.gql(CHECK, { resource: 'course:machine-learning' }, { as: learner });
+    expect((await check()).data!.checkAccess.allowed).toBe(false);
+    await h.runWorker();
+    expect((await check()).data!.checkAccess).toEqual({ resource: 'course:machine-learning', allowed: true, via: 'course:machine-learning', validUntil: null });
+
+    const { Item: row } = await documents.send(new GetCommand({ TableName: `${prefix}entitlement_access`, Key: { customer_id: customerId, resource: 'course:machine-learning' }, ConsistentRead: true }));
+    expect(row).toMatchObject({ customer_id: customerId, resource: 'course:machine-learning', version: 1 });
+    expect(row!.windows).toEqual([[expect.any(Number), null]]);
+    // Only DynamoDB holds the read model: the SQL table it replaces has no row for the learner.
+    expect(await h.app.db.kysely.selectFrom('entitlement_access').select('resource').where('customer_id', '=', customerId).execute()).toEqual([]);
+  });
+});
