@@ -22,6 +22,8 @@ export interface Worker {
   lag(): Promise<Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>>;
 }
 
+const LAG_REPORT_INTERVAL_MS = 30_000;
+
 export function kafkaSettingsOf(app: App): KafkaSettings {
   const { config } = app;
   return { brokers: config.kafkaBrokers, clientId: config.kafkaClientId, partitions: config.kafkaTopicPartitions };
@@ -86,6 +88,28 @@ export async function startWorker(app: App): Promise<Worker> {
     loop('expire', Math.max(interval * 4, 1000)),
     loop('purge', 60_000),
   );
+  const lag = async () => {
+    const out: Record<string, Record<string, string[]>> = {};
+    for (const [i, c] of consumers.entries()) {
+      const group = app.eventConsumers[i]?.group ?? String(i);
+      out[group] = Object.fromEntries([...(await c.lag())].map(([topic, partitions]) => [topic, partitions.map(String)]));
+    }
+    return out;
+  };
+  if (consumers.length > 0) {
+    // Until the metrics endpoint exists, lag is reported in the log every 30 s (per group, topic, partition).
+    loops.push(
+      (async () => {
+        while (!stopping) {
+          await sleep(LAG_REPORT_INTERVAL_MS);
+          if (stopping) break;
+          await lag()
+            .then((byGroup) => logger.info({ lag: byGroup }, 'event consumer lag'))
+            .catch((err: unknown) => logger.warn({ err }, 'reading consumer lag failed'));
+        }
+      })(),
+    );
+  }
   logger.info({ tasks: Object.keys(tasks), eventBus: config.eventBus, consumers: app.eventConsumers.map((c) => c.group) }, 'worker started');
 
   return {
@@ -102,14 +126,7 @@ export async function startWorker(app: App): Promise<Worker> {
       logger.info('worker stopped');
     },
     runOnce: () => runWorkerRound(app, bus),
-    lag: async () => {
-      const out: Record<string, Record<string, string[]>> = {};
-      for (const [i, c] of consumers.entries()) {
-        const group = app.eventConsumers[i]?.group ?? String(i);
-        out[group] = Object.fromEntries([...(await c.lag())].map(([topic, partitions]) => [topic, partitions.map(String)]));
-      }
-      return out;
-    },
+    lag,
   };
 }
 
