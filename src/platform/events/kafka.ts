@@ -80,8 +80,12 @@ export async function ensureTopics(settings: KafkaSettings, extra: readonly stri
 
 export class KafkaEventBus implements EventBus {
   readonly #producer: Producer<string, string, string, string>;
+  readonly #settings: KafkaSettings;
+  /** Obol's topics, made sure of once: with auto-creation off, a send to a missing topic never succeeds. */
+  #topicsReady: Promise<void> | undefined;
 
   constructor(settings: KafkaSettings) {
+    this.#settings = settings;
     this.#producer = new Producer({
       clientId: settings.clientId,
       bootstrapBrokers: [...settings.brokers],
@@ -95,6 +99,11 @@ export class KafkaEventBus implements EventBus {
 
   async publish(events: readonly PublishedEvent[]): Promise<void> {
     if (events.length === 0) return;
+    this.#topicsReady ??= ensureTopics(this.#settings).catch((err: unknown) => {
+      this.#topicsReady = undefined; // ask again on the next publish
+      throw err;
+    });
+    await this.#topicsReady;
     await this.#producer.send({
       messages: events.map(({ topic, key, event }) => ({
         topic,
