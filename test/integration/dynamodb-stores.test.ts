@@ -2,14 +2,19 @@
  * The whole app with both optional stores in DynamoDB (IDEMPOTENCY_STORE=dynamodb,
  * ENTITLEMENT_READ_MODEL=dynamodb): a replayed checkout returns its first response, and after the
  * worker's round the access check answers from the DynamoDB table, which the test reads directly,
- * while the SQL tables those stores replace stay empty.
+ * while the SQL tables those stores replace stay empty. A full refund and a lost dispute revoke
+ * through the same DynamoDB rows.
  */
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { key, startHarness, type Harness } from '../support/harness.js';
 import { describeWithDynamoDb, dynamoDbClientConfig, uniqueServiceName } from '../support/services.js';
-import { CONFIRM, CREATE } from './fragments.js';
+import { money, parseCurrency, type CurrencyCode } from '../../src/money/index.js';
+import { applyDisputeEvent } from '../../src/payments/disputes/index.js';
+import { CONFIRM, CREATE, REFUND } from './fragments.js';
+
+const USD = parseCurrency('USD') as CurrencyCode;
 
 const CHECK = `query Check($resource: String!) { checkAccess(resource: $resource) { resource allowed via validUntil } }`;
 
@@ -71,5 +76,46 @@ describeWithDynamoDb('the app on DynamoDB stores', (endpoint) => {
     expect(row!.windows).toEqual([[expect.any(Number), null]]);
     // Only DynamoDB holds the read model: the SQL table it replaces has no row for the learner.
     expect(await h.app.db.kysely.selectFrom('entitlement_access').select('resource').where('customer_id', '=', customerId).execute()).toEqual([]);
+  });
+
+  /** A paid certificate for a new learner, granted through the worker round. */
+  async function paidCertificate(customerId: string) {
+    const learner = await h.token({ sub: customerId, roles: ['learner'] });
+    const created = await h.gql(CREATE, { input: { country: 'US', items: [{ priceId: 'price_ml_certificate_usd', quantity: 1 }], idempotencyKey: key('create') } }, { as: learner });
+    const sessionId = created.data!.createCheckoutSession.checkoutSession.id as string;
+    const confirmed = await h.gql(CONFIRM, { input: { sessionId, paymentMethodToken: 'tok_visa', idempotencyKey: key('confirm') } }, { as: learner });
+    const payment = confirmed.data!.confirmCheckoutSession.payment as { id: string; amountCaptured: { amount: number } };
+    await h.runWorker();
+    const check = async () => (await h.gql(CHECK, { resource: 'course:machine-learning' }, { as: learner })).data!.checkAccess.allowed as boolean;
+    expect(await check()).toBe(true);
+    const row = async () =>
+      (await documents.send(new GetCommand({ TableName: `${prefix}entitlement_access`, Key: { customer_id: customerId, resource: 'course:machine-learning' }, ConsistentRead: true }))).Item;
+    return { payment, check, row };
+  }
+
+  it('revokes on a full refund: the DynamoDB row closes its window and the check answers no', async () => {
+    const { payment, check, row } = await paidCertificate('cus_dynamodb_refund');
+    h.clock.advance(60_000); // a minute of access, then the refund
+    const refunded = await h.gql(REFUND, { input: { paymentId: payment.id, idempotencyKey: key('refund') } });
+    expect(refunded.data!.refundPayment.result).toBe('succeeded');
+    await h.runWorker();
+    expect(await check()).toBe(false);
+    const closed = await row();
+    expect(closed).toMatchObject({ version: 2 });
+    const [[from, until]] = closed!.windows as [[number, number]];
+    expect(until - from).toBe(60_000); // access ended exactly when the refund happened
+  });
+
+  it('revokes on a lost dispute through the same path', async () => {
+    const { payment, check, row } = await paidCertificate('cus_dynamodb_dispute');
+    const base = { connector: 'sandbox', gatewayDisputeId: `dp_dyn_${Date.now()}`, paymentId: payment.id, amount: money(payment.amountCaptured.amount, USD), fee: null, reason: 'fraudulent', occurredAt: h.clock.now() };
+    await applyDisputeEvent(h.app.payments, { ...base, kind: 'opened' });
+    await h.runWorker();
+    expect(await check()).toBe(true); // an open dispute keeps access
+    h.clock.advance(60_000);
+    await applyDisputeEvent(h.app.payments, { ...base, kind: 'lost', occurredAt: h.clock.now() });
+    await h.runWorker();
+    expect(await check()).toBe(false);
+    expect((await row())!.windows).toEqual([[expect.any(Number), expect.any(Number)]]);
   });
 });
