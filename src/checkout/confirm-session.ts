@@ -146,7 +146,6 @@ export async function enqueueCheckoutCompleted(
 ): Promise<void> {
   const { session } = args;
   await enqueueEvent(tx, {
-    topic: 'obol.checkout.v1',
     type: 'checkout.completed',
     aggregateType: 'checkout_session',
     aggregateId: session.id,

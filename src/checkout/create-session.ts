@@ -167,7 +167,6 @@ export async function createCheckoutSession(
       )
       .execute();
     await enqueueEvent(tx, {
-      topic: 'obol.checkout.v1',
       type: 'checkout.session_created',
       aggregateType: 'checkout_session',
       aggregateId: id,

@@ -35,7 +35,7 @@ export async function expireCheckoutSessions(deps: CheckoutDeps, args: { readonl
       }
       await saveSession(tx, session, { status: 'expired' }, now);
       if (session.coupon_id !== null) await releaseCoupon(tx, { couponId: session.coupon_id, sessionId: session.id });
-      await enqueueEvent(tx, { topic: 'obol.checkout.v1', type: 'checkout.expired', aggregateType: 'checkout_session', aggregateId: session.id, now, data: { checkoutSessionId: session.id, customerId: session.customer_id, reason: 'ttl' } });
+      await enqueueEvent(tx, { type: 'checkout.expired', aggregateType: 'checkout_session', aggregateId: session.id, now, data: { checkoutSessionId: session.id, customerId: session.customer_id, reason: 'ttl' } });
       return true;
     });
     if (done) expired++;

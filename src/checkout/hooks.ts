@@ -59,7 +59,6 @@ export function checkoutPaymentHooks(args: { readonly db: Db }): PaymentHooks {
     if (alreadyRevoked) return;
     const lines = await loadLines(tx, intent.checkout_session_id);
     await enqueueEvent(tx, {
-      topic: 'obol.checkout.v1',
       type: 'order.access_revoked',
       aggregateType: 'checkout_session',
       aggregateId: intent.checkout_session_id,
@@ -95,7 +94,7 @@ export function checkoutPaymentHooks(args: { readonly db: Db }): PaymentHooks {
       if (session.status === 'processing' || session.status === 'open') {
         await saveSession(tx, session, { status: 'expired' }, now);
         if (session.coupon_id !== null) await releaseCoupon(tx, { couponId: session.coupon_id, sessionId: session.id });
-        await enqueueEvent(tx, { topic: 'obol.checkout.v1', type: 'checkout.expired', aggregateType: 'checkout_session', aggregateId: session.id, now, data: { checkoutSessionId: session.id, customerId: session.customer_id, reason: 'payment_attempts_exhausted' } });
+        await enqueueEvent(tx, { type: 'checkout.expired', aggregateType: 'checkout_session', aggregateId: session.id, now, data: { checkoutSessionId: session.id, customerId: session.customer_id, reason: 'payment_attempts_exhausted' } });
       }
     },
     async onCanceled(tx, intent, now) {
@@ -106,7 +105,6 @@ export function checkoutPaymentHooks(args: { readonly db: Db }): PaymentHooks {
       await tx.updateTable('orders').set({ status: 'canceled', updated_at: now }).where('id', '=', order.id).execute();
       if (session.coupon_id !== null) await releaseCoupon(tx, { couponId: session.coupon_id, sessionId: session.id });
       await enqueueEvent(tx, {
-        topic: 'obol.checkout.v1',
         type: 'checkout.canceled',
         aggregateType: 'checkout_session',
         aggregateId: session.id,

@@ -415,7 +415,7 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
         );
         await postSale(deps, tx, updated, captured, now);
         await hooks.onSucceeded(tx, updated, now);
-        await enqueueEvent(tx, { topic: 'obol.payments.v1', type: 'payment.succeeded', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, amount: captured, currency: intent.currency } });
+        await enqueueEvent(tx, { type: 'payment.succeeded', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, amount: captured, currency: intent.currency } });
         return;
       }
       case 'requires_capture': {
@@ -425,7 +425,7 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
         const updated = await saveIntent(tx, intent, { status: transitionPayment(from, 'authorized'), amount_authorized: authorized, next_action: null, last_error_code: null, last_error_reason: null, last_error_class: null }, now);
         await postJournal(tx, authorizationPosting({ paymentId: intent.id, connector: attempt.connector, amount: money(authorized, currencyOf(intent.currency)) }), now);
         await hooks.onAuthorized(tx, updated, now);
-        await enqueueEvent(tx, { topic: 'obol.payments.v1', type: 'payment.authorized', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, amount: authorized, currency: intent.currency } });
+        await enqueueEvent(tx, { type: 'payment.authorized', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, amount: authorized, currency: intent.currency } });
         return;
       }
       case 'requires_action': {
@@ -434,7 +434,7 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
         // A resume that the issuer answered "still waiting" leaves the intent where it was.
         const status = from === 'requires_action' ? from : transitionPayment(from, 'requires_action');
         await saveIntent(tx, intent, { status, next_action: action }, now);
-        await enqueueEvent(tx, { topic: 'obol.payments.v1', type: 'payment.requires_action', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, actionType: outcome.action.type } });
+        await enqueueEvent(tx, { type: 'payment.requires_action', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, actionType: outcome.action.type } });
         return;
       }
       case 'processing': {
@@ -464,7 +464,6 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
         if (exhausted) await hooks.onFailed(tx, updated, now);
         else await hooks.onDeclined(tx, updated, now);
         await enqueueEvent(tx, {
-          topic: 'obol.payments.v1',
           type: 'payment.failed',
           aggregateType: 'payment',
           aggregateId: intent.id,

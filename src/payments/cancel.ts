@@ -26,7 +26,6 @@ export async function cancelPayment(deps: PaymentsDeps, tx: Tx, args: { readonly
     .where('status', '=', 'requires_action')
     .execute();
   await enqueueEvent(tx, {
-    topic: 'obol.payments.v1',
     type: 'payment.canceled',
     aggregateType: 'payment',
     aggregateId: intent.id,

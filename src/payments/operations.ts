@@ -224,12 +224,12 @@ export async function applyOperationOutcome(deps: PaymentsDeps, operationId: str
       await tx.updateTable('payment_attempts').set({ status: transitionAttempt('authorized', 'capture'), updated_at: now }).where('payment_id', '=', intent.id).where('status', '=', 'authorized').execute();
       await postSale(deps, tx, updated, captured, now);
       await hooks.onSucceeded(tx, updated, now);
-      await enqueueEvent(tx, { topic: 'obol.payments.v1', type: 'payment.succeeded', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, amount: captured, currency: intent.currency } });
+      await enqueueEvent(tx, { type: 'payment.succeeded', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, amount: captured, currency: intent.currency } });
     } else {
       const updated = await saveIntent(tx, intent, { status: transitionPayment(statusOf(intent), 'void'), canceled_reason: 'voided' }, now);
       await tx.updateTable('payment_attempts').set({ status: transitionAttempt('authorized', 'void'), updated_at: now }).where('payment_id', '=', intent.id).where('status', '=', 'authorized').execute();
       await hooks.onCanceled(tx, updated, now);
-      await enqueueEvent(tx, { topic: 'obol.payments.v1', type: 'payment.canceled', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, reason: 'voided' } });
+      await enqueueEvent(tx, { type: 'payment.canceled', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, reason: 'voided' } });
     }
   });
 }
@@ -371,7 +371,7 @@ export async function applyRefundOutcome(deps: PaymentsDeps, refundId: string, o
     const after = refundView({ ...before, status, failure_code: outcome.status === 'declined' ? outcome.decline.code : null, updated_at: now });
     const eventBase = { refundId: before.id, paymentId: intent.id, customerId: intent.customer_id, amount: before.amount, currency: before.currency };
     if (outcome.status === 'declined') {
-      await enqueueEvent(tx, { topic: 'obol.payments.v1', type: 'refund.failed', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, failureCode: outcome.decline.code } });
+      await enqueueEvent(tx, { type: 'refund.failed', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, failureCode: outcome.decline.code } });
       return;
     }
     const currency = currencyOf(intent.currency);
@@ -394,6 +394,6 @@ export async function applyRefundOutcome(deps: PaymentsDeps, refundId: string, o
     );
     const updated = await saveIntent(tx, intent, { amount_refunded: intent.amount_refunded + before.amount }, now);
     await hooks.onRefunded(tx, updated, after, now);
-    await enqueueEvent(tx, { topic: 'obol.payments.v1', type: 'refund.succeeded', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, fullyRefunded: updated.amount_refunded === updated.amount_captured } });
+    await enqueueEvent(tx, { type: 'refund.succeeded', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, fullyRefunded: updated.amount_refunded === updated.amount_captured } });
   });
 }

@@ -40,7 +40,7 @@ describeWithKafka('events on Kafka', (brokers) => {
       const ids: string[] = [];
       for (let n = 0; n < perAggregate; n++) {
         for (let a = 0; a < aggregates; a++) {
-          const e = await enqueueEvent(t.db.kysely, { topic: 'obol.payments.v1', type, aggregateType: 'payment', aggregateId: `pay_${run}_${a}`, now: clock.now(), data: { run, n } });
+          const e = await enqueueEvent(t.db.kysely, { type, aggregateType: 'payment', aggregateId: `pay_${run}_${a}`, now: clock.now(), data: { run, n } });
           ids.push(e.id);
         }
       }

@@ -41,7 +41,7 @@ describeEachDatabase('outbox relay copies', (dialect) => {
   async function enqueue(aggregates: number, perAggregate: number): Promise<void> {
     for (let n = 0; n < perAggregate; n++) {
       for (let a = 0; a < aggregates; a++) {
-        await enqueueEvent(t.db.kysely, { topic: 'obol.payments.v1', type: 'payment.succeeded', aggregateType: 'payment', aggregateId: `pay_relay_${a}`, now: clock.now(), data: { n } });
+        await enqueueEvent(t.db.kysely, { type: 'payment.succeeded', aggregateType: 'payment', aggregateId: `pay_relay_${a}`, now: clock.now(), data: { n } });
       }
     }
   }

@@ -180,7 +180,6 @@ async function performLeg(deps: PaymentsDeps, tx: Tx, intent: IntentRow, dispute
     }
   }
   await enqueueEvent(tx, {
-    topic: 'obol.payments.v1',
     type: `dispute.${leg}`,
     aggregateType: 'payment',
     // Keyed by the payment, like refunds: one partition keeps a payment's story in order.

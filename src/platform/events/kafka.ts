@@ -18,23 +18,7 @@ import type { Clock } from '../../kernel/index.js';
 import type { Db } from '../db/index.js';
 import type { EventBus, PublishedEvent } from './bus.js';
 import { deliverOnce, type EventConsumer } from './consumer.js';
-import { EVENT_TOPICS, EVENT_TYPES, type CloudEvent, type EventTopic, type EventType } from './outbox.js';
-
-/** Which topic carries an event type: by context, the prefix of the type. */
-const TOPIC_BY_PREFIX: Readonly<Record<string, EventTopic>> = {
-  checkout: 'obol.checkout.v1',
-  order: 'obol.checkout.v1',
-  payment: 'obol.payments.v1',
-  refund: 'obol.payments.v1',
-  dispute: 'obol.payments.v1',
-  ledger: 'obol.ledger.v1',
-};
-
-export function topicOfType(type: EventType): EventTopic {
-  const topic = TOPIC_BY_PREFIX[type.split('.')[0] ?? ''];
-  if (!topic) throw new Error(`no topic for event type ${type}`);
-  return topic;
-}
+import { EVENT_TOPICS, EVENT_TYPES, topicOfType, type CloudEvent, type EventTopic, type EventType } from './outbox.js';
 
 /** The topics a consumer must subscribe to for its event types. */
 export function topicsFor(types: readonly EventType[]): readonly EventTopic[] {

@@ -28,6 +28,32 @@ export const EVENT_TYPES = [
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/**
+ * The topic of each event type: its context's. The one place that says it, so an emitter cannot
+ * file an event under another context, and a consumer knows which topics to read.
+ */
+const TOPIC_OF: Readonly<Record<EventType, EventTopic>> = {
+  'checkout.session_created': 'obol.checkout.v1',
+  'checkout.completed': 'obol.checkout.v1',
+  'checkout.canceled': 'obol.checkout.v1',
+  'checkout.expired': 'obol.checkout.v1',
+  'order.access_revoked': 'obol.checkout.v1',
+  'payment.authorized': 'obol.payments.v1',
+  'payment.requires_action': 'obol.payments.v1',
+  'payment.succeeded': 'obol.payments.v1',
+  'payment.failed': 'obol.payments.v1',
+  'payment.canceled': 'obol.payments.v1',
+  'refund.succeeded': 'obol.payments.v1',
+  'refund.failed': 'obol.payments.v1',
+  'dispute.opened': 'obol.payments.v1',
+  'dispute.won': 'obol.payments.v1',
+  'dispute.lost': 'obol.payments.v1',
+};
+
+export function topicOfType(type: EventType): EventTopic {
+  return TOPIC_OF[type];
+}
+
 export interface CloudEvent<T = unknown> {
   readonly specversion: '1.0';
   readonly id: string;
@@ -42,7 +68,6 @@ export interface CloudEvent<T = unknown> {
 }
 
 export interface NewEvent<T> {
-  readonly topic: EventTopic;
   readonly type: EventType;
   readonly aggregateType: string;
   readonly aggregateId: string;
@@ -68,10 +93,11 @@ export function shardOf(aggregateId: string): number {
 }
 
 export async function enqueueEvent<T>(tx: Executor, event: NewEvent<T>): Promise<CloudEvent<T>> {
+  const topic = topicOfType(event.type);
   const envelope: CloudEvent<T> = {
     specversion: '1.0',
     id: newId('event', event.now),
-    source: `/obol/${event.topic.split('.')[1] ?? 'core'}`,
+    source: `/obol/${topic.split('.')[1] ?? 'core'}`,
     type: event.type,
     subject: event.aggregateId,
     time: new Date(event.now).toISOString(),
@@ -83,7 +109,7 @@ export async function enqueueEvent<T>(tx: Executor, event: NewEvent<T>): Promise
     .insertInto('outbox')
     .values({
       id: envelope.id,
-      topic: event.topic,
+      topic,
       type: event.type,
       aggregate_type: event.aggregateType,
       aggregate_id: event.aggregateId,
