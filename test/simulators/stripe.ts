@@ -517,8 +517,8 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
     return pm;
   };
 
-  const authorizeFunds = (pi: PaymentIntentState, threeDSecure: JsonObject | null): void => {
-    const pm = paymentMethodOfIntent(pi);
+  /** The Charge a confirmation produced, succeeded or failed, recorded on the PaymentIntent's PaymentMethod. */
+  const recordCharge = (pi: PaymentIntentState, pm: PaymentMethodState, threeDSecure: JsonObject | null, failure: DeclineSpec | null): ChargeState => {
     const charge: ChargeState = {
       id: id('ch'),
       amount: pi.amount,
@@ -527,12 +527,18 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
       paymentMethod: pm.id,
       customer: pi.customer,
       created: now(),
-      status: 'succeeded',
+      status: failure === null ? 'succeeded' : 'failed',
       threeDSecure,
-      failureCode: null,
-      failureMessage: null,
+      failureCode: failure?.code ?? null,
+      failureMessage: failure?.message ?? null,
     };
     charges.set(charge.id, charge);
+    return charge;
+  };
+
+  const authorizeFunds = (pi: PaymentIntentState, threeDSecure: JsonObject | null): void => {
+    const pm = paymentMethodOfIntent(pi);
+    const charge = recordCharge(pi, pm, threeDSecure, null);
     pi.nextAction = null;
     pi.lastPaymentError = null;
     pi.latestCharge = charge.id;
@@ -551,20 +557,7 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
   /** Declines the confirmation: the PaymentIntent waits for another PaymentMethod, and Stripe answers 402. */
   const declinePayment = (pi: PaymentIntentState, decline: DeclineSpec, threeDSecure: JsonObject | null): HttpError => {
     const pm = paymentMethodOfIntent(pi);
-    const charge: ChargeState = {
-      id: id('ch'),
-      amount: pi.amount,
-      currency: pi.currency,
-      paymentIntent: pi.id,
-      paymentMethod: pm.id,
-      customer: pi.customer,
-      created: now(),
-      status: 'failed',
-      threeDSecure,
-      failureCode: decline.code,
-      failureMessage: decline.message,
-    };
-    charges.set(charge.id, charge);
+    const charge = recordCharge(pi, pm, threeDSecure, decline);
     if (pm.customer === null) pm.consumed = true;
     const error: JsonObject = {
       type: 'card_error',
