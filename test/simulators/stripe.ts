@@ -62,7 +62,7 @@
  * Known simplifications: search is immediately consistent (Stripe's may lag by up to a minute);
  * refunding an uncaptured PaymentIntent is refused (Stripe would release the authorization).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -202,7 +202,14 @@ class HttpError extends Error {
   }
 }
 
-const id = (prefix: string): string => `${prefix}_${randomBytes(12).toString('hex')}`;
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/**
+ * Stripe's ids are 24 base62 characters after the prefix. Hex would be unfaithful, and harmful:
+ * with ten digits in sixteen, a hex id often holds a Luhn-valid 13–19 digit run, which Obol's
+ * card guard rightly refuses wherever it appears (a webhook naming such a PaymentIntent).
+ */
+const id = (prefix: string): string => `${prefix}_${Array.from(randomBytes(24), (b) => BASE62[b % 62]).join('')}`;
 const now = (): number => Math.floor(Date.now() / 1000);
 
 interface DeclineSpec {
@@ -596,7 +603,7 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
       return { status: 200, body: intentJson(pi) };
     }
     if (card.authentication === 'optional' && pi.requestThreeDSecure !== 'challenge') {
-      authorizeFunds(pi, pi.requestThreeDSecure === 'automatic' ? null : { authentication_flow: 'frictionless', result: 'authenticated', result_reason: null, version: '2.2.0', electronic_commerce_indicator: '05', exemption_indicator: null, transaction_id: randomBytes(16).toString('hex') });
+      authorizeFunds(pi, pi.requestThreeDSecure === 'automatic' ? null : { authentication_flow: 'frictionless', result: 'authenticated', result_reason: null, version: '2.2.0', electronic_commerce_indicator: '05', exemption_indicator: null, transaction_id: randomUUID() });
       return { status: 200, body: intentJson(pi) };
     }
     // The issuer demands a challenge whatever was requested (an exemption request included), or the merchant forced one.
@@ -953,7 +960,7 @@ export async function startStripeSimulator(options: StripeSimulatorOptions = {})
     const pi = intents.get(intentId);
     if (!pi || pi.status !== 'requires_action') throw new Error(`no challenge pending for ${intentId}`);
     if (outcome === 'authenticated') {
-      authorizeFunds(pi, { authentication_flow: 'challenge', result: 'authenticated', result_reason: null, version: '2.2.0', electronic_commerce_indicator: '05', exemption_indicator: null, transaction_id: randomBytes(16).toString('hex') });
+      authorizeFunds(pi, { authentication_flow: 'challenge', result: 'authenticated', result_reason: null, version: '2.2.0', electronic_commerce_indicator: '05', exemption_indicator: null, transaction_id: randomUUID() });
       return;
     }
     pi.status = 'requires_payment_method';
