@@ -1,4 +1,4 @@
-import { authorize, isCatalogId, mayActFor, newId, ObolError, type Caller } from '../kernel/index.js';
+import { authorize, isCatalogId, isCustomerId, mayActFor, newId, ObolError, type Caller } from '../kernel/index.js';
 import { assertCouponUsable, couponTerms, findCouponByCode, findPrices, findTaxRate, type Coupon } from '../catalog/index.js';
 import type { CaptureMethod } from '../payments/index.js';
 import type { Tx } from '../platform/db/index.js';
@@ -28,7 +28,7 @@ export interface CreateSessionProps {
 }
 
 export function assertCustomerId(value: string): void {
-  if (!isCatalogId('customer', value) && !/^cus_[A-Za-z0-9_-]{1,60}$/.test(value)) {
+  if (!isCatalogId('customer', value) && !isCustomerId(value)) {
     throw new ObolError('INVALID_ID', 'customerId must look like cus_… (letters, digits, _ or -, at most 64 characters).', { field: 'customerId' });
   }
 }

@@ -4,7 +4,7 @@
  * read-model.ts), authorization without I/O, no write. The listings serve the learner's library
  * and support, and may read more.
  */
-import { authorize, mayActFor, notFound, ObolError, type Caller } from '../kernel/index.js';
+import { authorize, isCustomerId, mayActFor, notFound, ObolError, type Caller } from '../kernel/index.js';
 import { decideAccess, keysForCheck, type AccessDecision } from './domain/access.js';
 import type { EntitlementSource, EntitlementStatus, RevokeReason } from './domain/entitlement.js';
 import { parseResource, type Resource } from './domain/resource.js';
@@ -15,7 +15,6 @@ import { entitlementsOfCustomer, historyOf, type HistoryRecord } from './store.j
 /** Most resources one batch may ask about (one query; a page of a catalogue, not the catalogue). */
 export const MAX_BATCH_RESOURCES = 100;
 
-const CUSTOMER_ID = /^cus_[A-Za-z0-9_-]{1,60}$/;
 
 /** The customer a read is about: the given one, or for a learner themselves; only their own. */
 function customerFor(caller: Caller, customerId: string | null): string {
@@ -24,7 +23,7 @@ function customerFor(caller: Caller, customerId: string | null): string {
   const id = customerId ?? actor.customerId;
   if (id === null) throw new ObolError('VALIDATION_FAILED', 'customerId is required.', { field: 'customerId' });
   // The same rule checkout applies to the customers it accepts.
-  if (!CUSTOMER_ID.test(id)) throw new ObolError('INVALID_ID', 'customerId must look like cus_… (letters, digits, _ or -, at most 64 characters).', { field: 'customerId' });
+  if (!isCustomerId(id)) throw new ObolError('INVALID_ID', 'customerId must look like cus_… (letters, digits, _ or -, at most 64 characters).', { field: 'customerId' });
   if (!mayActFor(actor, id)) throw notFound('customer', 'customerId');
   return id;
 }

@@ -87,6 +87,16 @@ export function isId(kind: IdKind, value: string): boolean {
   return ID_BODY.test(body);
 }
 
+/**
+ * A customer id as callers send it: `cus_` and 1–60 letters, digits, `_` or `-` (the business's
+ * own customer ids, which learners' tokens carry as their subject).
+ */
+const CUSTOMER_ID = /^cus_[A-Za-z0-9_-]{1,60}$/;
+
+export function isCustomerId(value: string): boolean {
+  return CUSTOMER_ID.test(value);
+}
+
 /** Catalog objects (products, prices, coupons' ids) may carry readable slugs: `price_plus_monthly_usd`. */
 const SLUG_BODY = /^[a-z0-9][a-z0-9_]{0,62}$/;
 

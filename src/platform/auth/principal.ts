@@ -7,7 +7,7 @@
  * cases enforce them; they are re-exported here rather than declared twice.
  */
 import type { JWTPayload } from 'jose';
-import { ACCESS_ROLES, ObolError, isAccessRole, type AccessRole, type Actor } from '../../kernel/index.js';
+import { ACCESS_ROLES, ObolError, isAccessRole, isCustomerId, type AccessRole, type Actor } from '../../kernel/index.js';
 
 export { ACCESS_ROLES, isAccessRole, type AccessRole };
 
@@ -74,8 +74,7 @@ export function isAuthenticationError(err: unknown): err is AuthenticationError 
 
 export const MAX_SUBJECT_LENGTH = 200;
 const MAX_TOKEN_ID_LENGTH = 200;
-/** A learner's subject is their customer id, the same shape the API accepts for `customerId`. */
-export const CUSTOMER_SUBJECT = /^cus_[A-Za-z0-9_-]{1,60}$/;
+
 /** Subjects end up in logs and the audit log: no control characters, no surrounding blanks. */
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
@@ -101,7 +100,8 @@ export function principalFromClaims(claims: JWTPayload): Principal {
   // A learner is scoped to one customer; any other role would silently widen that scope. A
   // service identity is a machine: mixing it with a person's roles blurs the audit trail.
   if ((isLearner || isService) && roles.length > 1) throw new AuthenticationError('conflicting_roles');
-  if (isLearner && !CUSTOMER_SUBJECT.test(subject)) throw new AuthenticationError('invalid_subject');
+  // A learner's subject is their customer id, the same shape the API accepts for `customerId`.
+  if (isLearner && !isCustomerId(subject)) throw new AuthenticationError('invalid_subject');
 
   const jti = claims.jti;
   const tokenId = typeof jti === 'string' && jti !== '' && jti.length <= MAX_TOKEN_ID_LENGTH ? jti : null;
