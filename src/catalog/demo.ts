@@ -36,7 +36,12 @@ export interface DemoPrice {
   /** ISO 3166-1 alpha-2; null means offered everywhere the currency is. */
   readonly country: string | null;
   readonly nickname: string;
+  /** The plan's default free trial in days (recurring prices); null: none. */
+  readonly trialPeriodDays: number | null;
 }
+
+/** Obol Plus monthly comes with a 7-day free trial; nothing else does. */
+const TRIAL_DAYS: Readonly<Record<string, number>> = { prod_obol_plus: 7 };
 
 export type DemoCoupon = Omit<Coupon, 'timesRedeemed' | 'active'>;
 
@@ -141,6 +146,7 @@ export const DEMO_PRICES: readonly DemoPrice[] = frozen<DemoPrice>(
     taxBehavior,
     country,
     nickname,
+    trialPeriodDays: billingInterval === 'month' ? (TRIAL_DAYS[productId] ?? null) : null,
   })),
 );
 
@@ -154,6 +160,8 @@ export const DEMO_COUPONS: readonly DemoCoupon[] = frozen<DemoCoupon>([
     currency: null,
     expiresAt: null,
     maxRedemptions: null,
+    duration: 'once',
+    durationInMonths: null,
   },
   {
     id: 'coupon_freecert',
@@ -164,6 +172,8 @@ export const DEMO_COUPONS: readonly DemoCoupon[] = frozen<DemoCoupon>([
     currency: null,
     expiresAt: null,
     maxRedemptions: 1000,
+    duration: 'once',
+    durationInMonths: null,
   },
   {
     id: 'coupon_save5usd',
@@ -174,6 +184,8 @@ export const DEMO_COUPONS: readonly DemoCoupon[] = frozen<DemoCoupon>([
     currency: USD,
     expiresAt: null,
     maxRedemptions: null,
+    duration: 'once',
+    durationInMonths: null,
   },
   {
     id: 'coupon_expired20',
@@ -185,6 +197,21 @@ export const DEMO_COUPONS: readonly DemoCoupon[] = frozen<DemoCoupon>([
     // 2020-12-31T23:59:59Z: long past, so the coupon demonstrates COUPON_EXPIRED.
     expiresAt: Date.UTC(2020, 11, 31, 23, 59, 59),
     maxRedemptions: null,
+    duration: 'once',
+    durationInMonths: null,
+  },
+  {
+    // For subscriptions: half price for the first three months of billing.
+    id: 'coupon_intro3',
+    code: 'INTRO3',
+    kind: 'percent',
+    percentOffBps: 5000,
+    amountOff: null,
+    currency: null,
+    expiresAt: null,
+    maxRedemptions: null,
+    duration: 'repeating',
+    durationInMonths: 3,
   },
 ]);
 

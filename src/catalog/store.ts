@@ -5,7 +5,7 @@ import { forUpdate, isUniqueViolation, type CouponsTable, type Db, type Executor
 import type { BillingInterval, TaxBehavior } from './domain/price.js';
 import { isBillingInterval, isTaxBehavior } from './domain/price.js';
 import type { Coupon, CouponKind } from './domain/coupon.js';
-import { COUPON_KINDS } from './domain/coupon.js';
+import { COUPON_KINDS, isCouponDuration } from './domain/coupon.js';
 import { DEMO_COUPONS, DEMO_PRICES, DEMO_PRODUCTS, DEMO_TAX_RATES } from './demo.js';
 
 export const PRODUCT_KINDS = ['one_time', 'recurring'] as const;
@@ -33,6 +33,8 @@ export interface Price {
   readonly country: string | null;
   readonly nickname: string;
   readonly active: boolean;
+  /** A recurring price's default free trial in days (subscriptions); null: no trial. */
+  readonly trialPeriodDays: number | null;
 }
 
 export interface TaxRate {
@@ -59,6 +61,7 @@ const priceColumns = [
   'prices.country',
   'prices.nickname',
   'prices.active',
+  'prices.trial_period_days',
 ] as const;
 
 type PriceRow = {
@@ -72,6 +75,7 @@ type PriceRow = {
   country: string | null;
   nickname: string;
   active: number;
+  trial_period_days: number | null;
 };
 
 function toPrice(row: PriceRow): Price {
@@ -89,6 +93,7 @@ function toPrice(row: PriceRow): Price {
     country: row.country,
     nickname: row.nickname,
     active: row.active === 1,
+    trialPeriodDays: row.trial_period_days === null ? null : Number(row.trial_period_days),
   };
 }
 
@@ -153,6 +158,10 @@ export async function listTaxRates(db: Executor): Promise<TaxRate[]> {
 
 type CouponRow = Omit<CouponsTable, 'created_at'>;
 
+function corrupt(what: string): never {
+  throw new Error(`corrupt catalog: ${what}`);
+}
+
 function toCoupon(r: CouponRow): Coupon {
   if (!(COUPON_KINDS as readonly string[]).includes(r.kind)) throw new Error(`corrupt coupon ${r.id}`);
   return {
@@ -166,6 +175,8 @@ function toCoupon(r: CouponRow): Coupon {
     maxRedemptions: r.max_redemptions === null ? null : Number(r.max_redemptions),
     timesRedeemed: Number(r.times_redeemed),
     active: r.active === 1,
+    duration: isCouponDuration(r.duration) ? r.duration : corrupt(`coupon ${r.id} duration ${r.duration}`),
+    durationInMonths: r.duration_in_months === null ? null : Number(r.duration_in_months),
   };
 }
 
@@ -266,6 +277,7 @@ export async function seedDemoCatalog(db: Db, now: number): Promise<SeedResult> 
           nickname: p.nickname,
           active: 1,
           created_at: now,
+          trial_period_days: p.trialPeriodDays,
         })
         .execute();
       prices++;
@@ -286,6 +298,8 @@ export async function seedDemoCatalog(db: Db, now: number): Promise<SeedResult> 
           times_redeemed: 0,
           active: 1,
           created_at: now,
+          duration: c.duration,
+          duration_in_months: c.durationInMonths,
         })
         .execute();
       coupons++;

@@ -84,7 +84,7 @@ export async function confirmCheckoutSession(deps: CheckoutDeps, props: ConfirmS
       throw new ObolError('PAYMENT_METHOD_REQUIRED', 'paymentMethodToken is required: this checkout has something to pay.', { field: 'paymentMethodToken' });
     }
     const { paymentId, attemptId } = await beginAttempt(deps.payments, tx, {
-      sessionId: session.id,
+      sale: { kind: 'checkout_session', id: session.id },
       customerId: session.customer_id,
       customerCountry: session.country,
       amount: money(session.total, currencyOf(session.currency)),

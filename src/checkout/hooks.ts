@@ -11,8 +11,14 @@ import { enqueueCheckoutCompleted } from './confirm-session.js';
 import { saleBreakdown } from './domain/totals.js';
 import { currencyOf, loadLines, lockSession, saveSession, totalsOf, type SessionRow } from './records.js';
 
+/** The checkout session a payment pays for; payments routed to these hooks always have one. */
+function sessionIdOf(intent: IntentRow): string {
+  if (intent.checkout_session_id === null) throw new Error(`payment ${intent.id} pays no checkout session`);
+  return intent.checkout_session_id;
+}
+
 async function sessionOf(db: Db, tx: Tx, intent: IntentRow): Promise<SessionRow> {
-  const session = await lockSession(db, tx, intent.checkout_session_id);
+  const session = await lockSession(db, tx, sessionIdOf(intent));
   if (!session) throw new Error(`payment ${intent.id} has no checkout session`);
   return session;
 }
@@ -52,20 +58,21 @@ export function checkoutPaymentHooks(args: { readonly db: Db }): PaymentHooks {
    * once per order whichever way came first.
    */
   async function revokeOrder(tx: Tx, intent: IntentRow, status: 'refunded' | 'charged_back', now: number): Promise<void> {
-    const order = await tx.selectFrom('orders').select(['id', 'status', 'customer_id']).where('checkout_session_id', '=', intent.checkout_session_id).executeTakeFirst();
+    const sessionId = sessionIdOf(intent);
+    const order = await tx.selectFrom('orders').select(['id', 'status', 'customer_id']).where('checkout_session_id', '=', sessionId).executeTakeFirst();
     if (!order) return;
     const alreadyRevoked = order.status === 'refunded' || order.status === 'charged_back';
     await tx.updateTable('orders').set({ status, updated_at: now }).where('id', '=', order.id).execute();
     if (alreadyRevoked) return;
-    const lines = await loadLines(tx, intent.checkout_session_id);
+    const lines = await loadLines(tx, sessionId);
     await enqueueEvent(tx, {
       type: 'order.access_revoked',
       aggregateType: 'checkout_session',
-      aggregateId: intent.checkout_session_id,
+      aggregateId: sessionId,
       now,
       data: {
         orderId: order.id,
-        checkoutSessionId: intent.checkout_session_id,
+        checkoutSessionId: sessionId,
         customerId: order.customer_id,
         paymentId: intent.id,
         reason: status === 'refunded' ? 'refunded' : 'dispute_lost',
@@ -114,7 +121,7 @@ export function checkoutPaymentHooks(args: { readonly db: Db }): PaymentHooks {
     },
     async onRefunded(tx, intent, _refund, now) {
       if (intent.amount_refunded >= intent.amount_captured) return revokeOrder(tx, intent, 'refunded', now);
-      await tx.updateTable('orders').set({ status: 'partially_refunded', updated_at: now }).where('checkout_session_id', '=', intent.checkout_session_id).execute();
+      await tx.updateTable('orders').set({ status: 'partially_refunded', updated_at: now }).where('checkout_session_id', '=', sessionIdOf(intent)).execute();
     },
     onDisputeLost: (tx, intent, now) => revokeOrder(tx, intent, 'charged_back', now),
   };

@@ -1,5 +1,5 @@
 /** The checkout context's public face. */
-export { createCheckoutSession, MAX_ITEMS, MAX_QUANTITY, MAX_TOTAL, type CreateSessionProps } from './create-session.js';
+export { assertCustomerId, createCheckoutSession, MAX_ITEMS, MAX_QUANTITY, MAX_TOTAL, normaliseCountry, type CreateSessionProps } from './create-session.js';
 export { confirmCheckoutSession, type ConfirmSessionProps, type ConfirmSessionResult } from './confirm-session.js';
 export { expireCheckoutSessions } from './expire.js';
 export { checkoutPaymentHooks } from './hooks.js';

@@ -2,7 +2,7 @@
  * Who may do what. The use cases enforce this (not only the API layer), so every entry point —
  * GraphQL today, gRPC and webhooks later — gets the same rules.
  *
- *   learner  their own checkout sessions, payments and entitlements (and later subscriptions)
+ *   learner  their own checkout sessions, payments, entitlements and subscriptions
  *   support  read everything; refund up to a configured amount per refund
  *   finance  ledger, trial balance, audit log, reconciliation views; read payments
  *   admin    everything
@@ -55,6 +55,13 @@ export const PERMISSIONS = {
   'audit.read': ['finance', 'admin'],
   /** Who may access what: learners their own (mayActFor), back-end services and support anyone's. */
   'entitlement.read': ['learner', 'support', 'service', 'admin'],
+  /** A learner their own (mayActFor); services on a learner's behalf. */
+  'subscription.create': ['learner', 'service', 'admin'],
+  'subscription.read': ['learner', 'support', 'finance', 'service', 'admin'],
+  /** Cancel, resume, change plan, update the payment method, pay an open invoice. */
+  'subscription.manage': ['learner', 'support', 'service', 'admin'],
+  /** Test clocks move time for everything attached to them: admins only (and only where enabled). */
+  'test_clock.manage': ['admin'],
 } as const satisfies Record<string, readonly AccessRole[]>;
 
 export type Permission = keyof typeof PERMISSIONS;

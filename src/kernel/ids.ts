@@ -23,6 +23,13 @@ export const ID_PREFIXES = {
   sandboxPaymentMethod: 'sbpm',
   challenge: 'tds',
   dispute: 'dp',
+  subscription: 'sub',
+  invoice: 'in',
+  invoiceLine: 'il',
+  paymentMethod: 'spm',
+  testClock: 'clock',
+  job: 'job',
+  revenueSchedule: 'rs',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

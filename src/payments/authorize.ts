@@ -11,6 +11,8 @@ import type { Tx } from '../platform/db/index.js';
 import {
   ConnectorUnavailableError,
   isChallengeSimulator,
+  type AuthenticationRequest,
+  type AuthorizedDetails,
   type AuthorizeOutcome,
   type ChallengeOutcome,
   type Connector,
@@ -33,12 +35,16 @@ import {
   statusOf,
   type AttemptRow,
   type CaptureMethod,
+  saleOf,
   type IntentRow,
   type PaymentView,
+  type SaleRef,
 } from './records.js';
+import { recordSavedPaymentMethod } from './payment-methods.js';
 
 export interface BeginAttemptArgs {
-  readonly sessionId: string;
+  /** What the payment pays for. */
+  readonly sale: SaleRef;
   readonly customerId: string;
   readonly customerCountry: string | null;
   readonly amount: Money;
@@ -50,6 +56,11 @@ export interface BeginAttemptArgs {
   readonly requestKey: string;
   /** The session's intent from an earlier, declined confirmation, if any. */
   readonly existingPaymentId: string | null;
+  /**
+   * Also save the payment method for later merchant-initiated charges (a subscription's first
+   * payment, with the customer's consent); a saved method becomes the intent's `payment_method_id`.
+   */
+  readonly savePaymentMethod?: boolean;
   readonly now: number;
 }
 
@@ -61,7 +72,7 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
   let intent: IntentRow;
   if (args.existingPaymentId !== null) {
     const found = await lockIntent(deps.db, tx, args.existingPaymentId);
-    if (!found) throw new Error(`payment ${args.existingPaymentId} of session ${args.sessionId} is missing`);
+    if (!found) throw new Error(`payment ${args.existingPaymentId} of ${args.sale.kind} ${args.sale.id} is missing`);
     if (found.failed_attempts >= deps.maxFailedAttempts) {
       throw new ObolError('PAYMENT_ATTEMPTS_EXHAUSTED', 'Too many failed payment attempts for this checkout; start a new checkout.');
     }
@@ -72,7 +83,10 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
     const status = transitionPayment(transitionPayment('requires_payment_method', 'attach_payment_method'), 'confirm');
     intent = {
       id,
-      checkout_session_id: args.sessionId,
+      checkout_session_id: args.sale.kind === 'checkout_session' ? args.sale.id : null,
+      invoice_id: args.sale.kind === 'invoice' ? args.sale.id : null,
+      initiator: 'customer',
+      payment_method_id: null,
       customer_id: args.customerId,
       currency: args.amount.currency,
       amount: args.amount.amount,
@@ -117,11 +131,90 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
         currency: intent.currency,
         routing,
         authentication,
+        savePaymentMethod: args.savePaymentMethod === true,
         now,
       }),
     )
     .execute();
   return { paymentId: intent.id, attemptId };
+}
+
+export interface BeginMerchantInitiatedArgs {
+  readonly invoiceId: string;
+  readonly customerId: string;
+  readonly amount: Money;
+  /** An active saved payment method of the customer (`spm_…`). */
+  readonly paymentMethodId: string;
+  /** Recorded on the attempt as its request key (the job or request that started the charge). */
+  readonly requestKey: string;
+  readonly now: number;
+}
+
+/**
+ * Inside the caller's transaction: a merchant-initiated charge of a saved payment method (a
+ * renewal), as a new intent with one `pending` attempt at the connector that saved the method.
+ * No routing and no failover: a saved method lives at one gateway. Outside SCA's scope (the
+ * customer is absent), so the attempt asks nothing about 3-D Secure.
+ */
+export async function beginMerchantInitiatedAttempt(deps: PaymentsDeps, tx: Tx, args: BeginMerchantInitiatedArgs): Promise<{ readonly paymentId: string; readonly attemptId: string }> {
+  const { now } = args;
+  const method = await tx.selectFrom('payment_methods').selectAll().where('id', '=', args.paymentMethodId).executeTakeFirst();
+  if (!method || method.customer_id !== args.customerId) throw new ObolError('PAYMENT_METHOD_NOT_FOUND', 'No such saved payment method for this customer.', { field: 'paymentMethodId' });
+  if (method.status !== 'active' || method.gateway_reference === null) {
+    throw new ObolError('PAYMENT_METHOD_NOT_FOUND', `The saved payment method is ${method.status} and cannot be charged.`, { field: 'paymentMethodId' });
+  }
+  connectorFor(deps, method.connector);
+  const paymentId = newId('payment', now);
+  const status = transitionPayment(transitionPayment('requires_payment_method', 'attach_payment_method'), 'confirm');
+  const intent: IntentRow = {
+    id: paymentId,
+    checkout_session_id: null,
+    invoice_id: args.invoiceId,
+    initiator: 'merchant',
+    payment_method_id: method.id,
+    customer_id: args.customerId,
+    currency: args.amount.currency,
+    amount: args.amount.amount,
+    capture_method: 'automatic',
+    status,
+    connector: method.connector,
+    amount_authorized: 0,
+    amount_captured: 0,
+    amount_refunded: 0,
+    failed_attempts: 0,
+    last_error_code: null,
+    last_error_reason: null,
+    last_error_class: null,
+    next_action: null,
+    canceled_reason: null,
+    customer_country: null,
+    issuer_country: null,
+    created_at: now,
+    updated_at: now,
+    version: 0,
+  };
+  await tx.insertInto('payment_intents').values(intent).execute();
+  const attemptId = newId('attempt', now);
+  await tx
+    .insertInto('payment_attempts')
+    .values(
+      pendingAttempt({
+        id: attemptId,
+        paymentId,
+        seq: 1,
+        connector: method.connector,
+        requestKey: args.requestKey,
+        paymentMethod: method.gateway_reference,
+        amount: args.amount.amount,
+        currency: args.amount.currency,
+        routing: `merchant-initiated: the connector that saved ${method.id}`,
+        authentication: MERCHANT_INITIATED_AUTHENTICATION,
+        savePaymentMethod: false,
+        now,
+      }),
+    )
+    .execute();
+  return { paymentId, attemptId };
 }
 
 async function nextAttemptSeq(tx: Tx, paymentId: string): Promise<number> {
@@ -140,9 +233,11 @@ function pendingAttempt(a: {
   readonly amount: number;
   readonly currency: string;
   readonly routing: string;
-  readonly authentication: PlannedAuthentication;
+  readonly authentication: PlannedAuthentication | typeof MERCHANT_INITIATED_AUTHENTICATION;
+  readonly savePaymentMethod: boolean;
   readonly now: number;
 }): AttemptRow {
+  const merchant = a.authentication === MERCHANT_INITIATED_AUTHENTICATION;
   return {
     id: a.id,
     payment_id: a.paymentId,
@@ -163,9 +258,10 @@ function pendingAttempt(a: {
     resumes: 0,
     resume_request_key: null,
     routing: a.routing,
-    authentication: encodeAuthentication(a.authentication.request),
-    sca_decision: a.authentication.explanation,
+    authentication: merchant ? MERCHANT_INITIATED : encodeAuthentication(a.authentication.request),
+    sca_decision: merchant ? 'merchant-initiated charge of a saved payment method: outside the scope of SCA' : a.authentication.explanation,
     three_ds: null,
+    save_payment_method: a.savePaymentMethod ? 1 : 0,
     created_at: a.now,
     updated_at: a.now,
     resolved_at: null,
@@ -179,8 +275,25 @@ function connectorFor(deps: PaymentsDeps, name: string): Connector {
   return connector;
 }
 
-/** The gateway key of an attempt's current call: the authorization itself, or its n-th resume. */
-export function gatewayKeyOf(attempt: AttemptRow): { readonly operation: 'authorize' | 'resume'; readonly key: string } {
+/** Stored in `payment_attempts.authentication` for a merchant-initiated charge: nothing was asked about 3-D Secure. */
+const MERCHANT_INITIATED = 'merchant_initiated';
+const MERCHANT_INITIATED_AUTHENTICATION = Symbol('merchant-initiated');
+
+export function isMerchantInitiated(attempt: Pick<AttemptRow, 'authentication'>): boolean {
+  return attempt.authentication === MERCHANT_INITIATED;
+}
+
+/** What the attempt asked about 3-D Secure; a merchant-initiated charge asked nothing. */
+function askedOf(attempt: AttemptRow): AuthenticationRequest {
+  return isMerchantInitiated(attempt) ? { kind: 'gateway_default' } : decodeAuthentication(attempt.authentication);
+}
+
+/**
+ * The gateway key of an attempt's current call: the authorization itself (or the off-session
+ * charge), or its n-th resume.
+ */
+export function gatewayKeyOf(attempt: AttemptRow): { readonly operation: 'authorize' | 'resume' | 'charge_off_session'; readonly key: string } {
+  if (isMerchantInitiated(attempt)) return { operation: 'charge_off_session', key: attempt.idempotency_key };
   return attempt.resumes === 0 ? { operation: 'authorize', key: attempt.idempotency_key } : { operation: 'resume', key: `${attempt.idempotency_key}:resume:${attempt.resumes}` };
 }
 
@@ -202,33 +315,48 @@ export async function executeAttempt(deps: PaymentsDeps, attemptId: string, opti
   const row = await deps.db.kysely.selectFrom('payment_attempts').selectAll().where('id', '=', attemptId).executeTakeFirst();
   if (!row) throw new Error(`attempt ${attemptId} not found`);
   const attempt = normaliseAttempt(row);
-  const intentRow = await deps.db.kysely.selectFrom('payment_intents').select(['capture_method', 'customer_id', 'checkout_session_id']).where('id', '=', attempt.payment_id).executeTakeFirstOrThrow();
+  const intentRow = await deps.db.kysely.selectFrom('payment_intents').select(['id', 'capture_method', 'customer_id', 'checkout_session_id', 'invoice_id']).where('id', '=', attempt.payment_id).executeTakeFirstOrThrow();
+  const sale = saleOf(intentRow);
+  const description = sale.kind === 'invoice' ? `Obol invoice ${sale.id}` : `Obol checkout ${sale.id}`;
   const connector = connectorFor(deps, attempt.connector);
   const { operation, key } = gatewayKeyOf(attempt);
   const captureMethod: CaptureMethod = intentRow.capture_method === 'manual' ? 'manual' : 'automatic';
   let outcome: AuthorizeOutcome;
   try {
-    outcome =
-      operation === 'authorize'
-        ? await connector.authorize({
-            idempotencyKey: key,
-            amount: money(attempt.amount, currencyOf(attempt.currency)),
-            paymentMethod: attempt.payment_method,
-            captureMethod,
-            customerId: intentRow.customer_id,
-            description: `Obol checkout ${intentRow.checkout_session_id}`,
-            authentication: decodeAuthentication(attempt.authentication),
-          })
-        : await connector.resume({ idempotencyKey: key, reference: attempt.gateway_reference ?? '', captureMethod });
+    const amount = money(attempt.amount, currencyOf(attempt.currency));
+    switch (operation) {
+      case 'authorize':
+        outcome = await connector.authorize({
+          idempotencyKey: key,
+          amount,
+          paymentMethod: attempt.payment_method,
+          captureMethod,
+          customerId: intentRow.customer_id,
+          description,
+          authentication: decodeAuthentication(attempt.authentication),
+          ...(attempt.save_payment_method === 1 ? { savePaymentMethod: true } : {}),
+        });
+        break;
+      case 'resume':
+        outcome = await connector.resume({ idempotencyKey: key, reference: attempt.gateway_reference ?? '', captureMethod });
+        break;
+      case 'charge_off_session':
+        outcome = await connector.chargeOffSession({ idempotencyKey: key, amount, savedPaymentMethod: attempt.payment_method, customerId: intentRow.customer_id, description });
+        break;
+      default: {
+        const unreachable: never = operation;
+        throw new Error(`unknown gateway operation ${String(unreachable)}`);
+      }
+    }
   } catch (err) {
     deps.onIncident?.(err, { operation, id: attempt.id });
     deps.connectors.recordCall({ connector: attempt.connector, ok: false });
-    if (err instanceof ConnectorUnavailableError && operation === 'authorize' && options.firstSend) {
+    if (err instanceof ConnectorUnavailableError && operation !== 'resume' && options.firstSend) {
       // Nothing reached the gateway: a definite failure with no issuer decision, so the payment
       // may fail over to the next connector the routing rules allow; with none left it is a
       // retryable decline, never an unknown.
       const unavailable: Decline = { code: 'gateway_unavailable', reason: 'gateway_unavailable', declineClass: 'soft', message: 'The payment gateway could not be reached.' };
-      const nextAttempt = await failOver(deps, attempt, unavailable);
+      const nextAttempt = operation === 'authorize' ? await failOver(deps, attempt, unavailable) : null;
       if (nextAttempt !== null) return executeAttempt(deps, nextAttempt);
       await applyAuthorizeOutcome(deps, attempt.id, { status: 'declined', reference: null, decline: unavailable });
       return;
@@ -237,6 +365,8 @@ export async function executeAttempt(deps: PaymentsDeps, attemptId: string, opti
     return;
   }
   deps.connectors.recordCall({ connector: attempt.connector, ok: true, ...issuerVerdict(outcome) });
+  // A merchant-initiated charge neither steps up (the customer is absent) nor fails over (its
+  // saved method lives at one gateway): its decline stands, and dunning decides what follows.
   if (outcome.status === 'declined' && operation === 'authorize') {
     const next = await afterDecline(deps, attempt, outcome.decline);
     if (next !== null) return executeAttempt(deps, next);
@@ -354,6 +484,7 @@ async function replaceAttempt(
           currency: failed.currency,
           routing: next.routing.slice(0, 1000),
           authentication: next.authentication,
+          savePaymentMethod: failed.save_payment_method === 1,
           now,
         }),
       )
@@ -397,20 +528,21 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
     assertOutcomeFits(outcome, intent);
     const from = statusOf(intent);
     const attemptStatus = attempt.status === 'unknown' ? 'unknown' : 'pending';
-    const asked = decodeAuthentication(attempt.authentication);
+    const asked = askedOf(attempt);
     const threeDs = threeDsOf({ asked, outcome, challenged: attempt.resumes > 0 });
     const three_ds = threeDs ?? attempt.three_ds;
-    const eventBase = { paymentId: intent.id, checkoutSessionId: intent.checkout_session_id, customerId: intent.customer_id, attemptId: attempt.id, connector: attempt.connector };
+    const eventBase = { paymentId: intent.id, checkoutSessionId: intent.checkout_session_id, invoiceId: intent.invoice_id, customerId: intent.customer_id, attemptId: attempt.id, connector: attempt.connector };
 
     switch (outcome.status) {
       case 'succeeded': {
         const captured = outcome.captured.amount;
         await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'captured'), gateway_reference: outcome.reference, next_action: null, resolved_at: now, three_ds }, now);
         await recordAuthentication(tx, { dialect: db.dialect, customerId: intent.customer_id, asked, threeDs, amount: money(captured, currencyOf(intent.currency)), now });
+        const payment_method_id = await keepSavedMethod(deps, tx, { attempt, intent, outcome, now });
         const updated = await saveIntent(
           tx,
           intent,
-          { status: transitionPayment(from, 'captured'), amount_authorized: captured, amount_captured: captured, next_action: null, last_error_code: null, last_error_reason: null, last_error_class: null },
+          { status: transitionPayment(from, 'captured'), amount_authorized: captured, amount_captured: captured, next_action: null, last_error_code: null, last_error_reason: null, last_error_class: null, payment_method_id },
           now,
         );
         await postSale(deps, tx, updated, captured, now);
@@ -422,7 +554,8 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
         const authorized = outcome.authorized.amount;
         await saveAttempt(tx, attempt, { status: transitionAttempt(attemptStatus, 'authorized'), gateway_reference: outcome.reference, next_action: null, resolved_at: now, three_ds }, now);
         await recordAuthentication(tx, { dialect: db.dialect, customerId: intent.customer_id, asked, threeDs, amount: money(authorized, currencyOf(intent.currency)), now });
-        const updated = await saveIntent(tx, intent, { status: transitionPayment(from, 'authorized'), amount_authorized: authorized, next_action: null, last_error_code: null, last_error_reason: null, last_error_class: null }, now);
+        const payment_method_id = await keepSavedMethod(deps, tx, { attempt, intent, outcome, now });
+        const updated = await saveIntent(tx, intent, { status: transitionPayment(from, 'authorized'), amount_authorized: authorized, next_action: null, last_error_code: null, last_error_reason: null, last_error_class: null, payment_method_id }, now);
         await postJournal(tx, authorizationPosting({ paymentId: intent.id, connector: attempt.connector, amount: money(authorized, currencyOf(intent.currency)) }), now);
         await hooks.onAuthorized(tx, updated, now);
         await enqueueEvent(tx, { type: 'payment.authorized', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, amount: authorized, currency: intent.currency } });
@@ -478,6 +611,26 @@ export async function applyAuthorizeOutcome(deps: PaymentsDeps, attemptId: strin
       }
     }
   });
+}
+
+/**
+ * The saved payment method an approved attempt leaves on its payment: the one the gateway just
+ * saved (when the attempt asked), else whatever the payment already had (a merchant-initiated
+ * charge's). A gateway that approves but does not save what it was asked to is an incident: the
+ * subscription behind it will have nothing to renew with.
+ */
+async function keepSavedMethod(
+  deps: PaymentsDeps,
+  tx: Tx,
+  args: { readonly attempt: AttemptRow; readonly intent: IntentRow; readonly outcome: AuthorizedDetails; readonly now: number },
+): Promise<string | null> {
+  const { attempt, intent, outcome, now } = args;
+  if (attempt.save_payment_method !== 1) return intent.payment_method_id;
+  if (outcome.savedPaymentMethod === undefined) {
+    deps.onIncident?.(new Error(`attempt ${attempt.id} asked ${attempt.connector} to save the payment method; it approved without saving`), { operation: 'save_payment_method', id: attempt.id });
+    return intent.payment_method_id;
+  }
+  return recordSavedPaymentMethod(tx, { customerId: intent.customer_id, connector: attempt.connector, gatewayReference: outcome.savedPaymentMethod, createdByPaymentId: intent.id, now });
 }
 
 function contradicts(recorded: string, outcome: AuthorizeOutcome): boolean {

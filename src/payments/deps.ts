@@ -2,7 +2,7 @@ import type { Clock } from '../kernel/index.js';
 import type { SaleBreakdown } from '../ledger/index.js';
 import type { Db, Tx } from '../platform/db/index.js';
 import type { Connector } from './connectors/port.js';
-import type { IntentRow, RefundView } from './records.js';
+import { saleOf, type IntentRow, type RefundView } from './records.js';
 
 /**
  * What payments needs from the context that sold something (checkout today, subscriptions
@@ -28,6 +28,31 @@ export interface PaymentHooks {
    * back exactly as a full refund takes it back.
    */
   onDisputeLost(tx: Tx, intent: IntentRow, now: number): Promise<void>;
+  /**
+   * How much of a refund's amount before tax comes out of deferred revenue (service paid for and
+   * not yet delivered) rather than being booked against revenue; absent: none. Subscriptions
+   * answer with the unrecognised part of the invoice's schedule, which the refund then shrinks.
+   */
+  refundFromDeferred?(tx: Tx, intent: IntentRow, args: { readonly exTax: number; readonly now: number }): Promise<number>;
+}
+
+/**
+ * One set of hooks per kind of sale, chosen by what each payment pays for: a checkout session's
+ * payments go to checkout, an invoice's to subscriptions.
+ */
+export function hooksBySale(bySale: { readonly checkout_session: PaymentHooks; readonly invoice: PaymentHooks }): PaymentHooks {
+  const of = (intent: IntentRow): PaymentHooks => bySale[saleOf(intent).kind];
+  return {
+    saleFor: (tx, intent) => of(intent).saleFor(tx, intent),
+    onAuthorized: (tx, intent, now) => of(intent).onAuthorized(tx, intent, now),
+    onSucceeded: (tx, intent, now) => of(intent).onSucceeded(tx, intent, now),
+    onDeclined: (tx, intent, now) => of(intent).onDeclined(tx, intent, now),
+    onFailed: (tx, intent, now) => of(intent).onFailed(tx, intent, now),
+    onCanceled: (tx, intent, now) => of(intent).onCanceled(tx, intent, now),
+    onRefunded: (tx, intent, refund, now) => of(intent).onRefunded(tx, intent, refund, now),
+    onDisputeLost: (tx, intent, now) => of(intent).onDisputeLost(tx, intent, now),
+    refundFromDeferred: async (tx, intent, args) => (await of(intent).refundFromDeferred?.(tx, intent, args)) ?? 0,
+  };
 }
 
 export interface RouteArgs {

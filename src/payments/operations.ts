@@ -6,7 +6,7 @@
  */
 import { authorize, mayActFor, newId, notFound, ObolError, type Actor, type Caller } from '../kernel/index.js';
 import { appendAudit } from '../platform/audit/index.js';
-import { authorizationReleasePosting, postJournal, refundPosting } from '../ledger/index.js';
+import { authorizationReleasePosting, postJournal, refundPosting, refundTax } from '../ledger/index.js';
 import { money } from '../money/index.js';
 import { forUpdate } from '../platform/db/index.js';
 import { enqueueEvent } from '../platform/events/index.js';
@@ -376,22 +376,17 @@ export async function applyRefundOutcome(deps: PaymentsDeps, refundId: string, o
     }
     const currency = currencyOf(intent.currency);
     const { sale, taxCountry } = await hooks.saleFor(tx, intent);
-    await postJournal(
-      tx,
-      refundPosting({
-        paymentId: intent.id,
-        refundId: before.id,
-        connector: intent.connector ?? 'none',
-        refund: money(before.amount, currency),
-        capturedTotal: money(intent.amount_captured, currency),
-        refundedBefore: money(intent.amount_refunded, currency),
-        // The sale as it was posted at capture: the same scaling the capture used.
-        sale,
-        total: money(intent.amount, currency),
-        taxCountry,
-      }),
-      now,
-    );
+    const shares = {
+      refund: money(before.amount, currency),
+      capturedTotal: money(intent.amount_captured, currency),
+      refundedBefore: money(intent.amount_refunded, currency),
+      // The sale as it was posted at capture: the same scaling the capture used.
+      sale,
+      total: money(intent.amount, currency),
+    };
+    const exTax = before.amount - refundTax(shares);
+    const fromDeferred = hooks.refundFromDeferred ? await hooks.refundFromDeferred(tx, intent, { exTax, now }) : 0;
+    await postJournal(tx, refundPosting({ paymentId: intent.id, refundId: before.id, connector: intent.connector ?? 'none', ...shares, taxCountry, fromDeferred }), now);
     const updated = await saveIntent(tx, intent, { amount_refunded: intent.amount_refunded + before.amount }, now);
     await hooks.onRefunded(tx, updated, after, now);
     await enqueueEvent(tx, { type: 'refund.succeeded', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, fullyRefunded: updated.amount_refunded === updated.amount_captured } });

@@ -60,7 +60,7 @@ export async function resolveUnknownOutcomes(deps: PaymentsDeps, args: Reconcile
         return { connector: row.connector, retrieve: { idempotencyKey: key, operation } };
       },
       async apply(id, found) {
-        if (found.operation !== 'authorize' && found.operation !== 'resume') return false;
+        if (found.operation !== 'authorize' && found.operation !== 'resume' && found.operation !== 'charge_off_session') return false;
         await applyAuthorizeOutcome(deps, id, found.outcome);
         return true;
       },

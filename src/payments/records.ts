@@ -68,7 +68,12 @@ export interface OperationView {
 
 export interface PaymentView {
   readonly id: string;
-  readonly checkoutSessionId: string;
+  /** The checkout session paid for; null when the payment pays an invoice. */
+  readonly checkoutSessionId: string | null;
+  /** The invoice paid for (subscriptions); null for a checkout's payment. */
+  readonly invoiceId: string | null;
+  /** `customer` (the payer was present) or `merchant` (a renewal charging a saved payment method). */
+  readonly initiator: PaymentInitiator;
   readonly customerId: string;
   readonly amount: number;
   readonly currency: CurrencyCode;
@@ -92,6 +97,23 @@ export interface PaymentView {
 }
 
 export type IntentRow = PaymentIntentsTable;
+
+/** What a payment pays for: exactly one of a checkout session and an invoice. */
+export type SaleRef = { readonly kind: 'checkout_session'; readonly id: string } | { readonly kind: 'invoice'; readonly id: string };
+
+export function saleOf(intent: Pick<IntentRow, 'id' | 'checkout_session_id' | 'invoice_id'>): SaleRef {
+  if (intent.invoice_id !== null && intent.checkout_session_id === null) return { kind: 'invoice', id: intent.invoice_id };
+  if (intent.checkout_session_id !== null && intent.invoice_id === null) return { kind: 'checkout_session', id: intent.checkout_session_id };
+  throw new Error(`corrupt payment ${intent.id}: it must pay for exactly one checkout session or invoice`);
+}
+
+export const PAYMENT_INITIATORS = ['customer', 'merchant'] as const;
+export type PaymentInitiator = (typeof PAYMENT_INITIATORS)[number];
+
+export function initiatorOf(intent: Pick<IntentRow, 'id' | 'initiator'>): PaymentInitiator {
+  if (intent.initiator === 'customer' || intent.initiator === 'merchant') return intent.initiator;
+  throw new Error(`corrupt payment ${intent.id}: initiator ${intent.initiator}`);
+}
 export type AttemptRow = PaymentAttemptsTable;
 
 export function currencyOf(value: string): CurrencyCode {
@@ -121,7 +143,7 @@ export function normaliseIntent(row: IntentRow): IntentRow {
 }
 
 export function normaliseAttempt(row: AttemptRow): AttemptRow {
-  return { ...row, amount: dbInt(row.amount), seq: dbInt(row.seq), created_at: dbInt(row.created_at), updated_at: dbInt(row.updated_at), version: dbInt(row.version) };
+  return { ...row, amount: dbInt(row.amount), seq: dbInt(row.seq), save_payment_method: dbInt(row.save_payment_method), created_at: dbInt(row.created_at), updated_at: dbInt(row.updated_at), version: dbInt(row.version) };
 }
 
 export function normaliseRefund(row: RefundsTable): RefundsTable {
@@ -215,6 +237,8 @@ export async function loadPaymentView(db: Executor, id: string): Promise<Payment
   return {
     id: intent.id,
     checkoutSessionId: intent.checkout_session_id,
+    invoiceId: intent.invoice_id,
+    initiator: initiatorOf(intent),
     customerId: intent.customer_id,
     amount: intent.amount,
     currency: currencyOf(intent.currency),

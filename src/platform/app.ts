@@ -5,7 +5,11 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../kernel/index.js';
 import { checkoutPaymentHooks, type CheckoutDeps } from '../checkout/index.js';
-import type { PaymentsDeps } from '../payments/index.js';
+import { hooksBySale, type PaymentHooks, type PaymentsDeps } from '../payments/index.js';
+import { assertPolicy, subscriptionJobHandlers, subscriptionPaymentHooks, type SubscriptionsDeps } from '../subscriptions/index.js';
+import { clockSource, createJobRunner, type JobRunner } from './jobs/index.js';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type { createSandboxConnector, SandboxOptions } from '../payments/connectors/sandbox/index.js';
 import { buildGateways, type Gateways } from './gateways.js';
 import { seedDemoCatalog } from '../catalog/index.js';
@@ -31,6 +35,9 @@ export interface App {
   readonly checkout: CheckoutDeps;
   readonly verifier: TokenVerifier;
   readonly entitlements: EntitlementsDeps;
+  readonly subscriptions: SubscriptionsDeps;
+  /** Durable jobs (renewals, dunning, revenue recognition); the worker runs the system clock's, test clocks run theirs when advanced. */
+  readonly jobs: JobRunner;
   /** Where idempotency keys live (IDEMPOTENCY_STORE); pass it to runIdempotent. */
   readonly idempotency: IdempotencyStore;
   /** Every in-process event consumer (projections). Subscribed to `bus` here; a Kafka transport runs the same list. */
@@ -86,12 +93,32 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     db,
     clock,
     connectors: gateways.registry,
-    hooks: checkoutPaymentHooks({ db }),
+    // An invoice's payment reports to subscriptions, which need payments: bound once both exist.
+    hooks: hooksBySale({ checkout_session: checkoutPaymentHooks({ db }), invoice: lateHooks(() => invoiceHooks) }),
     maxFailedAttempts: config.paymentMaxFailedAttempts,
     acquirerCountries: config.acquirerCountries,
     supportRefundLimits: config.supportRefundLimits,
     onIncident: (err, context) => logger.warn({ err, ...context }, 'payment incident: needs attention if it persists'),
   };
+  const clocks = clockSource({ db, system: clock });
+  const subscriptions: SubscriptionsDeps = {
+    db,
+    clocks,
+    payments,
+    dunning: { retryDays: config.dunningRetryDays, graceDays: config.dunningGraceDays, onExhausted: config.dunningOnExhausted },
+    invoicePrefix: config.invoiceNumberPrefix,
+    incompleteExpiryMs: config.subscriptionIncompleteExpiryHours * 3_600_000,
+    testClocksEnabled: config.testClocks,
+  };
+  assertPolicy(subscriptions.dunning);
+  const invoiceHooks: PaymentHooks = subscriptionPaymentHooks(subscriptions);
+  const jobs = createJobRunner({
+    db,
+    system: clock,
+    handlers: subscriptionJobHandlers(subscriptions),
+    owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+    onError: (err, job) => logger.warn({ err, job: { id: job.id, kind: job.kind, attempts: job.attempts } }, 'scheduled job failed; will retry'),
+  });
   const keyring = await loadKeyring({ config });
   const checkout: CheckoutDeps = { db, clock, sessionTtlMs: config.checkoutSessionTtlSeconds * 1000, payments, limits: checkoutLimits({ db, clock, config }), keyring };
   const verifier = await createTokenVerifier({ config });
@@ -113,6 +140,8 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     checkout,
     verifier,
     entitlements,
+    subscriptions,
+    jobs,
     idempotency,
     eventConsumers,
     async close() {
@@ -120,6 +149,21 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
       dynamoDb?.close();
       await db.close();
     },
+  };
+}
+
+/** Hooks resolved at call time, for the two contexts that need each other. */
+function lateHooks(get: () => PaymentHooks): PaymentHooks {
+  return {
+    saleFor: (tx, intent) => get().saleFor(tx, intent),
+    onAuthorized: (tx, intent, now) => get().onAuthorized(tx, intent, now),
+    onSucceeded: (tx, intent, now) => get().onSucceeded(tx, intent, now),
+    onDeclined: (tx, intent, now) => get().onDeclined(tx, intent, now),
+    onFailed: (tx, intent, now) => get().onFailed(tx, intent, now),
+    onCanceled: (tx, intent, now) => get().onCanceled(tx, intent, now),
+    onRefunded: (tx, intent, refund, now) => get().onRefunded(tx, intent, refund, now),
+    onDisputeLost: (tx, intent, now) => get().onDisputeLost(tx, intent, now),
+    refundFromDeferred: async (tx, intent, args) => (await get().refundFromDeferred?.(tx, intent, args)) ?? 0,
   };
 }
 

@@ -78,6 +78,12 @@ describe('loadConfig', () => {
       razorpayKeySecret: null,
       razorpayApiUrl: null,
       routingConfig: null,
+      dunningRetryDays: [1, 3, 5, 7],
+      dunningGraceDays: 7,
+      dunningOnExhausted: 'cancel',
+      invoiceNumberPrefix: 'OBOL',
+      subscriptionIncompleteExpiryHours: 23,
+      testClocks: true,
     });
   });
 
@@ -163,6 +169,18 @@ describe('loadConfig', () => {
       'ENCRYPTION_KEYS: production needs ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE (personal data is encrypted at rest)',
     ]);
     expect(problemsOf({ AUTH_MODE: 'jwks', AUTH_JWKS_URL: 'http://idp.example.com/jwks' })[0]).toMatch(/^AUTH_JWKS_URL: must be an https:\/\/ URL/);
+  });
+
+  it('reads the dunning schedule and refuses one whose retries fall after the grace period', () => {
+    expect(loadConfig({ DUNNING_RETRY_DAYS: '2, 4', DUNNING_GRACE_DAYS: '10', DUNNING_ON_EXHAUSTED: 'mark_unpaid' })).toMatchObject({ dunningRetryDays: [2, 4], dunningGraceDays: 10, dunningOnExhausted: 'mark_unpaid' });
+    expect(loadConfig({ DUNNING_RETRY_DAYS: 'none', DUNNING_GRACE_DAYS: '0' })).toMatchObject({ dunningRetryDays: [], dunningGraceDays: 0 });
+    expect(problemsOf({ DUNNING_RETRY_DAYS: '1,3,9' })).toEqual(['DUNNING_GRACE_DAYS: must be at least the last retry day (9): a retry after the grace period would never run']);
+    expect(problemsOf({ DUNNING_RETRY_DAYS: '3,1' })).toEqual(['DUNNING_RETRY_DAYS: must list days in increasing order, such as 1,3,5,7 (got "3,1")']);
+    expect(problemsOf({ DUNNING_RETRY_DAYS: '1,x' })).toEqual(['DUNNING_RETRY_DAYS: must be comma-separated whole days from 1 to 60, such as 1,3,5,7 (got "1,x")']);
+    expect(problemsOf({ DUNNING_ON_EXHAUSTED: 'forgive' })[0]).toMatch(/^DUNNING_ON_EXHAUSTED: /);
+    expect(problemsOf({ INVOICE_NUMBER_PREFIX: 'obol' })).toEqual(['INVOICE_NUMBER_PREFIX: must be 1 to 20 capital letters, digits or - (got "obol")']);
+    expect(loadConfig({ NODE_ENV: 'production', AUTH_JWKS_FILE: '/j', ENCRYPTION_KEYS_FILE: '/k' }).testClocks).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', AUTH_JWKS_FILE: '/j', ENCRYPTION_KEYS_FILE: '/k', TEST_CLOCKS: 'true' }).testClocks).toBe(true);
   });
 
   it('enables gateways only with complete credentials, and never prints their secrets', () => {
@@ -423,6 +441,12 @@ describe('CONFIG_REFERENCE', () => {
       'RAZORPAY_API_URL',
       'ACQUIRER_COUNTRIES',
       'ROUTING_CONFIG',
+      'DUNNING_RETRY_DAYS',
+      'DUNNING_GRACE_DAYS',
+      'DUNNING_ON_EXHAUSTED',
+      'INVOICE_NUMBER_PREFIX',
+      'SUBSCRIPTION_INCOMPLETE_EXPIRY_HOURS',
+      'TEST_CLOCKS',
       'DEV_ENCRYPTION_KEY_FILE',
     ]);
     const optional = new Set([
@@ -455,7 +479,7 @@ describe('CONFIG_REFERENCE', () => {
   it('documents defaults that are the values actually used', () => {
     const defaults = loadConfig({});
     for (const entry of CONFIG_REFERENCE) {
-      if (entry.name === 'SEED_DEMO_CATALOG' || entry.name === 'GRAPHIQL' || entry.name === 'AUTH_MODE') continue;
+      if (entry.name === 'SEED_DEMO_CATALOG' || entry.name === 'GRAPHIQL' || entry.name === 'AUTH_MODE' || entry.name === 'TEST_CLOCKS') continue;
       // Setting a variable to its documented default changes nothing.
       expect(loadConfig({ [entry.name]: entry.default }), entry.name).toEqual(defaults);
     }

@@ -9,6 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseDatabaseUrl, type DatabaseLocation } from './db/index.js';
+// The pure domain file only (not the context's face, which pulls in storage): one list of exhaustion policies.
+import { DUNNING_EXHAUSTIONS, policyProblem, type DunningExhaustion } from '../subscriptions/domain/dunning.js';
 
 export const NODE_ENVS = ['development', 'test', 'production'] as const;
 export type NodeEnv = (typeof NODE_ENVS)[number];
@@ -84,6 +86,15 @@ export interface Config {
   readonly cardTestingMaxFailures: number;
   readonly cardTestingWindowSeconds: number;
   readonly cardTestingBlockSeconds: number;
+  /** Days after a renewal's first failure on which dunning retries it (soft declines). */
+  readonly dunningRetryDays: readonly number[];
+  /** Days after the first failure that access stays and retries may run; then dunning is exhausted. */
+  readonly dunningGraceDays: number;
+  readonly dunningOnExhausted: DunningExhaustion;
+  readonly invoiceNumberPrefix: string;
+  readonly subscriptionIncompleteExpiryHours: number;
+  /** Whether admins may create and advance test clocks. */
+  readonly testClocks: boolean;
   /** Whether X-Forwarded-For from a proxy in front of Obol decides the client IP. */
   readonly trustProxy: boolean;
   /** `kid:base64key,…` (first one encrypts); secret: never printed. Null in development (a local key file is used). */
@@ -147,6 +158,7 @@ export function redactUrlCredentials(url: string): string {
   }
   return out.replace(/([?&][^=&#]*(?:pass|pwd|secret|token|key)[^=&#]*=)[^&#]*/gi, `$1${REDACTED}`);
 }
+
 
 type ConfigValues = Omit<Config, 'database'>;
 type VariableKey = keyof ConfigValues;
@@ -222,6 +234,16 @@ const nonEmpty = (what: string) =>
     if (raw.trim() === '') return fail(ctx, `must be ${what}`);
     return raw.trim();
   });
+
+/** "1,3,5,7": strictly increasing whole days from 1 to 60; "none": no retries. */
+const retryDays = z.string().transform((raw, ctx): readonly number[] => {
+  if (raw.trim() === 'none') return [];
+  const parts = raw.split(',').map((p) => p.trim());
+  const days = parts.map((p) => (/^\d{1,2}$/.test(p) ? Number(p) : Number.NaN));
+  if (days.some((d) => !(d >= 1 && d <= 60))) return fail(ctx, 'must be comma-separated whole days from 1 to 60, such as 1,3,5,7');
+  if (days.some((d, i) => i > 0 && d <= days[i - 1]!)) return fail(ctx, 'must list days in increasing order, such as 1,3,5,7');
+  return days;
+});
 
 const optionalText = z.string().transform((raw): string | null => (raw.trim() === '' ? null : raw.trim()));
 
@@ -729,6 +751,43 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
     description: 'Routing rules as JSON: {"rules":[{"id","match":{countries,currencies,paymentMethodPrefixes,amount},"connectors":[{"connector","weight"}]}]}. Unset: every payment goes to the sandbox.',
     schema: optionalText,
   },
+  dunningRetryDays: {
+    name: 'DUNNING_RETRY_DAYS',
+    default: '1,3,5,7',
+    description: "Days after a renewal's first failed charge on which it is retried (declines the same card may still approve, such as insufficient funds; a lost or expired card waits for a new payment method, an authentication demand for the customer). none: no retries.",
+    schema: retryDays,
+  },
+  dunningGraceDays: {
+    name: 'DUNNING_GRACE_DAYS',
+    default: '7',
+    description: 'Days after the first failed renewal during which the learner keeps access and dunning may still collect; at least the last retry day.',
+    schema: integer(0, 90, 'days'),
+  },
+  dunningOnExhausted: {
+    name: 'DUNNING_ON_EXHAUSTED',
+    default: 'cancel',
+    description: `What happens when grace ends unpaid: ${DUNNING_EXHAUSTIONS.join(' (revoke access) or ')} (access lapses; paying the open invoice later recovers the subscription).`,
+    schema: oneOf(DUNNING_EXHAUSTIONS),
+  },
+  invoiceNumberPrefix: {
+    name: 'INVOICE_NUMBER_PREFIX',
+    default: 'OBOL',
+    description: 'Prefix of invoice numbers (OBOL-000042): capital letters, digits and -. Each prefix is its own gap-free sequence.',
+    schema: z.string().transform((raw, ctx) => (/^[A-Z0-9-]{1,20}$/.test(raw) ? raw : fail(ctx, 'must be 1 to 20 capital letters, digits or -'))),
+  },
+  subscriptionIncompleteExpiryHours: {
+    name: 'SUBSCRIPTION_INCOMPLETE_EXPIRY_HOURS',
+    default: '23',
+    description: "How long a new subscription waits for its first payment (a 3-D Secure challenge, a retry with another card) before it expires.",
+    schema: integer(1, 720, 'hours'),
+  },
+  testClocks: {
+    name: 'TEST_CLOCKS',
+    default: 'true (false when NODE_ENV=production)',
+    description: 'Whether admins may create test clocks and advance them (which runs renewals and charges for the subscriptions on them): true or false.',
+    schema: flag(),
+    derive: (resolved) => resolved.nodeEnv !== 'production',
+  },
   devEncryptionKeyFile: {
     name: 'DEV_ENCRYPTION_KEY_FILE',
     default: './data/dev-encryption-keys.json',
@@ -846,6 +905,8 @@ function crossChecks(c: ConfigValues): string[] {
   if (c.encryptionKeys !== null && c.encryptionKeysFile !== null) {
     problems.push('ENCRYPTION_KEYS_FILE: set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE, not both');
   }
+  const dunning = policyProblem({ retryDays: c.dunningRetryDays, graceDays: c.dunningGraceDays, onExhausted: c.dunningOnExhausted });
+  if (dunning !== null) problems.push(`${dunning.field === 'retryDays' ? 'DUNNING_RETRY_DAYS' : 'DUNNING_GRACE_DAYS'}: ${dunning.message}`);
   return problems;
 }
 

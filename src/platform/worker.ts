@@ -87,6 +87,7 @@ export async function startWorker(app: App): Promise<Worker> {
     loop('reconcile', Math.max(interval, 1000)),
     loop('expire', Math.max(interval * 4, 1000)),
     loop('purge', 60_000),
+    loop('jobs', interval),
   );
   const lag = async () => {
     const out: Record<string, Record<string, string[]>> = {};
@@ -137,6 +138,8 @@ export function workerTasks(app: App, bus: EventBus = app.bus) {
     reconcile: () => resolveUnknownOutcomes(app.payments, { olderThanMs: app.config.reconcileAfterSeconds * 1000 }).then(() => undefined),
     expire: () => expireCheckoutSessions(app.checkout).then(() => undefined),
     webhooks: () => processWebhooksOnce({ db: app.db, clock: app.clock, payments: app.payments, logger: app.logger }).then(() => undefined),
+    // Renewals, dunning, revenue recognition: due system-clock jobs, a few at a time.
+    jobs: () => app.jobs.runDue({ limit: 500, concurrency: 4 }).then(() => undefined),
     purge: async () => {
       // A DynamoDB store expires keys by its TTL attribute; its purge is a no-op.
       await app.idempotency.purge({});
@@ -151,5 +154,6 @@ export async function runWorkerRound(app: App, bus: EventBus = app.bus): Promise
   await tasks.webhooks();
   await tasks.expire();
   await tasks.reconcile();
+  await tasks.jobs();
   await tasks.relay();
 }

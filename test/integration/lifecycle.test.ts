@@ -74,7 +74,7 @@ describeEachDatabase('session expiry, coupons and limits', (dialect) => {
   });
 
   it('refuses a coupon that reached its maximum redemptions', async () => {
-    await h.app.db.kysely.insertInto('coupons').values({ id: 'coupon_once', code: 'ONCE', kind: 'percent', percent_off_bps: 1000, amount_off: null, currency: null, expires_at: null, max_redemptions: 1, times_redeemed: 0, active: 1, created_at: Date.now() }).execute();
+    await h.app.db.kysely.insertInto('coupons').values({ id: 'coupon_once', code: 'ONCE', kind: 'percent', percent_off_bps: 1000, amount_off: null, currency: null, expires_at: null, max_redemptions: 1, times_redeemed: 0, active: 1, created_at: Date.now(), duration: 'once', duration_in_months: null }).execute();
     const a = (await create({ customerId: customer(), couponCode: 'ONCE' })).data!.createCheckoutSession.checkoutSession;
     const b = (await create({ customerId: customer(), couponCode: 'ONCE' })).data!.createCheckoutSession.checkoutSession;
     expect((await confirm(a.id, 'tok_visa')).errors).toBeUndefined();

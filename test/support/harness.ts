@@ -60,6 +60,12 @@ const TABLES = [
   'idempotency_keys',
   'sandbox_charges',
   'coupon_redemptions',
+  'subscriptions',
+  'invoices',
+  'invoice_lines',
+  'revenue_schedules',
+  'payment_methods',
+  'scheduled_jobs',
 ] as const;
 
 export async function startHarness(dialect: TestDialect, env: Record<string, string> = {}): Promise<Harness> {

@@ -26,6 +26,8 @@ const percent: Coupon = {
   maxRedemptions: null,
   timesRedeemed: 0,
   active: true,
+  duration: 'once',
+  durationInMonths: null,
 };
 const amount: Coupon = {
   ...percent,

@@ -19,6 +19,17 @@ export function isCouponKind(v: unknown): v is CouponKind {
   return typeof v === 'string' && (COUPON_KINDS as readonly string[]).includes(v);
 }
 
+/**
+ * How long a coupon keeps discounting a subscription: `once` (its first paid invoice),
+ * `repeating` (`durationInMonths` months of billing), `forever`. A checkout is one invoice, so
+ * there every coupon is simply applied once.
+ */
+export const COUPON_DURATIONS = ['once', 'repeating', 'forever'] as const;
+export type CouponDuration = (typeof COUPON_DURATIONS)[number];
+export function isCouponDuration(v: unknown): v is CouponDuration {
+  return typeof v === 'string' && (COUPON_DURATIONS as readonly string[]).includes(v);
+}
+
 export interface Coupon {
   readonly id: string;
   readonly code: string;
@@ -34,6 +45,9 @@ export interface Coupon {
   readonly maxRedemptions: number | null;
   readonly timesRedeemed: number;
   readonly active: boolean;
+  readonly duration: CouponDuration;
+  /** Set for `repeating` coupons only: 1..120. */
+  readonly durationInMonths: number | null;
 }
 
 /**

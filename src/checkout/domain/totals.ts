@@ -142,6 +142,26 @@ function orderDiscount(currency: CurrencyCode, subtotal: Money, coupon: CouponTe
   }
 }
 
+/**
+ * Step 4 of the rounding rule for one line: the tax on its net (gross − discount), in minor units.
+ * exclusive: the tax added on top; inclusive: the tax contained in the net. Exported so that
+ * subscription invoices tax exactly as checkout does.
+ */
+export function lineTax(netAmount: number, taxBehavior: TaxBehavior, taxRateBps: number): number {
+  validateTaxRate(taxRateBps);
+  if (!Number.isSafeInteger(netAmount) || netAmount < 0) throw new RangeError(`net must be a non-negative integer amount, got ${netAmount}`);
+  switch (taxBehavior) {
+    case 'exclusive':
+      return mulDivRounded(netAmount, taxRateBps, BPS, 'half_up');
+    case 'inclusive':
+      return mulDivRounded(netAmount, taxRateBps, BPS + taxRateBps, 'half_up');
+    default: {
+      const unreachable: never = taxBehavior;
+      throw new ObolError('VALIDATION_FAILED', `unknown tax behavior ${String(unreachable)}`);
+    }
+  }
+}
+
 export function computeTotals(input: TotalsInput): Totals {
   const { currency, items, taxRateBps, coupon } = input;
   validateTaxRate(taxRateBps);
@@ -160,11 +180,8 @@ export function computeTotals(input: TotalsInput): Totals {
     const gross = grosses[i]!;
     const lineDiscount = lineDiscounts[i]!;
     const net = subtract(gross, lineDiscount);
-    const exclusive = item.taxBehavior === 'exclusive';
-    const tax = exclusive
-      ? mulDivRounded(net.amount, taxRateBps, BPS, 'half_up')
-      : mulDivRounded(net.amount, taxRateBps, BPS + taxRateBps, 'half_up');
-    const total = exclusive ? add(net, money(tax, currency)).amount : net.amount;
+    const tax = lineTax(net.amount, item.taxBehavior, taxRateBps);
+    const total = item.taxBehavior === 'exclusive' ? add(net, money(tax, currency)).amount : net.amount;
     return { ...item, amountGross: gross.amount, discount: lineDiscount.amount, tax, total };
   });
 

@@ -1,6 +1,6 @@
 import { money, negate, type CurrencyCode, type Money } from '../../money/index.js';
 
-export const JOURNAL_KINDS = ['authorization', 'authorization_release', 'sale', 'refund', 'reversal', 'dispute_opened', 'dispute_won'] as const;
+export const JOURNAL_KINDS = ['authorization', 'authorization_release', 'sale', 'refund', 'reversal', 'dispute_opened', 'dispute_won', 'revenue_recognition'] as const;
 export type JournalKind = (typeof JOURNAL_KINDS)[number];
 
 export function isJournalKind(value: unknown): value is JournalKind {

@@ -35,7 +35,13 @@
  * of partial refunds adding up to the captured amount returns exactly the tax that was posted,
  * never a cent more or less. Each step's tax is between 0 and the refund (taxBack rises by at
  * most one unit per unit of x); the rest of the refund goes to the refunds contra-revenue
- * account. (Moving deferred revenue on a subscription refund arrives with revenue recognition.)
+ * account. A refund of service not yet delivered (a subscription period cut short) takes back
+ * `fromDeferred` of the amount before tax out of deferred revenue instead: that revenue was never
+ * earned, so it is the liability that shrinks, not revenue (the seller decides how much; at most
+ * the refund's amount before tax).
+ *
+ * RECOGNITION: Dr deferred_revenue / Cr revenue as a subscription's service period elapses (see
+ * subscriptions/domain/recognition.ts for when and how much).
  */
 import { allocate, money, mulDivRounded, type CurrencyCode, type Money } from '../../money/index.js';
 import {
@@ -196,10 +202,12 @@ export interface RefundPostingArgs {
   readonly sale: SaleBreakdown;
   readonly total: Money;
   readonly taxCountry: string;
+  /** Of the refund before tax, how much returns service not yet delivered (out of deferred revenue); default 0. */
+  readonly fromDeferred?: number;
 }
 
 /** The tax a refund gives back (see the refund rule); exported so callers can show it. */
-export function refundTax(args: Omit<RefundPostingArgs, 'paymentId' | 'refundId' | 'connector' | 'taxCountry'>): number {
+export function refundTax(args: Omit<RefundPostingArgs, 'paymentId' | 'refundId' | 'connector' | 'taxCountry' | 'fromDeferred'>): number {
   assertSameCurrency(args.sale.currency, args.refund, args.capturedTotal, args.refundedBefore, args.total);
   const captured = args.capturedTotal.amount;
   const before = args.refundedBefore.amount;
@@ -214,6 +222,9 @@ export function refundTax(args: Omit<RefundPostingArgs, 'paymentId' | 'refundId'
 export function refundPosting(args: RefundPostingArgs): JournalDraft {
   const c = args.refund.currency;
   const tax = refundTax(args);
+  const exTax = args.refund.amount - tax;
+  const fromDeferred = args.fromDeferred ?? 0;
+  if (!Number.isSafeInteger(fromDeferred) || fromDeferred < 0 || fromDeferred > exTax) throw new Error(`fromDeferred ${fromDeferred} is outside 0..${exTax}, the refund before tax`);
   return draft({
     kind: 'refund',
     referenceType: 'payment',
@@ -222,7 +233,27 @@ export function refundPosting(args: RefundPostingArgs): JournalDraft {
     lines: [
       credit(gatewayClearing(args.connector), args.refund),
       debit(taxPayable(args.taxCountry), money(tax, c)),
-      debit(REFUNDS, money(args.refund.amount - tax, c)),
+      debit(DEFERRED_REVENUE, money(fromDeferred, c)),
+      debit(REFUNDS, money(exTax - fromDeferred, c)),
     ],
+  });
+}
+
+export interface RecognitionPostingArgs {
+  readonly scheduleId: string;
+  readonly invoiceId: string;
+  /** Earned now, > 0. */
+  readonly amount: Money;
+}
+
+/** Deferred revenue earned as a subscription's service period elapses. */
+export function recognitionPosting(args: RecognitionPostingArgs): JournalDraft {
+  if (!Number.isSafeInteger(args.amount.amount) || args.amount.amount <= 0) throw new Error(`recognised amount must be a positive integer, got ${args.amount.amount}`);
+  return draft({
+    kind: 'revenue_recognition',
+    referenceType: 'invoice',
+    referenceId: args.invoiceId,
+    description: `revenue recognised on schedule ${args.scheduleId}`,
+    lines: [debit(DEFERRED_REVENUE, args.amount), credit(REVENUE, args.amount)],
   });
 }

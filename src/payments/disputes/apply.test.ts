@@ -72,6 +72,9 @@ describeEachDatabase('applyDisputeEvent', (dialect) => {
       .values({
         id,
         checkout_session_id: `cs_dispute_test_${dialect}_${seq}`,
+        invoice_id: null,
+        initiator: 'customer',
+        payment_method_id: null,
         customer_id: 'cus_disputer',
         currency: 'EUR',
         amount: CAPTURED,

@@ -13,6 +13,9 @@ import * as razorpayJournal from './migrations/0009_razorpay_journal.js';
 import * as consumerInbox from './migrations/0010_consumer_inbox.js';
 import * as entitlements from './migrations/0011_entitlements.js';
 import * as outboxRelayShards from './migrations/0012_outbox_relay_shards.js';
+import * as invoicePayments from './migrations/0013_invoice_payments.js';
+import * as jobsAndTestClocks from './migrations/0014_jobs_and_test_clocks.js';
+import * as subscriptions from './migrations/0015_subscriptions.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -32,6 +35,9 @@ const MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   '0010_consumer_inbox': consumerInbox,
   '0011_entitlements': entitlements,
   '0012_outbox_relay_shards': outboxRelayShards,
+  '0013_invoice_payments': invoicePayments,
+  '0014_jobs_and_test_clocks': jobsAndTestClocks,
+  '0015_subscriptions': subscriptions,
 };
 
 class BundledProvider implements MigrationProvider {

@@ -13,6 +13,10 @@ import type { ScaTables } from './schema-sca.js';
 import type { RazorpayTables } from './schema-razorpay.js';
 import type { EventConsumerTables, RelayTables } from './schema-events.js';
 import type { EntitlementTables } from './schema-entitlements.js';
+import type { JobsTables } from './schema-jobs.js';
+import type { SubscriptionTables } from './schema-subscriptions.js';
+export type { InvoicesTable, SubscriptionsTable, RevenueSchedulesTable } from './schema-subscriptions.js';
+export type { ScheduledJobsTable, TestClocksTable } from './schema-jobs.js';
 
 export interface ProductsTable {
   id: string;
@@ -40,6 +44,8 @@ export interface PricesTable {
   nickname: string;
   active: number;
   created_at: number;
+  /** A recurring price's default free trial, in days; null: none. */
+  trial_period_days: number | null;
 }
 
 export interface CouponsTable {
@@ -55,6 +61,9 @@ export interface CouponsTable {
   times_redeemed: number;
   active: number;
   created_at: number;
+  /** On subscriptions: once (first paid invoice), repeating (duration_in_months), forever. */
+  duration: string;
+  duration_in_months: number | null;
 }
 
 export interface CouponRedemptionsTable {
@@ -136,7 +145,14 @@ export interface OrdersTable {
 
 export interface PaymentIntentsTable {
   id: string;
-  checkout_session_id: string;
+  /** The checkout session the payment pays for; null for an invoice's payment. */
+  checkout_session_id: string | null;
+  /** The invoice the payment pays for (subscriptions); null for a checkout's payment. */
+  invoice_id: string | null;
+  /** `customer`: the payer is present; `merchant`: a renewal charging a saved payment method. */
+  initiator: string;
+  /** The saved payment method the payment used (merchant-initiated) or saved (first payment). */
+  payment_method_id: string | null;
   customer_id: string;
   currency: string;
   amount: number;
@@ -191,6 +207,8 @@ export interface PaymentAttemptsTable {
   sca_decision: string | null;
   /** What 3-D Secure did (THREE_DS_OUTCOMES), once known. */
   three_ds: string | null;
+  /** 1 when the attempt asked the gateway to save the payment method for off-session use. */
+  save_payment_method: number;
   created_at: number;
   updated_at: number;
   resolved_at: number | null;
@@ -312,8 +330,26 @@ export interface SchemaMigrationsTable {
   applied_at: number;
 }
 
+/** A saved payment method: the gateway's reusable reference for off-session charges (never card data). */
+export interface PaymentMethodsTable {
+  id: string;
+  customer_id: string;
+  connector: string;
+  gateway_reference: string | null;
+  /** While pending: the gateway token to send again; cleared once the gateway answered. */
+  token: string | null;
+  /** pending (save sent, answer not yet known), active, failed (declined), detached. */
+  status: string;
+  created_by_payment_id: string | null;
+  decline_code: string | null;
+  decline_reason: string | null;
+  created_at: number;
+  updated_at: number;
+  version: number;
+}
+
 /** Tables of later features live in their own schema-*.ts files, merged here. */
-export interface Database extends AbuseTables, PersonalDataTables, AuditTables, WebhookTables, DisputeTables, ScaTables, RazorpayTables, EventConsumerTables, EntitlementTables, RelayTables {
+export interface Database extends AbuseTables, PersonalDataTables, AuditTables, WebhookTables, DisputeTables, ScaTables, RazorpayTables, EventConsumerTables, EntitlementTables, RelayTables, JobsTables, SubscriptionTables {
   products: ProductsTable;
   prices: PricesTable;
   coupons: CouponsTable;
@@ -323,6 +359,7 @@ export interface Database extends AbuseTables, PersonalDataTables, AuditTables, 
   checkout_session_lines: CheckoutSessionLinesTable;
   orders: OrdersTable;
   payment_intents: PaymentIntentsTable;
+  payment_methods: PaymentMethodsTable;
   payment_attempts: PaymentAttemptsTable;
   payment_operations: PaymentOperationsTable;
   refunds: RefundsTable;

@@ -6,7 +6,7 @@
 import { newId } from '../../kernel/index.js';
 import type { Executor } from '../db/index.js';
 
-export const EVENT_TOPICS = ['obol.checkout.v1', 'obol.payments.v1', 'obol.ledger.v1'] as const;
+export const EVENT_TOPICS = ['obol.checkout.v1', 'obol.payments.v1', 'obol.ledger.v1', 'obol.subscriptions.v1'] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 
 export const EVENT_TYPES = [
@@ -25,6 +25,21 @@ export const EVENT_TYPES = [
   'dispute.opened',
   'dispute.won',
   'dispute.lost',
+  'subscription.created',
+  'subscription.activated',
+  'subscription.renewed',
+  'subscription.past_due',
+  'subscription.authentication_required',
+  'subscription.recovered',
+  'subscription.cancel_scheduled',
+  'subscription.resumed',
+  'subscription.plan_changed',
+  'subscription.canceled',
+  'subscription.unpaid',
+  'invoice.paid',
+  'invoice.payment_failed',
+  'invoice.voided',
+  'invoice.uncollectible',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -48,6 +63,21 @@ const TOPIC_OF: Readonly<Record<EventType, EventTopic>> = {
   'dispute.opened': 'obol.payments.v1',
   'dispute.won': 'obol.payments.v1',
   'dispute.lost': 'obol.payments.v1',
+  'subscription.created': 'obol.subscriptions.v1',
+  'subscription.activated': 'obol.subscriptions.v1',
+  'subscription.renewed': 'obol.subscriptions.v1',
+  'subscription.past_due': 'obol.subscriptions.v1',
+  'subscription.authentication_required': 'obol.subscriptions.v1',
+  'subscription.recovered': 'obol.subscriptions.v1',
+  'subscription.cancel_scheduled': 'obol.subscriptions.v1',
+  'subscription.resumed': 'obol.subscriptions.v1',
+  'subscription.plan_changed': 'obol.subscriptions.v1',
+  'subscription.canceled': 'obol.subscriptions.v1',
+  'subscription.unpaid': 'obol.subscriptions.v1',
+  'invoice.paid': 'obol.subscriptions.v1',
+  'invoice.payment_failed': 'obol.subscriptions.v1',
+  'invoice.voided': 'obol.subscriptions.v1',
+  'invoice.uncollectible': 'obol.subscriptions.v1',
 };
 
 export function topicOfType(type: EventType): EventTopic {

@@ -7,6 +7,8 @@ export function httpStatusFor(code: ErrorCode): number {
     case 'NOT_FOUND':
     case 'PRICE_NOT_FOUND':
     case 'COUPON_NOT_FOUND':
+    case 'PAYMENT_METHOD_NOT_FOUND':
+    case 'TEST_CLOCK_NOT_FOUND':
       return 404;
     case 'INPUT_TOO_LARGE':
       return 413;
@@ -23,6 +25,8 @@ export function httpStatusFor(code: ErrorCode): number {
     case 'CONCURRENT_MODIFICATION':
     case 'CHECKOUT_SESSION_NOT_OPEN':
     case 'ILLEGAL_STATE_TRANSITION':
+    case 'SUBSCRIPTION_ALREADY_EXISTS':
+    case 'TEST_CLOCK_IN_USE':
       return 409;
     case 'GATEWAY_UNAVAILABLE':
     case 'SERVICE_UNAVAILABLE':

@@ -250,7 +250,7 @@ const CheckoutLine = {
 };
 
 const Payment = {
-  checkoutSession: async (p: PaymentView, _a: Args, ctx: GraphQLContext) => getCheckoutSession(ctx.app.db.kysely, { caller: callerOf(ctx), sessionId: p.checkoutSessionId }),
+  checkoutSession: async (p: PaymentView, _a: Args, ctx: GraphQLContext) => (p.checkoutSessionId === null ? null : getCheckoutSession(ctx.app.db.kysely, { caller: callerOf(ctx), sessionId: p.checkoutSessionId })),
   amount: (p: PaymentView) => moneyOf(p.amount, p.currency),
   amountAuthorized: (p: PaymentView) => moneyOf(p.amountAuthorized, p.currency),
   amountCaptured: (p: PaymentView) => moneyOf(p.amountCaptured, p.currency),

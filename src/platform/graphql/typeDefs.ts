@@ -292,6 +292,8 @@ export const typeDefs = /* GraphQL */ `
     declineClass: DeclineClass
   }
 
+  enum PaymentInitiator { customer merchant }
+
   type NextAction {
     type: String!
     challengeId: String!
@@ -302,8 +304,13 @@ export const typeDefs = /* GraphQL */ `
     id: ID!
     status: PaymentStatus!
     customerId: ID!
-    checkoutSessionId: ID!
+    "The checkout session this payment pays for; null when it pays a subscription's invoice."
+    checkoutSessionId: ID
     checkoutSession: CheckoutSession
+    "The subscription invoice this payment pays for; null for a checkout's payment."
+    invoiceId: ID
+    "customer when the payer was present; merchant for a renewal charging a saved payment method."
+    initiator: PaymentInitiator!
     captureMethod: CaptureMethod!
     connector: String
     amount: Money!

@@ -8,11 +8,12 @@ import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { ObolError } from '../../kernel/index.js';
 import type { CheckoutSessionView, SessionStatus } from '../../checkout/index.js';
-import type { CaptureMethod, OperationResult, OperationView, PaymentStatus, PaymentView, RefundView } from '../../payments/index.js';
+import type { CaptureMethod, OperationResult, OperationView, PaymentInitiator, PaymentStatus, PaymentView, RefundView } from '../../payments/index.js';
 import { CaptureMethod as PbCaptureMethod, MoneySchema, type Money } from '../../gen/obol/v1/common_pb.js';
 import {
   OperationResult as PbOperationResult,
   PaymentOperationSchema,
+  PaymentInitiator as PbPaymentInitiator,
   PaymentSchema,
   PaymentStatus as PbPaymentStatus,
   RefundSchema,
@@ -38,6 +39,19 @@ export function moneyOf(amount: number, currency: string): Money {
 }
 
 const timeOf = (ms: number): Timestamp => timestampFromMs(ms);
+
+export function paymentInitiatorOf(value: PaymentInitiator): PbPaymentInitiator {
+  switch (value) {
+    case 'customer':
+      return PbPaymentInitiator.CUSTOMER;
+    case 'merchant':
+      return PbPaymentInitiator.MERCHANT;
+    default: {
+      const unhandled: never = value;
+      throw new Error(`unknown payment initiator ${String(unhandled)}`);
+    }
+  }
+}
 
 export function captureMethodOf(value: CaptureMethod): PbCaptureMethod {
   switch (value) {
@@ -149,7 +163,9 @@ function operationOf(o: OperationView): MessageInitShape<typeof PaymentOperation
 export function paymentMessage(p: PaymentView): Payment {
   return create(PaymentSchema, {
     id: p.id,
-    checkoutSessionId: p.checkoutSessionId,
+    checkoutSessionId: p.checkoutSessionId ?? '',
+    invoiceId: p.invoiceId ?? '',
+    initiator: paymentInitiatorOf(p.initiator),
     customerId: p.customerId,
     amount: moneyOf(p.amount, p.currency),
     captureMethod: captureMethodOf(p.captureMethod),

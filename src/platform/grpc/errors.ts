@@ -38,6 +38,8 @@ export function grpcStatusFor(code: ErrorCode): status {
     case 'NOT_FOUND':
     case 'PRICE_NOT_FOUND':
     case 'COUPON_NOT_FOUND':
+    case 'PAYMENT_METHOD_NOT_FOUND':
+    case 'TEST_CLOCK_NOT_FOUND':
       return status.NOT_FOUND;
     // Well-formed, but the state of a price, coupon, session or payment does not allow it now:
     // retrying the same request will not help until that state changes.
@@ -56,7 +58,15 @@ export function grpcStatusFor(code: ErrorCode): status {
     case 'CAPTURE_EXCEEDS_AUTHORIZED':
     case 'REFUND_EXCEEDS_CAPTURED':
     case 'NO_ACTION_REQUIRED':
+    case 'PRICE_NOT_RECURRING':
+    case 'SUBSCRIPTION_NOT_ACTIVE':
+    case 'PLAN_CHANGE_NOT_ALLOWED':
+    case 'INVOICE_NOT_PAYABLE':
+    case 'TEST_CLOCK_ADVANCE_INVALID':
+    case 'TEST_CLOCK_IN_USE':
       return status.FAILED_PRECONDITION;
+    case 'SUBSCRIPTION_ALREADY_EXISTS':
+      return status.ALREADY_EXISTS;
     // The key names a different, earlier request: that request exists; this one is refused.
     case 'IDEMPOTENCY_KEY_REUSED':
       return status.ALREADY_EXISTS;

@@ -567,6 +567,7 @@ export function createSandboxGateway(args: { readonly db: Db; readonly clock: Cl
     switch (spec.behavior) {
       case 'approve':
       case 'lose_response':
+      case 'decline_renewals':
         return approve(threeDsResultOf(request.threeDSecure));
       case 'refuse_exemption':
         return request.threeDSecure === 'exempt_low_value' || request.threeDSecure === 'exempt_recurring'
@@ -586,10 +587,12 @@ export function createSandboxGateway(args: { readonly db: Db; readonly clock: Cl
   }
 
   /** Merchant-initiated: no 3-D Secure, and a card whose issuer insists on it is refused for missing authentication. */
-  function decideOffSession(id: string, request: OffSessionChargeRequest, spec: SandboxTokenSpec): ChargeResponse {
+  function decideOffSession(id: string, request: OffSessionChargeRequest, spec: SandboxTokenSpec, declinedBefore: number): ChargeResponse {
     if (chance(options.failureRate)) return gatewayError('processing_error', id, null, 'The processor failed to handle the request (injected fault). Try again in a little bit.');
     const charge = { id, amount: request.amount, currency: request.currency };
     switch (spec.behavior) {
+      case 'decline_renewals':
+        return spec.times === null || declinedBefore < spec.times ? gatewayError(spec.code, id, spec.declineCode) : chargeBody(charge, 'succeeded', request.amount);
       case 'approve':
       case 'lose_response':
       case 'refuse_exemption':
@@ -719,9 +722,14 @@ export function createSandboxGateway(args: { readonly db: Db; readonly clock: Cl
       customer: request.customer,
       description: request.description,
     };
+    // How often this saved card was declined off-session before (only cards that decline renewals ask).
+    const declinedBefore =
+      spec?.behavior === 'decline_renewals'
+        ? (await db.kysely.selectFrom('sandbox_charges').select('id').where('operation', '=', 'charge_off_session').where('payment_method', '=', request.paymentMethod).where('status', '=', 'failed').execute()).length
+        : 0;
     const { body, fresh } = await logNew('charge_off_session', request.idempotencyKey, fingerprint, (now) => {
       const id = newId('sandboxCharge', now);
-      const decided = spec === undefined ? gatewayError('invalid_payment_method', id, null, 'No such saved payment method.') : decideOffSession(id, request, spec);
+      const decided = spec === undefined ? gatewayError('invalid_payment_method', id, null, 'No such saved payment method.') : decideOffSession(id, request, spec, declinedBefore);
       return { body: decided, row: chargeRow({ id, key: request.idempotencyKey, operation: 'charge_off_session', paymentMethod: request.paymentMethod, amount: request.amount, currency: request.currency, fingerprint, body: decided, now }) };
     });
     if (fresh && (spec?.behavior === 'lose_response' || chance(options.timeoutRate))) loseResponse();

@@ -26,12 +26,19 @@ export const SANDBOX_TOKEN_BEHAVIORS = [
   'lose_response',
   /** The connection is refused before the request leaves: nothing reaches the gateway. */
   'refuse_connection',
+  /**
+   * The issuer approves the customer-present charge (and saving the card), then declines the
+   * first `times` merchant-initiated charges of the saved card with the given decline code (all
+   * of them when `times` is null): a renewal that fails, and perhaps recovers, for dunning tests.
+   */
+  'decline_renewals',
 ] as const;
 export type SandboxTokenBehavior = (typeof SANDBOX_TOKEN_BEHAVIORS)[number];
 
 export type SandboxTokenSpec =
   | { readonly behavior: 'approve' | 'challenge' | 'refuse_exemption' | 'lose_response' | 'refuse_connection' }
-  | { readonly behavior: 'decline'; readonly code: 'card_declined' | 'processing_error'; readonly declineCode: string | null };
+  | { readonly behavior: 'decline'; readonly code: 'card_declined' | 'processing_error'; readonly declineCode: string | null }
+  | { readonly behavior: 'decline_renewals'; readonly code: 'card_declined'; readonly declineCode: string; readonly times: number | null };
 
 export const SANDBOX_TOKENS = {
   tok_visa: { behavior: 'approve' },
@@ -44,6 +51,10 @@ export const SANDBOX_TOKENS = {
   tok_timeout: { behavior: 'lose_response' },
   tok_sandbox_timeout: { behavior: 'lose_response' },
   tok_unavailable: { behavior: 'refuse_connection' },
+  /** Renewals: insufficient funds twice, then the card works again. */
+  tok_visaRenewalDeclinedTwice: { behavior: 'decline_renewals', code: 'card_declined', declineCode: 'insufficient_funds', times: 2 },
+  /** Renewals: the card was reported lost after it was saved; every renewal is declined. */
+  tok_visaRenewalLostCard: { behavior: 'decline_renewals', code: 'card_declined', declineCode: 'lost_card', times: null },
 } as const satisfies Readonly<Record<string, SandboxTokenSpec>>;
 
 export type SandboxToken = keyof typeof SANDBOX_TOKENS;

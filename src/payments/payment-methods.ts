@@ -1,0 +1,159 @@
+/**
+ * Saved payment methods: the gateway's reusable reference for merchant-initiated charges
+ * (renewals), kept per customer. Obol never holds card data, only the gateway's reference.
+ *
+ * A method is saved either by a customer-present payment that asked to save it (authorize.ts,
+ * a subscription's first invoice) or on its own (`savePaymentMethod`, for a free trial, where
+ * nothing is charged). Saving on its own follows invariant 4 like any gateway call: the row is
+ * committed `pending` before the call, under its id as the gateway key, and the answer is applied
+ * after it; an answer lost on the way is resolved by sending the same request again (saving moves
+ * no money, and the gateway treats the same key as the same request).
+ *
+ *   pending ──saved──▶ active ──detach──▶ detached
+ *      └────declined──▶ failed
+ */
+import { dbInt, type Executor, type PaymentMethodsTable, type Tx } from '../platform/db/index.js';
+import { newId, ObolError } from '../kernel/index.js';
+import { ConnectorUnavailableError, ConnectorUnknownOutcomeError } from './connectors/port.js';
+import type { PaymentsDeps } from './deps.js';
+
+export const PAYMENT_METHOD_STATUSES = ['pending', 'active', 'failed', 'detached'] as const;
+export type PaymentMethodStatus = (typeof PAYMENT_METHOD_STATUSES)[number];
+export function isPaymentMethodStatus(v: unknown): v is PaymentMethodStatus {
+  return typeof v === 'string' && (PAYMENT_METHOD_STATUSES as readonly string[]).includes(v);
+}
+
+export interface PaymentMethodView {
+  readonly id: string;
+  readonly customerId: string;
+  readonly connector: string;
+  readonly status: PaymentMethodStatus;
+  readonly declineCode: string | null;
+  readonly declineReason: string | null;
+  readonly createdAt: number;
+}
+
+function view(row: PaymentMethodsTable): PaymentMethodView {
+  if (!isPaymentMethodStatus(row.status)) throw new Error(`corrupt payment method ${row.id}: status ${row.status}`);
+  return {
+    id: row.id,
+    customerId: row.customer_id,
+    connector: row.connector,
+    status: row.status,
+    declineCode: row.decline_code,
+    declineReason: row.decline_reason,
+    createdAt: dbInt(row.created_at),
+  };
+}
+
+export async function loadPaymentMethod(db: Executor, id: string): Promise<PaymentMethodView | undefined> {
+  const row = await db.selectFrom('payment_methods').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? view(row) : undefined;
+}
+
+/** Inside the caller's transaction: an approved payment saved the method at its gateway. */
+export async function recordSavedPaymentMethod(
+  tx: Tx,
+  args: { readonly customerId: string; readonly connector: string; readonly gatewayReference: string; readonly createdByPaymentId: string | null; readonly now: number },
+): Promise<string> {
+  const id = newId('paymentMethod', args.now);
+  await tx
+    .insertInto('payment_methods')
+    .values({
+      id,
+      customer_id: args.customerId,
+      connector: args.connector,
+      gateway_reference: args.gatewayReference,
+      token: null,
+      status: 'active',
+      created_by_payment_id: args.createdByPaymentId,
+      decline_code: null,
+      decline_reason: null,
+      created_at: args.now,
+      updated_at: args.now,
+      version: 0,
+    })
+    .execute();
+  return id;
+}
+
+/**
+ * Inside the caller's transaction: commits a `pending` saved method at the connector the routing
+ * rules pick, to be sent by `completeSavePaymentMethod` after the commit.
+ */
+export async function beginSavePaymentMethod(
+  deps: PaymentsDeps,
+  tx: Tx,
+  args: { readonly customerId: string; readonly customerCountry: string | null; readonly currency: string; readonly paymentMethodToken: string; readonly now: number },
+): Promise<string> {
+  const id = newId('paymentMethod', args.now);
+  const { connector } = deps.connectors.route({ paymentId: id, currency: args.currency, amount: 0, customerCountry: args.customerCountry, paymentMethod: args.paymentMethodToken });
+  await tx
+    .insertInto('payment_methods')
+    .values({
+      id,
+      customer_id: args.customerId,
+      connector: connector.name,
+      gateway_reference: null,
+      token: args.paymentMethodToken,
+      status: 'pending',
+      created_by_payment_id: null,
+      decline_code: null,
+      decline_reason: null,
+      created_at: args.now,
+      updated_at: args.now,
+      version: 0,
+    })
+    .execute();
+  return id;
+}
+
+/**
+ * Sends a pending save to its gateway (no transaction open) and applies the answer. Returns the
+ * method as it now stands; an answer that never came leaves it `pending` and throws
+ * GATEWAY_UNAVAILABLE, so the caller's repeat (or `resendPendingSaves`) sends it again.
+ */
+export async function completeSavePaymentMethod(deps: PaymentsDeps, paymentMethodId: string): Promise<PaymentMethodView> {
+  const { db, clock } = deps;
+  const row = await db.kysely.selectFrom('payment_methods').selectAll().where('id', '=', paymentMethodId).executeTakeFirst();
+  if (!row) throw new Error(`payment method ${paymentMethodId} not found`);
+  if (row.status !== 'pending') return view(row);
+  const token = row.token;
+  if (token === null) throw new Error(`pending payment method ${row.id} has no token to send`);
+  const connector = deps.connectors.get(row.connector);
+  if (!connector) throw new Error(`connector ${row.connector} is not configured`);
+  let outcome;
+  try {
+    outcome = await connector.savePaymentMethod({ idempotencyKey: row.id, paymentMethod: token, customerId: row.customer_id });
+  } catch (err) {
+    deps.connectors.recordCall({ connector: row.connector, ok: false });
+    if (err instanceof ConnectorUnavailableError || err instanceof ConnectorUnknownOutcomeError) {
+      deps.onIncident?.(err, { operation: 'save_payment_method', id: row.id });
+      throw new ObolError('GATEWAY_UNAVAILABLE', 'The payment gateway did not answer; try again with the same request.');
+    }
+    throw err;
+  }
+  deps.connectors.recordCall({ connector: row.connector, ok: true });
+  return db.transaction(async (tx) => {
+    const now = clock.now();
+    const current = await tx.selectFrom('payment_methods').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
+    if (current.status !== 'pending') return view(current);
+    const changes =
+      outcome.status === 'saved'
+        ? { status: 'active', gateway_reference: outcome.savedPaymentMethod, token: null, decline_code: null, decline_reason: null }
+        : { status: 'failed', gateway_reference: null, token: null, decline_code: outcome.decline.code, decline_reason: outcome.decline.reason };
+    const res = await tx
+      .updateTable('payment_methods')
+      .set({ ...changes, updated_at: now, version: dbInt(current.version) + 1 })
+      .where('id', '=', row.id)
+      .where('version', '=', current.version)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) throw new Error(`payment method ${row.id} changed concurrently`);
+    return view({ ...current, ...changes, updated_at: now });
+  });
+}
+
+/** Inside the caller's transaction: the method may no longer be charged (replaced by another). */
+export async function detachPaymentMethod(tx: Tx, args: { readonly paymentMethodId: string; readonly now: number }): Promise<void> {
+  await tx.updateTable('payment_methods').set({ status: 'detached', updated_at: args.now }).where('id', '=', args.paymentMethodId).where('status', '=', 'active').execute();
+}

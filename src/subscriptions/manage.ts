@@ -1,0 +1,322 @@
+/**
+ * What a learner (or support, or a service on their behalf) does to a running subscription:
+ * cancel (at period end or now, with or without a prorated refund), resume a scheduled
+ * cancellation, change plan (an upgrade now with proration, a downgrade at the period end),
+ * update the payment method (which retries an open invoice at once), and pay an open invoice
+ * on-session (when the issuer demands authentication). Each is one use case with one props
+ * object; every refusal happens before anything is written.
+ */
+import { authorize, mayActFor, notFound, ObolError, type Caller } from '../kernel/index.js';
+import { findPrices } from '../catalog/index.js';
+import { money } from '../money/index.js';
+import {
+  beginAttempt,
+  beginSavePaymentMethod,
+  completeSavePaymentMethod,
+  detachPaymentMethod,
+  executeAttempt,
+  refundPayment,
+} from '../payments/index.js';
+import type { Tx } from '../platform/db/index.js';
+import { cancelJobsOf, scheduleJob } from '../platform/jobs/index.js';
+import { issueInvoice, JOB_KINDS } from './billing.js';
+import type { SubscriptionsDeps } from './deps.js';
+import { periodOf, unusedTimeCredit } from './domain/index.js';
+import type { BillingInterval } from '../catalog/index.js';
+import { emitSubscriptionEvent } from './events.js';
+import { chargeInvoice } from './jobs.js';
+import { currencyOf, intervalOf, invoiceStatusOf, lockInvoice, lockSubscription, saveInvoice, saveSubscription, statusOf, taxBehaviorOf, type SubscriptionRow } from './records.js';
+import { endSubscription, finishSchedules, periodEndKey, settlePaidInvoice } from './settle.js';
+import { resultOf, TOKEN_PATTERN, type SubscriptionResult } from './start.js';
+
+/** Longer billing intervals rank higher: monthly → annual is an upgrade. */
+function intervalRank(interval: BillingInterval): number {
+  switch (interval) {
+    case 'month':
+      return 1;
+    case 'year':
+      return 12;
+    default: {
+      const never: never = interval;
+      throw new Error(`unknown interval ${String(never)}`);
+    }
+  }
+}
+
+/**
+ * A prorated refund is the subscription's own decision, made when its owner cancels: it is
+ * issued as the service itself, not as the learner (who may not refund payments).
+ */
+const SUBSCRIPTIONS_SERVICE: Caller = { actor: { subject: 'obol:subscriptions', roles: ['service'], customerId: null, kind: 'service' }, requestId: null, ip: null };
+
+export interface SubscriptionRef {
+  readonly caller: Caller;
+  readonly subscriptionId: string;
+}
+
+/** Loads a subscription the caller may manage; someone else's is NOT_FOUND (no probing). */
+async function owned(deps: SubscriptionsDeps, props: SubscriptionRef): Promise<SubscriptionRow> {
+  authorize(props.caller.actor, 'subscription.manage');
+  const row = await deps.db.kysely.selectFrom('subscriptions').selectAll().where('id', '=', props.subscriptionId).executeTakeFirst();
+  if (!row || !mayActFor(props.caller.actor, row.customer_id)) throw notFound('subscription', 'subscriptionId');
+  return row;
+}
+
+function assertLive(sub: SubscriptionRow): void {
+  const status = statusOf(sub);
+  if (status === 'canceled' || status === 'incomplete_expired') {
+    throw new ObolError('SUBSCRIPTION_NOT_ACTIVE', `This subscription has ended (${status}).`, { status });
+  }
+}
+
+async function lockLive(deps: SubscriptionsDeps, tx: Tx, id: string): Promise<SubscriptionRow> {
+  const sub = await lockSubscription(deps.db, tx, id);
+  if (!sub) throw notFound('subscription', 'subscriptionId');
+  assertLive(sub);
+  return sub;
+}
+
+export const REFUND_POLICIES = ['none', 'prorated'] as const;
+export type RefundPolicy = (typeof REFUND_POLICIES)[number];
+
+export interface CancelSubscriptionProps extends SubscriptionRef {
+  /** true: access runs to the period's end, then it ends; false: it ends now. */
+  readonly atPeriodEnd: boolean;
+  /** Only when ending now: `prorated` refunds the unused part of the period paid for. */
+  readonly refund: RefundPolicy;
+  readonly requestKey: string;
+}
+
+export async function cancelSubscription(deps: SubscriptionsDeps, props: CancelSubscriptionProps): Promise<SubscriptionResult> {
+  const { db } = deps;
+  const found = await owned(deps, props);
+  if (props.atPeriodEnd && props.refund !== 'none') throw new ObolError('VALIDATION_FAILED', 'A cancellation at the period end refunds nothing: the period is used in full.', { field: 'refund' });
+  // A repeat of a cancellation that already happened reports where it got to.
+  if (statusOf(found) === 'canceled' && found.end_reason !== null) return resultOf(deps, found.id);
+  if (props.atPeriodEnd && found.cancel_at_period_end === 1) return resultOf(deps, found.id);
+  const refund = await db.transaction(async (tx) => {
+    const sub = await lockLive(deps, tx, found.id);
+    const now = await deps.clocks.now(sub.test_clock_id, tx);
+    if (props.atPeriodEnd) {
+      if (statusOf(sub) === 'incomplete') throw new ObolError('SUBSCRIPTION_NOT_ACTIVE', 'This subscription has not started; cancel it now instead.', { status: sub.status });
+      const scheduled = await saveSubscription(tx, sub, { cancel_at_period_end: 1, canceled_at: now }, now);
+      await emitSubscriptionEvent(tx, 'subscription.cancel_scheduled', scheduled, now);
+      return null;
+    }
+    const trial = statusOf(sub) === 'trialing';
+    let refundOf: { readonly paymentId: string; readonly amount: number } | null = null;
+    if (props.refund === 'prorated' && !trial) refundOf = await proratedRefund(tx, sub, now);
+    await endSubscription(deps, tx, { sub, reason: trial ? 'trial_canceled' : 'canceled_immediately', at: now, now, keepDeferred: refundOf !== null });
+    return refundOf;
+  });
+  if (refund !== null) {
+    try {
+      await refundPayment(deps.payments, { caller: { ...SUBSCRIPTIONS_SERVICE, requestId: props.caller.requestId, ip: props.caller.ip }, paymentId: refund.paymentId, amount: refund.amount, reason: 'subscription_canceled', requestKey: `${props.requestKey}:refund` });
+    } finally {
+      // Whatever the refund did not take out of deferred revenue is earned now.
+      await db.transaction(async (tx) => {
+        const now = await deps.clocks.now(found.test_clock_id, tx);
+        await finishSchedules(deps, tx, { subscriptionId: found.id, now });
+      });
+    }
+  }
+  return resultOf(deps, found.id);
+}
+
+/** The unused part of the current period's paid invoice, as a refund of its payment. */
+async function proratedRefund(tx: Tx, sub: SubscriptionRow, now: number): Promise<{ readonly paymentId: string; readonly amount: number } | null> {
+  if (sub.latest_invoice_id === null) return null;
+  const invoice = await tx.selectFrom('invoices').selectAll().where('id', '=', sub.latest_invoice_id).executeTakeFirst();
+  if (!invoice || invoice.status !== 'paid' || invoice.payment_id === null || Number(invoice.total) === 0) return null;
+  const start = Number(invoice.period_start);
+  const end = Number(invoice.period_end);
+  if (now >= end) return null;
+  const credit = unusedTimeCredit({ paid: money(Number(invoice.total), currencyOf(invoice.currency)), periodStart: start, periodEnd: end, at: Math.max(now, start) });
+  return credit.amount > 0 ? { paymentId: invoice.payment_id, amount: credit.amount } : null;
+}
+
+/** Withdraws a cancellation scheduled for the period end (before that end comes). */
+export async function resumeSubscription(deps: SubscriptionsDeps, props: SubscriptionRef): Promise<SubscriptionResult> {
+  const found = await owned(deps, props);
+  await deps.db.transaction(async (tx) => {
+    const sub = await lockLive(deps, tx, found.id);
+    if (sub.cancel_at_period_end !== 1) return;
+    const now = await deps.clocks.now(sub.test_clock_id, tx);
+    const resumed = await saveSubscription(tx, sub, { cancel_at_period_end: 0, canceled_at: null }, now);
+    await emitSubscriptionEvent(tx, 'subscription.resumed', resumed, now);
+  });
+  return resultOf(deps, found.id);
+}
+
+export interface ChangePlanProps extends SubscriptionRef {
+  readonly priceId: string;
+  readonly requestKey: string;
+}
+
+/**
+ * Upgrade (a longer interval, or a dearer plan of the same interval): takes effect now. The
+ * unused time of the current paid period is credited, exact to the minor unit, against the new
+ * plan's first invoice; a new billing cycle starts now and is charged at once with the saved
+ * method. Downgrade (the reverse): waits for the period end, when the renewal switches plan.
+ */
+export async function changeSubscriptionPlan(deps: SubscriptionsDeps, props: ChangePlanProps): Promise<SubscriptionResult> {
+  const { db } = deps;
+  const found = await owned(deps, props);
+  assertLive(found);
+  const price = (await findPrices(db.kysely, [props.priceId])).get(props.priceId);
+  if (!price) throw new ObolError('PRICE_NOT_FOUND', `No price ${props.priceId}.`, { field: 'priceId' });
+  if (!price.active) throw new ObolError('PRICE_INACTIVE', `Price ${props.priceId} is no longer for sale.`, { field: 'priceId' });
+  if (price.billingInterval === null) throw new ObolError('PRICE_NOT_RECURRING', `Price ${props.priceId} is a one-time price.`, { field: 'priceId' });
+  if (price.id === found.price_id) throw new ObolError('PLAN_CHANGE_NOT_ALLOWED', 'The subscription is already on this plan.', { field: 'priceId' });
+  if (price.currency !== found.currency) throw new ObolError('CURRENCY_MISMATCH', `The new plan is in ${price.currency}; this subscription bills in ${found.currency}.`, { field: 'priceId' });
+  if (price.taxBehavior !== found.tax_behavior) throw new ObolError('PLAN_CHANGE_NOT_ALLOWED', 'The new plan is priced with another tax treatment; start a new subscription instead.', { field: 'priceId' });
+  if (price.country !== null && price.country !== found.country) throw new ObolError('PRICE_NOT_AVAILABLE_IN_COUNTRY', `Price ${props.priceId} is only for learners in ${price.country}.`, { field: 'priceId' });
+  const status = statusOf(found);
+  if (status !== 'active') throw new ObolError('PLAN_CHANGE_NOT_ALLOWED', `Plans can be changed on an active subscription, not a ${status} one.`, { status });
+  const newInterval = price.billingInterval;
+  const upgrade = intervalRank(newInterval) > intervalRank(intervalOf(found)) || (newInterval === found.billing_interval && price.unitAmount > Number(found.unit_amount));
+
+  const attemptId = await db.transaction(async (tx): Promise<string | null> => {
+    const sub = await lockLive(deps, tx, found.id);
+    if (statusOf(sub) !== 'active' || sub.price_id !== found.price_id) throw new ObolError('CONCURRENT_MODIFICATION', 'The subscription changed meanwhile; reload it and try again.');
+    const now = await deps.clocks.now(sub.test_clock_id, tx);
+    if (!upgrade) {
+      const scheduled = await saveSubscription(tx, sub, { pending_price_id: price.id }, now);
+      await emitSubscriptionEvent(tx, 'subscription.plan_changed', scheduled, now, { reason: `downgrade to ${price.id} at the period end` });
+      return null;
+    }
+    // The credit: the unused share of what the current period's invoice charged for the plan,
+    // in the plan's own tax basis (the amount before tax is added or with tax included).
+    let credit = sub.credit_balance;
+    if (sub.latest_invoice_id !== null) {
+      const paid = await lockInvoice(db, tx, sub.latest_invoice_id);
+      if (paid && invoiceStatusOf(paid) === 'paid' && now < paid.period_end) {
+        const basis = taxBehaviorOf(sub) === 'exclusive' ? paid.total - paid.tax : paid.total;
+        credit += unusedTimeCredit({ paid: money(basis, currencyOf(paid.currency)), periodStart: paid.period_start, periodEnd: paid.period_end, at: Math.max(now, paid.period_start) }).amount;
+      }
+    }
+    const changed: SubscriptionRow = { ...sub, price_id: price.id, product_id: price.productId, unit_amount: price.unitAmount, billing_interval: newInterval, tax_behavior: price.taxBehavior, billing_anchor: now, period_index: 0 };
+    const period = periodOf(now, newInterval, 0);
+    const { invoice, unusedCredit } = await issueInvoice(deps, tx, { sub: changed, reason: 'subscription_update', periodStart: period.start, periodEnd: period.end, credit, now });
+    await cancelJobsOf(tx, { subjectId: sub.id, kinds: [JOB_KINDS.periodEnd], now });
+    const updated = await saveSubscription(
+      tx,
+      sub,
+      {
+        price_id: price.id,
+        product_id: price.productId,
+        unit_amount: price.unitAmount,
+        billing_interval: newInterval,
+        tax_behavior: price.taxBehavior,
+        billing_anchor: now,
+        period_index: 0,
+        current_period_start: period.start,
+        current_period_end: period.end,
+        pending_price_id: null,
+        credit_balance: unusedCredit,
+        latest_invoice_id: invoice.id,
+      },
+      now,
+    );
+    await scheduleJob(tx, { kind: JOB_KINDS.periodEnd, key: periodEndKey(sub.id, period.end), subjectId: sub.id, clockId: sub.test_clock_id, runAt: period.end, now });
+    await emitSubscriptionEvent(tx, 'subscription.plan_changed', updated, now, { reason: `upgrade to ${price.id}`, invoiceId: invoice.id });
+    if (invoice.total === 0) {
+      await settlePaidInvoice(deps, tx, { invoiceId: invoice.id, paymentId: null, savedPaymentMethodId: null, now });
+      return null;
+    }
+    return chargeInvoice(deps, tx, { sub: updated, invoice, requestKey: props.requestKey, now });
+  });
+  if (attemptId !== null) await executeAttempt(deps.payments, attemptId);
+  return resultOf(deps, found.id);
+}
+
+export interface UpdatePaymentMethodProps extends SubscriptionRef {
+  readonly paymentMethodToken: string;
+  readonly requestKey: string;
+}
+
+/**
+ * Saves a new payment method for the subscription (the old one is detached) and, when an invoice
+ * is open in dunning, retries it at once with the new method.
+ */
+export async function updateSubscriptionPaymentMethod(deps: SubscriptionsDeps, props: UpdatePaymentMethodProps): Promise<SubscriptionResult> {
+  const { db } = deps;
+  const found = await owned(deps, props);
+  assertLive(found);
+  if (!TOKEN_PATTERN.test(props.paymentMethodToken)) {
+    throw new ObolError('VALIDATION_FAILED', 'paymentMethodToken must be the gateway token for the payment method (letters, digits, _ - : .).', { field: 'paymentMethodToken' });
+  }
+  const pendingId = await db.transaction(async (tx) => {
+    const sub = await lockLive(deps, tx, found.id);
+    const now = await deps.clocks.now(sub.test_clock_id, tx);
+    return beginSavePaymentMethod(deps.payments, tx, { customerId: sub.customer_id, customerCountry: sub.country, currency: sub.currency, paymentMethodToken: props.paymentMethodToken, now });
+  });
+  const method = await completeSavePaymentMethod(deps.payments, pendingId);
+  if (method.status !== 'active') {
+    throw new ObolError('PAYMENT_METHOD_REQUIRED', `The payment method was declined (${method.declineReason ?? method.declineCode ?? 'declined'}); try another one.`, { field: 'paymentMethodToken' });
+  }
+  const attemptId = await db.transaction(async (tx): Promise<string | null> => {
+    const sub = await lockLive(deps, tx, found.id);
+    const now = await deps.clocks.now(sub.test_clock_id, tx);
+    if (sub.payment_method_id !== null && sub.payment_method_id !== method.id) await detachPaymentMethod(tx, { paymentMethodId: sub.payment_method_id, now });
+    const updated = await saveSubscription(tx, sub, { payment_method_id: method.id, ...(sub.dunning_state === 'await_payment_method' ? { dunning_state: 'retrying' } : {}) }, now);
+    if (statusOf(updated) !== 'past_due' && statusOf(updated) !== 'unpaid') return null;
+    if (updated.latest_invoice_id === null) return null;
+    const invoice = await lockInvoice(db, tx, updated.latest_invoice_id);
+    if (!invoice || (invoiceStatusOf(invoice) !== 'open' && invoiceStatusOf(invoice) !== 'uncollectible')) return null;
+    return chargeInvoice(deps, tx, { sub: updated, invoice, requestKey: `${props.requestKey}:retry`, now });
+  });
+  if (attemptId !== null) await executeAttempt(deps.payments, attemptId);
+  return resultOf(deps, found.id);
+}
+
+export interface PayInvoiceProps extends SubscriptionRef {
+  /** A fresh token from the customer, who is present (3-D Secure may challenge). */
+  readonly paymentMethodToken: string;
+  readonly cardCountry: string | null;
+  readonly requestKey: string;
+}
+
+/**
+ * The customer pays the subscription's open invoice themselves, present: the way back when the
+ * issuer demanded authentication for a renewal, or to settle an unpaid subscription. The method
+ * used is saved for the renewals that follow.
+ */
+export async function payOpenInvoice(deps: SubscriptionsDeps, props: PayInvoiceProps): Promise<SubscriptionResult> {
+  const { db } = deps;
+  const found = await owned(deps, props);
+  assertLive(found);
+  if (!TOKEN_PATTERN.test(props.paymentMethodToken)) {
+    throw new ObolError('VALIDATION_FAILED', 'paymentMethodToken must be the gateway token for the payment method (letters, digits, _ - : .).', { field: 'paymentMethodToken' });
+  }
+  if (props.cardCountry !== null && !/^[A-Z]{2}$/.test(props.cardCountry)) {
+    throw new ObolError('VALIDATION_FAILED', 'cardCountry must be an ISO 3166-1 alpha-2 country code, such as DE.', { field: 'cardCountry' });
+  }
+  const repeated = await db.kysely.selectFrom('payment_attempts').select('id').where('request_idempotency_key', '=', props.requestKey).executeTakeFirst();
+  if (repeated) return resultOf(deps, found.id);
+  const attemptId = await db.transaction(async (tx) => {
+    const sub = await lockLive(deps, tx, found.id);
+    const now = await deps.clocks.now(sub.test_clock_id, tx);
+    const invoice = sub.latest_invoice_id === null ? undefined : await lockInvoice(db, tx, sub.latest_invoice_id);
+    if (!invoice || (invoiceStatusOf(invoice) !== 'open' && invoiceStatusOf(invoice) !== 'uncollectible')) {
+      throw new ObolError('INVOICE_NOT_PAYABLE', 'This subscription has no open invoice to pay.');
+    }
+    const { paymentId, attemptId: id } = await beginAttempt(deps.payments, tx, {
+      sale: { kind: 'invoice', id: invoice.id },
+      customerId: sub.customer_id,
+      customerCountry: sub.country,
+      amount: money(invoice.total, currencyOf(invoice.currency)),
+      captureMethod: 'automatic',
+      paymentMethod: props.paymentMethodToken,
+      issuerCountry: props.cardCountry,
+      requestKey: props.requestKey,
+      existingPaymentId: null,
+      savePaymentMethod: true,
+      now,
+    });
+    await saveInvoice(tx, invoice, { payment_id: paymentId, attempt_count: invoice.attempt_count + 1 }, now);
+    return id;
+  });
+  await executeAttempt(deps.payments, attemptId);
+  return resultOf(deps, found.id);
+}

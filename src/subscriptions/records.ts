@@ -1,0 +1,280 @@
+/**
+ * Row ↔ record mapping for subscriptions and invoices, and the views the APIs return. Views are
+ * plain JSON-serialisable data, so an idempotent replay returns exactly the stored view.
+ */
+import { parseCurrency, type CurrencyCode } from '../money/index.js';
+import { dbInt, forUpdate, type Db, type Executor, type InvoicesTable, type SubscriptionsTable } from '../platform/db/index.js';
+import { isBillingInterval, isTaxBehavior, type BillingInterval, type TaxBehavior } from '../catalog/index.js';
+import { isInvoiceStatus, isSubscriptionStatus, type InvoiceStatus, type SubscriptionStatus } from './domain/index.js';
+
+export type SubscriptionRow = SubscriptionsTable;
+export type InvoiceRow = InvoicesTable;
+
+export const DUNNING_STATES = ['retrying', 'await_payment_method', 'await_customer_authentication'] as const;
+export type DunningState = (typeof DUNNING_STATES)[number];
+export function isDunningState(v: unknown): v is DunningState {
+  return typeof v === 'string' && (DUNNING_STATES as readonly string[]).includes(v);
+}
+
+export const BILLING_REASONS = ['subscription_create', 'subscription_cycle', 'subscription_update'] as const;
+export type BillingReason = (typeof BILLING_REASONS)[number];
+
+export function currencyOf(value: string): CurrencyCode {
+  const c = parseCurrency(value);
+  if (!c) throw new Error(`corrupt row: unknown currency ${value}`);
+  return c;
+}
+
+const nullableInt = (v: number | null): number | null => (v === null ? null : dbInt(v));
+
+export function normaliseSubscription(row: SubscriptionRow): SubscriptionRow {
+  return {
+    ...row,
+    unit_amount: dbInt(row.unit_amount),
+    billing_anchor: dbInt(row.billing_anchor),
+    trial_end: nullableInt(row.trial_end),
+    first_paid_period_start: nullableInt(row.first_paid_period_start),
+    period_index: dbInt(row.period_index),
+    current_period_start: dbInt(row.current_period_start),
+    current_period_end: dbInt(row.current_period_end),
+    access_until: nullableInt(row.access_until),
+    cancel_at_period_end: dbInt(row.cancel_at_period_end),
+    canceled_at: nullableInt(row.canceled_at),
+    ended_at: nullableInt(row.ended_at),
+    credit_balance: dbInt(row.credit_balance),
+    dunning_first_failed_at: nullableInt(row.dunning_first_failed_at),
+    dunning_retries: dbInt(row.dunning_retries),
+    dunning_deadline: nullableInt(row.dunning_deadline),
+    created_at: dbInt(row.created_at),
+    updated_at: dbInt(row.updated_at),
+    version: dbInt(row.version),
+  };
+}
+
+export function normaliseInvoice(row: InvoiceRow): InvoiceRow {
+  return {
+    ...row,
+    period_start: dbInt(row.period_start),
+    period_end: dbInt(row.period_end),
+    subtotal: dbInt(row.subtotal),
+    discount: dbInt(row.discount),
+    credit: dbInt(row.credit),
+    tax: dbInt(row.tax),
+    total: dbInt(row.total),
+    net: dbInt(row.net),
+    tax_rate_bps: dbInt(row.tax_rate_bps),
+    attempt_count: dbInt(row.attempt_count),
+    finalized_at: nullableInt(row.finalized_at),
+    paid_at: nullableInt(row.paid_at),
+    voided_at: nullableInt(row.voided_at),
+    created_at: dbInt(row.created_at),
+    updated_at: dbInt(row.updated_at),
+    version: dbInt(row.version),
+  };
+}
+
+export function statusOf(row: SubscriptionRow): SubscriptionStatus {
+  if (!isSubscriptionStatus(row.status)) throw new Error(`corrupt subscription ${row.id}: status ${row.status}`);
+  return row.status;
+}
+
+export function invoiceStatusOf(row: InvoiceRow): InvoiceStatus {
+  if (!isInvoiceStatus(row.status)) throw new Error(`corrupt invoice ${row.id}: status ${row.status}`);
+  return row.status;
+}
+
+export function intervalOf(row: SubscriptionRow): BillingInterval {
+  if (!isBillingInterval(row.billing_interval)) throw new Error(`corrupt subscription ${row.id}: interval ${row.billing_interval}`);
+  return row.billing_interval;
+}
+
+export function taxBehaviorOf(row: SubscriptionRow): TaxBehavior {
+  if (!isTaxBehavior(row.tax_behavior)) throw new Error(`corrupt subscription ${row.id}: tax behavior ${row.tax_behavior}`);
+  return row.tax_behavior;
+}
+
+export async function lockSubscription(db: Db, tx: Executor, id: string): Promise<SubscriptionRow | undefined> {
+  const row = await forUpdate(db, tx.selectFrom('subscriptions').selectAll().where('id', '=', id)).executeTakeFirst();
+  return row ? normaliseSubscription(row) : undefined;
+}
+
+export async function lockInvoice(db: Db, tx: Executor, id: string): Promise<InvoiceRow | undefined> {
+  const row = await forUpdate(db, tx.selectFrom('invoices').selectAll().where('id', '=', id)).executeTakeFirst();
+  return row ? normaliseInvoice(row) : undefined;
+}
+
+/** Writes the changed columns, guarded by the version (the row lock is the first line). */
+export async function saveSubscription(tx: Executor, before: SubscriptionRow, changes: Partial<SubscriptionRow>, now: number): Promise<SubscriptionRow> {
+  const next = { ...before, ...changes, updated_at: now, version: before.version + 1 };
+  const { id: _id, ...rest } = next;
+  const res = await tx.updateTable('subscriptions').set(rest).where('id', '=', before.id).where('version', '=', before.version).executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) throw new Error(`subscription ${before.id} changed concurrently`);
+  return next;
+}
+
+export async function saveInvoice(tx: Executor, before: InvoiceRow, changes: Partial<InvoiceRow>, now: number): Promise<InvoiceRow> {
+  const next = { ...before, ...changes, updated_at: now, version: before.version + 1 };
+  const { id: _id, ...rest } = next;
+  const res = await tx.updateTable('invoices').set(rest).where('id', '=', before.id).where('version', '=', before.version).executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) throw new Error(`invoice ${before.id} changed concurrently`);
+  return next;
+}
+
+export interface InvoiceLineView {
+  readonly kind: string;
+  readonly description: string;
+  readonly priceId: string | null;
+  readonly periodStart: number;
+  readonly periodEnd: number;
+  readonly amount: number;
+}
+
+export interface InvoiceView {
+  readonly id: string;
+  readonly number: string | null;
+  readonly subscriptionId: string;
+  readonly customerId: string;
+  readonly status: InvoiceStatus;
+  readonly billingReason: string;
+  readonly currency: CurrencyCode;
+  readonly periodStart: number;
+  readonly periodEnd: number;
+  readonly subtotal: number;
+  readonly discount: number;
+  readonly credit: number;
+  readonly tax: number;
+  readonly total: number;
+  readonly taxCountry: string;
+  readonly taxRateBps: number;
+  readonly paymentId: string | null;
+  readonly attemptCount: number;
+  readonly lines: readonly InvoiceLineView[];
+  readonly finalizedAt: number | null;
+  readonly paidAt: number | null;
+  readonly createdAt: number;
+}
+
+export interface SubscriptionView {
+  readonly id: string;
+  readonly customerId: string;
+  readonly status: SubscriptionStatus;
+  readonly productId: string;
+  readonly priceId: string;
+  readonly currency: CurrencyCode;
+  readonly unitAmount: number;
+  readonly billingInterval: BillingInterval;
+  readonly taxBehavior: TaxBehavior;
+  readonly country: string;
+  readonly couponId: string | null;
+  readonly testClockId: string | null;
+  readonly paymentMethodId: string | null;
+  readonly trialEnd: number | null;
+  readonly currentPeriodStart: number;
+  readonly currentPeriodEnd: number;
+  readonly accessUntil: number | null;
+  readonly cancelAtPeriodEnd: boolean;
+  readonly canceledAt: number | null;
+  readonly endedAt: number | null;
+  readonly endReason: string | null;
+  readonly pendingPriceId: string | null;
+  readonly creditBalance: number;
+  readonly latestInvoiceId: string | null;
+  readonly dunningState: DunningState | null;
+  readonly dunningRetries: number;
+  readonly dunningDeadline: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export function subscriptionView(row: SubscriptionRow): SubscriptionView {
+  const r = normaliseSubscription(row);
+  return {
+    id: r.id,
+    customerId: r.customer_id,
+    status: statusOf(r),
+    productId: r.product_id,
+    priceId: r.price_id,
+    currency: currencyOf(r.currency),
+    unitAmount: r.unit_amount,
+    billingInterval: intervalOf(r),
+    taxBehavior: taxBehaviorOf(r),
+    country: r.country,
+    couponId: r.coupon_id,
+    testClockId: r.test_clock_id,
+    paymentMethodId: r.payment_method_id,
+    trialEnd: r.trial_end,
+    currentPeriodStart: r.current_period_start,
+    currentPeriodEnd: r.current_period_end,
+    accessUntil: r.access_until,
+    cancelAtPeriodEnd: r.cancel_at_period_end === 1,
+    canceledAt: r.canceled_at,
+    endedAt: r.ended_at,
+    endReason: r.end_reason,
+    pendingPriceId: r.pending_price_id,
+    creditBalance: r.credit_balance,
+    latestInvoiceId: r.latest_invoice_id,
+    dunningState: isDunningState(r.dunning_state) ? r.dunning_state : null,
+    dunningRetries: r.dunning_retries,
+    dunningDeadline: r.dunning_deadline,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export async function loadSubscriptionView(db: Executor, id: string): Promise<SubscriptionView | undefined> {
+  const row = await db.selectFrom('subscriptions').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? subscriptionView(row) : undefined;
+}
+
+export async function loadInvoiceView(db: Executor, id: string): Promise<InvoiceView | undefined> {
+  const row = await db.selectFrom('invoices').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) return undefined;
+  const r = normaliseInvoice(row);
+  const lines = await db.selectFrom('invoice_lines').selectAll().where('invoice_id', '=', id).orderBy('position').execute();
+  return {
+    id: r.id,
+    number: r.number,
+    subscriptionId: r.subscription_id,
+    customerId: r.customer_id,
+    status: invoiceStatusOf(r),
+    billingReason: r.billing_reason,
+    currency: currencyOf(r.currency),
+    periodStart: r.period_start,
+    periodEnd: r.period_end,
+    subtotal: r.subtotal,
+    discount: r.discount,
+    credit: r.credit,
+    tax: r.tax,
+    total: r.total,
+    taxCountry: r.tax_country,
+    taxRateBps: r.tax_rate_bps,
+    paymentId: r.payment_id,
+    attemptCount: r.attempt_count,
+    lines: lines.map((l) => ({
+      kind: l.kind,
+      description: l.description,
+      priceId: l.price_id,
+      periodStart: dbInt(l.period_start),
+      periodEnd: dbInt(l.period_end),
+      amount: dbInt(l.amount),
+    })),
+    finalizedAt: r.finalized_at,
+    paidAt: r.paid_at,
+    createdAt: r.created_at,
+  };
+}
+
+export async function listCustomerSubscriptions(db: Executor, customerId: string): Promise<readonly SubscriptionView[]> {
+  const rows = await db.selectFrom('subscriptions').selectAll().where('customer_id', '=', customerId).orderBy('id', 'desc').limit(100).execute();
+  return rows.map(subscriptionView);
+}
+
+export async function listSubscriptionInvoices(db: Executor, subscriptionId: string): Promise<readonly InvoiceView[]> {
+  const rows = await db.selectFrom('invoices').select('id').where('subscription_id', '=', subscriptionId).orderBy('created_at').orderBy('id').execute();
+  const out: InvoiceView[] = [];
+  for (const r of rows) {
+    const v = await loadInvoiceView(db, r.id);
+    if (v) out.push(v);
+  }
+  return out;
+}

@@ -1,0 +1,260 @@
+/**
+ * What happens to a subscription when money moves or does not, each inside the caller's
+ * transaction (a payment outcome's, or a job's): a paid invoice advances it, a failed renewal
+ * starts or continues dunning, exhaustion or cancellation ends it.
+ *
+ *   paid ───────────▶ incomplete→active, trialing/active→active, past_due/unpaid→active (recovered)
+ *   renewal failed ─▶ past_due; dunning decides: retry at +N days | wait for a new payment method
+ *                     (hard decline) | wait for the customer to authenticate; access stays until
+ *                     the dunning deadline (grace)
+ *   deadline ───────▶ invoice uncollectible; cancel (revoke) or unpaid (access runs out)
+ */
+import type { IntentRow } from '../payments/index.js';
+import type { Tx } from '../platform/db/index.js';
+import { cancelJob, cancelJobsOf, scheduleJob } from '../platform/jobs/index.js';
+import { activeSchedules, JOB_KINDS, markInvoicePaid, openRevenueSchedule, recogniseSchedule } from './billing.js';
+import type { SubscriptionsDeps } from './deps.js';
+import { decideAfterFailure, transitionInvoice, transitionSubscription, type SubscriptionEvent } from './domain/index.js';
+import { emitInvoiceEvent, emitSubscriptionEvent, type SubscriptionEventType } from './events.js';
+import { invoiceStatusOf, lockInvoice, lockSubscription, saveInvoice, saveSubscription, statusOf, type InvoiceRow, type SubscriptionRow } from './records.js';
+
+export const END_REASONS = ['canceled_immediately', 'canceled_at_period_end', 'payment_failed', 'dispute_lost', 'trial_canceled', 'incomplete_expired'] as const;
+export type EndReason = (typeof END_REASONS)[number];
+
+async function lockPair(deps: SubscriptionsDeps, tx: Tx, invoiceId: string): Promise<{ readonly sub: SubscriptionRow; readonly invoice: InvoiceRow }> {
+  const first = await tx.selectFrom('invoices').select('subscription_id').where('id', '=', invoiceId).executeTakeFirst();
+  if (!first) throw new Error(`invoice ${invoiceId} not found`);
+  // Subscription first, then invoice: every path takes them in this order.
+  const sub = await lockSubscription(deps.db, tx, first.subscription_id);
+  const invoice = await lockInvoice(deps.db, tx, invoiceId);
+  if (!sub || !invoice) throw new Error(`invoice ${invoiceId} or its subscription vanished`);
+  return { sub, invoice };
+}
+
+function eventAfterPaid(sub: SubscriptionRow): { readonly event: SubscriptionEvent; readonly type: SubscriptionEventType } | null {
+  const status = statusOf(sub);
+  switch (status) {
+    case 'incomplete':
+      return { event: 'first_payment_succeeded', type: 'subscription.activated' };
+    case 'trialing':
+    case 'active':
+      return { event: 'period_paid', type: 'subscription.renewed' };
+    case 'past_due':
+    case 'unpaid':
+      return { event: 'payment_recovered', type: 'subscription.recovered' };
+    case 'canceled':
+    case 'incomplete_expired':
+      return null;
+    default: {
+      const never: never = status;
+      throw new Error(`unknown subscription status ${String(never)}`);
+    }
+  }
+}
+
+/**
+ * An invoice was paid (by `paymentId`, or by nothing when its total is zero). The subscription
+ * moves on, its access runs to the period's end, dunning stops, and the invoice's revenue is
+ * deferred over its period. Applying the same payment twice changes nothing.
+ */
+export async function settlePaidInvoice(
+  deps: SubscriptionsDeps,
+  tx: Tx,
+  args: { readonly invoiceId: string; readonly paymentId: string | null; readonly savedPaymentMethodId: string | null; readonly now: number },
+): Promise<void> {
+  const { now } = args;
+  const { sub, invoice } = await lockPair(deps, tx, args.invoiceId);
+  if (invoiceStatusOf(invoice) === 'void') {
+    // A payment for an invoice that was voided meanwhile (an abandoned first payment completed
+    // after expiry): the money is real, so it is not ignored silently.
+    deps.payments.onIncident?.(new Error(`payment ${args.paymentId ?? '-'} paid voided invoice ${invoice.id}: refund it`), { operation: 'invoice_paid_after_void', id: invoice.id });
+    return;
+  }
+  const paid = await markInvoicePaid(tx, invoice, args.paymentId, now);
+  if (paid === null) return;
+  await emitInvoiceEvent(tx, 'invoice.paid', paid, now);
+  await cancelJobsOf(tx, { subjectId: invoice.id, now });
+  const next = eventAfterPaid(sub);
+  if (next === null) {
+    deps.payments.onIncident?.(new Error(`invoice ${invoice.id} paid after subscription ${sub.id} ended: refund it`), { operation: 'invoice_paid_after_end', id: invoice.id });
+    return;
+  }
+  // A plan change's invoice replaces the old plan's schedule: what it had not yet earned carries over.
+  let carriedOver = 0;
+  if (invoice.billing_reason === 'subscription_update') {
+    for (const scheduleId of await activeSchedules(tx, sub.id)) {
+      carriedOver += (await recogniseSchedule(deps.db, tx, { scheduleId, at: invoice.period_start, close: true, now })).remaining;
+    }
+  }
+  await openRevenueSchedule(deps, tx, { invoice: paid, sub, carriedOver, serviceStart: invoice.period_start, now });
+  const updated = await saveSubscription(
+    tx,
+    sub,
+    {
+      status: transitionSubscription(statusOf(sub), next.event),
+      payment_method_id: args.savedPaymentMethodId ?? sub.payment_method_id,
+      access_until: Math.max(sub.access_until ?? 0, invoice.period_end),
+      first_paid_period_start: sub.first_paid_period_start ?? invoice.period_start,
+      dunning_state: null,
+      dunning_first_failed_at: null,
+      dunning_retries: 0,
+      dunning_deadline: null,
+    },
+    now,
+  );
+  await cancelJob(tx, { key: incompleteExpiryKey(sub.id), now });
+  await emitSubscriptionEvent(tx, next.type, updated, now, { invoiceId: invoice.id });
+}
+
+export const incompleteExpiryKey = (subscriptionId: string): string => `sub:${subscriptionId}:incomplete_expiry`;
+/** One key per period end instant: a plan change re-anchors periods, and their jobs must not collide. */
+export const periodEndKey = (subscriptionId: string, periodEnd: number): string => `sub:${subscriptionId}:period_end:${periodEnd}`;
+
+/**
+ * A payment for an invoice was declined. A first payment waits for the customer (who is present);
+ * a merchant-initiated one (a renewal or a dunning retry) moves the subscription into dunning.
+ */
+export async function recordFailedPayment(deps: SubscriptionsDeps, tx: Tx, args: { readonly invoiceId: string; readonly intent: IntentRow; readonly now: number }): Promise<void> {
+  const { intent, now } = args;
+  const { sub, invoice } = await lockPair(deps, tx, args.invoiceId);
+  const invoiceStatus = invoiceStatusOf(invoice);
+  if (invoiceStatus !== 'open' && invoiceStatus !== 'uncollectible') return;
+  const reason = intent.last_error_reason ?? intent.last_error_code ?? 'unknown';
+  await emitInvoiceEvent(tx, 'invoice.payment_failed', invoice, now, { declineCode: reason, declineClass: intent.last_error_class });
+  // The customer trying again by hand while dunning runs does not move its schedule.
+  if (intent.initiator === 'customer' && sub.dunning_state !== null) return;
+  // A first payment is the customer's, present at signup: they retry; the expiry job ends it if not.
+  if (statusOf(sub) === 'incomplete') return;
+  const declineClass = intent.last_error_class === 'hard' || intent.last_error_class === 'customer_action' ? intent.last_error_class : 'soft';
+  await enterDunning(deps, tx, { sub, invoice, declineClass, reason, now });
+}
+
+/** A renewal with no saved payment method to charge: dunning waits for one. */
+export async function recordFailedPaymentWithoutMethod(deps: SubscriptionsDeps, tx: Tx, args: { readonly sub: SubscriptionRow; readonly invoice: InvoiceRow; readonly now: number }): Promise<void> {
+  await emitInvoiceEvent(tx, 'invoice.payment_failed', args.invoice, args.now, { declineCode: 'no_payment_method', declineClass: 'hard' });
+  await enterDunning(deps, tx, { ...args, declineClass: 'hard', reason: 'no_payment_method' });
+}
+
+async function enterDunning(
+  deps: SubscriptionsDeps,
+  tx: Tx,
+  args: { readonly sub: SubscriptionRow; readonly invoice: InvoiceRow; readonly declineClass: 'soft' | 'hard' | 'customer_action'; readonly reason: string; readonly now: number },
+): Promise<void> {
+  const { sub, invoice, now } = args;
+  const from = statusOf(sub);
+  if (from === 'canceled' || from === 'incomplete_expired' || from === 'unpaid' || from === 'incomplete') return;
+  const firstFailedAt = sub.dunning_first_failed_at ?? now;
+  const retriesDone = sub.dunning_first_failed_at === null ? 0 : sub.dunning_retries + 1;
+  const decision = decideAfterFailure({ policy: deps.dunning, firstFailedAt, retriesDone, decline: { declineClass: args.declineClass, reason: args.reason }, now });
+  if (decision.kind === 'exhausted') {
+    await exhaustDunning(deps, tx, { sub, invoice, now });
+    return;
+  }
+  if (decision.kind === 'retry') {
+    await scheduleJob(tx, { kind: JOB_KINDS.retryPayment, key: `in:${invoice.id}:retry:${retriesDone + 1}`, subjectId: invoice.id, clockId: sub.test_clock_id, runAt: decision.at, now });
+  }
+  await scheduleJob(tx, { kind: JOB_KINDS.dunningDeadline, key: `in:${invoice.id}:deadline`, subjectId: invoice.id, clockId: sub.test_clock_id, runAt: decision.deadline, now });
+  const updated = await saveSubscription(
+    tx,
+    sub,
+    {
+      status: from === 'past_due' ? from : transitionSubscription(from, 'payment_failed'),
+      dunning_state: decision.kind === 'retry' ? 'retrying' : decision.kind,
+      dunning_first_failed_at: firstFailedAt,
+      dunning_retries: retriesDone,
+      dunning_deadline: decision.deadline,
+      // Grace: access stays until the deadline, whatever the period says.
+      access_until: Math.max(sub.access_until ?? 0, decision.deadline),
+    },
+    now,
+  );
+  await emitSubscriptionEvent(tx, 'subscription.past_due', updated, now, { invoiceId: invoice.id, reason: args.reason, nextRetryAt: decision.kind === 'retry' ? decision.at : null });
+  if (decision.kind === 'await_customer_authentication') {
+    await emitSubscriptionEvent(tx, 'subscription.authentication_required', updated, now, { invoiceId: invoice.id, reason: args.reason });
+  }
+}
+
+/** Dunning ran out: the invoice is uncollectible and the subscription is canceled or left unpaid. */
+export async function exhaustDunning(deps: SubscriptionsDeps, tx: Tx, args: { readonly sub: SubscriptionRow; readonly invoice: InvoiceRow; readonly now: number }): Promise<void> {
+  const { sub, invoice, now } = args;
+  let uncollectible = invoice;
+  if (invoiceStatusOf(invoice) === 'open') {
+    uncollectible = await saveInvoice(tx, invoice, { status: transitionInvoice('open', 'mark_uncollectible') }, now);
+    await emitInvoiceEvent(tx, 'invoice.uncollectible', uncollectible, now);
+  }
+  await cancelJobsOf(tx, { subjectId: invoice.id, now });
+  if (deps.dunning.onExhausted === 'cancel') {
+    await endSubscription(deps, tx, { sub, reason: 'payment_failed', at: now, now });
+    return;
+  }
+  const updated = await saveSubscription(tx, sub, { status: transitionSubscription(statusOf(sub), 'dunning_exhausted'), dunning_state: null, access_until: now }, now);
+  await emitSubscriptionEvent(tx, 'subscription.unpaid', updated, now, { invoiceId: invoice.id });
+}
+
+/**
+ * Ends a subscription at `at`: access is cut there (entitlements revoke on the event), scheduled
+ * work stops, open invoices are voided, and deferred revenue is recognised in full unless the
+ * caller refunds it (`keepDeferred`: a prorated refund takes the unused part out of deferred
+ * revenue when it posts, and the caller finishes the schedules after it).
+ */
+export async function endSubscription(
+  deps: SubscriptionsDeps,
+  tx: Tx,
+  args: { readonly sub: SubscriptionRow; readonly reason: EndReason; readonly at: number; readonly now: number; readonly keepDeferred?: boolean },
+): Promise<SubscriptionRow> {
+  const { sub, at, now } = args;
+  const open = await tx.selectFrom('invoices').select('id').where('subscription_id', '=', sub.id).where('status', 'in', ['draft', 'open']).execute();
+  for (const { id } of open) {
+    const invoice = await lockInvoice(deps.db, tx, id);
+    if (!invoice) continue;
+    const voided = await saveInvoice(tx, invoice, { status: transitionInvoice(invoiceStatusOf(invoice), 'void'), voided_at: now }, now);
+    await cancelJobsOf(tx, { subjectId: id, now });
+    await emitInvoiceEvent(tx, 'invoice.voided', voided, now);
+  }
+  await cancelJobsOf(tx, { subjectId: sub.id, now });
+  if (args.keepDeferred !== true) await finishSchedules(deps, tx, { subscriptionId: sub.id, now });
+  const updated = await saveSubscription(
+    tx,
+    sub,
+    {
+      status: transitionSubscription(statusOf(sub), 'cancel'),
+      ended_at: at,
+      canceled_at: sub.canceled_at ?? now,
+      end_reason: args.reason,
+      access_until: sub.access_until === null ? at : Math.min(sub.access_until, at),
+      cancel_at_period_end: 0,
+      pending_price_id: null,
+      dunning_state: null,
+    },
+    now,
+  );
+  await emitSubscriptionEvent(tx, 'subscription.canceled', updated, now, { reason: args.reason });
+  return updated;
+}
+
+/** Recognises whatever is still deferred on a subscription's schedules and closes them. */
+export async function finishSchedules(deps: SubscriptionsDeps, tx: Tx, args: { readonly subscriptionId: string; readonly now: number }): Promise<void> {
+  for (const scheduleId of await activeSchedules(tx, args.subscriptionId)) {
+    // Recognising "at the end of time" posts everything left.
+    await recogniseSchedule(deps.db, tx, { scheduleId, at: Number.MAX_SAFE_INTEGER, now: args.now });
+  }
+}
+
+/**
+ * A signup whose first payment (or payment-method save) never completed: the subscription
+ * expires without ever having given access, and its invoice is voided.
+ */
+export async function expireIncomplete(deps: SubscriptionsDeps, tx: Tx, args: { readonly sub: SubscriptionRow; readonly now: number; readonly reason: string }): Promise<void> {
+  const { sub, now } = args;
+  if (statusOf(sub) !== 'incomplete') return;
+  const open = await tx.selectFrom('invoices').select('id').where('subscription_id', '=', sub.id).where('status', 'in', ['draft', 'open']).execute();
+  for (const { id } of open) {
+    const invoice = await lockInvoice(deps.db, tx, id);
+    if (!invoice) continue;
+    const voided = await saveInvoice(tx, invoice, { status: transitionInvoice(invoiceStatusOf(invoice), 'void'), voided_at: now }, now);
+    await emitInvoiceEvent(tx, 'invoice.voided', voided, now);
+  }
+  await cancelJobsOf(tx, { subjectId: sub.id, now });
+  const updated = await saveSubscription(tx, sub, { status: transitionSubscription('incomplete', 'incomplete_expired'), ended_at: now, end_reason: 'incomplete_expired' }, now);
+  await emitSubscriptionEvent(tx, 'subscription.canceled', updated, now, { reason: 'incomplete_expired' });
+}

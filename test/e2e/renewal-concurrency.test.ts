@@ -1,0 +1,150 @@
+/**
+ * 1,000 subscriptions renewing at the same instant, processed by two `obol serve --roles worker`
+ * processes on one MariaDB database. Each must be billed exactly once: checked against the
+ * sandbox gateway's own charge log (what the gateway did, not what Obol believes), with the
+ * ledger balanced and, once the new periods have run out, their deferred revenue recognised in
+ * full.
+ *
+ * The subscriptions are set up by this test process on a clock set one day back, each with a
+ * one-day trial, so every trial ends at the same instant a few seconds from now; the workers
+ * then find 1,000 renewal jobs due at once on the real clock.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { pino } from 'pino';
+import { ManualClock, type Caller } from '../../src/kernel/index.js';
+import { accountBalance, unbalancedTransactions } from '../../src/ledger/index.js';
+import { createApp, type App } from '../../src/platform/app.js';
+import { loadConfig } from '../../src/platform/config.js';
+import { startSubscription } from '../../src/subscriptions/index.js';
+import { createTestDatabase, MYSQL_TEST_URL, type TestDatabase } from '../support/databases.js';
+import { OBOL_BIN, waitForLine } from '../support/processes.js';
+
+vi.setConfig({ testTimeout: 600_000, hookTimeout: 300_000 });
+
+const COUNT = 1000;
+const DAY = 86_400_000;
+const SERVICE: Caller = { actor: { subject: 'svc_renewal_load', roles: ['service'], customerId: null, kind: 'service' }, requestId: null, ip: null };
+
+const suite = process.env.OBOL_TEST_MYSQL === '1' ? describe : describe.skip;
+
+suite(`${COUNT} renewals at one instant, two worker processes, MariaDB (${MYSQL_TEST_URL})`, () => {
+  let db: TestDatabase;
+  let dir: string;
+  let app: App;
+  let clock: ManualClock;
+  const children: ChildProcessWithoutNullStreams[] = [];
+  let renewalAt = 0;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('mysql');
+    dir = mkdtempSync(join(tmpdir(), 'obol-renewals-'));
+    const env = {
+      NODE_ENV: 'test',
+      DATABASE_URL: db.url,
+      SEED_DEMO_CATALOG: 'true',
+      AUTH_DEV_KEY_FILE: join(dir, 'signing-key.json'),
+      DEV_ENCRYPTION_KEY_FILE: join(dir, 'encryption-keys.json'),
+      LOG_LEVEL: 'warn',
+    };
+    const config = loadConfig(env);
+    // Leave room for the setup below: the trials end once all 1,000 exist.
+    renewalAt = Date.now() + 60_000;
+    clock = new ManualClock(renewalAt - DAY);
+    app = await createApp({ config, logger: pino({ level: 'warn' }), clock });
+    const started: Promise<unknown>[] = [];
+    for (let i = 0; i < COUNT; i++) {
+      started.push(
+        startSubscription(app.subscriptions, {
+          caller: SERVICE,
+          customerId: `cus_load_${i}`,
+          priceId: i % 2 === 0 ? 'price_data_science_monthly_usd' : 'price_plus_monthly_eur',
+          country: i % 2 === 0 ? 'US' : 'DE',
+          paymentMethodToken: 'tok_visa',
+          cardCountry: null,
+          couponCode: null,
+          trialDays: 1,
+          requestKey: `load-${i}`,
+        }),
+      );
+      // A few at a time: the pool is small, and order does not matter.
+      if (started.length >= 8) await Promise.all(started.splice(0));
+    }
+    await Promise.all(started);
+    const trialing = await app.db.kysely.selectFrom('subscriptions').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'trialing').executeTakeFirstOrThrow();
+    expect(Number(trialing.n)).toBe(COUNT);
+
+    const workerEnv = { ...process.env, ...env, LOG_LEVEL: 'info', WORKER_POLL_INTERVAL_MS: '50', PORT: '0', HOST: '127.0.0.1', GRPC_PORT: '0', GRPC_HOST: '127.0.0.1' };
+    for (let i = 0; i < 2; i++) {
+      const child = spawn(process.execPath, [OBOL_BIN, 'serve', '--roles', 'worker'], { env: workerEnv });
+      children.push(child);
+      await waitForLine(child, (l) => l.msg === 'worker started', 60_000);
+    }
+  });
+
+  afterAll(async () => {
+    for (const child of children) {
+      if (child.exitCode !== null) continue;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    await app?.close();
+    rmSync(dir, { recursive: true, force: true });
+    await db?.drop();
+  });
+
+  it('bills each subscription exactly once, with the ledger balanced and deferred revenue recognised by the end of the periods', async () => {
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const paid = await app.db.kysely.selectFrom('invoices').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'paid').executeTakeFirstOrThrow();
+      if (Number(paid.n) >= COUNT) break;
+      if (Date.now() > deadline) throw new Error(`only ${String(paid.n)} of ${COUNT} renewals paid in time`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    // Let the workers finish whatever they hold, then stop them, so nothing changes under the checks.
+    for (const child of children) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+
+    const k = app.db.kysely;
+    const subs = await k.selectFrom('subscriptions').select(['id', 'status', 'payment_method_id']).execute();
+    expect(subs.filter((s) => s.status !== 'active')).toEqual([]);
+    const invoices = await k.selectFrom('invoices').select(['subscription_id', 'status', 'total']).execute();
+    expect(invoices).toHaveLength(COUNT);
+    expect(new Set(invoices.map((i) => i.subscription_id)).size).toBe(COUNT);
+
+    // The gateway's log: one successful off-session charge per saved method, none doubled.
+    const methods = await k.selectFrom('payment_methods').select(['id', 'gateway_reference']).where('status', '=', 'active').execute();
+    expect(methods).toHaveLength(COUNT);
+    const log = (await app.sandbox.chargeLog()).filter((r) => r.operation === 'charge_off_session');
+    expect(log).toHaveLength(COUNT);
+    expect(log.every((r) => r.status === 'succeeded')).toBe(true);
+    expect(new Set(log.map((r) => r.paymentMethod)).size).toBe(COUNT);
+    const intents = await k.selectFrom('payment_intents').select(['id', 'status']).where('invoice_id', 'is not', null).execute();
+    expect(intents).toHaveLength(COUNT);
+    expect(intents.every((i) => i.status === 'succeeded')).toBe(true);
+
+    // Both workers took part (the lease holder of each job is recorded).
+    const owners = await k.selectFrom('scheduled_jobs').select('lease_owner').distinct().where('kind', '=', 'subscription.period_end').where('status', '=', 'done').execute();
+    expect(owners.length).toBeGreaterThanOrEqual(2);
+
+    expect(await unbalancedTransactions(k)).toEqual([]);
+    // Stop the next renewals (this test bills one instant), then move this process's clock past
+    // the new periods' ends and run the recognition jobs here.
+    await k.updateTable('scheduled_jobs').set({ status: 'canceled' }).where('kind', '=', 'subscription.period_end').where('status', '=', 'pending').execute();
+    clock.advance(renewalAt - clock.now() + 32 * DAY);
+    let ran = 0;
+    do ran = await app.jobs.runDue({ limit: 5000, concurrency: 8 });
+    while (ran > 0);
+    expect(await accountBalance(k, 'deferred_revenue', 'USD')).toBe(0);
+    expect(await accountBalance(k, 'deferred_revenue', 'EUR')).toBe(0);
+    expect(await unbalancedTransactions(k)).toEqual([]);
+  });
+});
