@@ -199,7 +199,7 @@ describeEachDatabase('entitlements projection', (dialect) => {
     expect(await allowed(c, 'specialization:data-science', T0 + 35 * 24 * HOUR)).toBe(false); // a gap between two months
   });
 
-  it('a longer grant from the same source extends it, with history (the path subscription renewals will take)', async () => {
+  it('a longer grant from the same source extends it, with history (the path subscription renewals take)', async () => {
     const c = customer();
     const source = { kind: 'subscription' as const, id: `sub_${c}` };
     const month = (from: number, until: number) => ({ resource: 'catalog:all' as const, productId: 'prod_obol_plus', validFrom: from, validUntil: until });
@@ -217,6 +217,100 @@ describeEachDatabase('entitlements projection', (dialect) => {
     ]);
     expect(await allowed(c, 'course:machine-learning', mar - 1)).toBe(true);
     expect(await allowed(c, 'course:machine-learning', mar)).toBe(false);
+  });
+
+  describe('subscriptions', () => {
+    const DAY = 24 * HOUR;
+    let subs = 0;
+    /** A subscription event as src/subscriptions/events.ts emits it: the whole access window, every time. */
+    const subEvent = (type: EventType, args: { readonly customerId: string; readonly subscriptionId: string; readonly time: number; readonly status: string; readonly accessUntil: number | null; readonly endedAt?: number; readonly reason?: string; readonly productId?: string }) =>
+      event(type, args.time, {
+        subscriptionId: args.subscriptionId,
+        customerId: args.customerId,
+        status: args.status,
+        productId: args.productId ?? 'prod_data_science_specialization',
+        priceId: 'price_data_science_monthly_usd',
+        currentPeriodStart: new Date(T0).toISOString(),
+        currentPeriodEnd: new Date(T0 + 28 * DAY).toISOString(),
+        accessFrom: new Date(T0).toISOString(),
+        accessUntil: args.accessUntil === null ? null : new Date(args.accessUntil).toISOString(),
+        cancelAtPeriodEnd: false,
+        endedAt: args.endedAt === undefined ? null : new Date(args.endedAt).toISOString(),
+        testClockId: null,
+        reason: args.reason ?? null,
+        invoiceId: null,
+        nextRetryAt: null,
+      });
+    const fresh = () => ({ customerId: customer(), subscriptionId: `sub_${dialect}_${++subs}` });
+    const SPEC = 'specialization:data-science';
+
+    it('grants the plan’s product while the subscription runs: activation, renewals and the grace of dunning extend it', async () => {
+      const s = fresh();
+      const feb = T0 + 28 * DAY;
+      expect(await deliver(subEvent('subscription.activated', { ...s, time: T0, status: 'active', accessUntil: feb }))).toBe('applied');
+      expect(await allowed(s.customerId, SPEC, T0)).toBe(true);
+      expect(await allowed(s.customerId, SPEC, feb)).toBe(false);
+      const mar = feb + 31 * DAY;
+      await deliver(subEvent('subscription.renewed', { ...s, time: feb, status: 'active', accessUntil: mar }));
+      expect(await allowed(s.customerId, SPEC, mar - 1)).toBe(true);
+      // The next renewal fails: access stays for the grace period, then the card recovers.
+      await deliver(subEvent('subscription.past_due', { ...s, time: mar, status: 'past_due', accessUntil: mar + 7 * DAY }));
+      expect(await allowed(s.customerId, SPEC, mar + 6 * DAY)).toBe(true);
+      await deliver(subEvent('subscription.recovered', { ...s, time: mar + 3 * DAY, status: 'active', accessUntil: mar + 30 * DAY }));
+      expect(await allowed(s.customerId, SPEC, mar + 29 * DAY)).toBe(true);
+      const [e] = await listEntitlements(deps, { caller: admin, customerId: s.customerId });
+      expect(e).toMatchObject({ source: { kind: 'subscription', id: s.subscriptionId }, productId: 'prod_data_science_specialization', validFrom: T0, validUntil: mar + 30 * DAY });
+      expect(e!.history.map((h) => h.action)).toEqual(['granted', 'extended', 'extended', 'extended']);
+    });
+
+    it('a plan’s trial grants access, and an event that grants nothing (a signup not yet paid) changes nothing', async () => {
+      const s = fresh();
+      expect(await deliver(subEvent('subscription.activated', { ...s, time: T0, status: 'incomplete', accessUntil: null }))).toBe('applied');
+      expect(await listEntitlements(deps, { caller: admin, customerId: s.customerId })).toEqual([]);
+      await deliver(subEvent('subscription.activated', { ...s, time: T0, status: 'trialing', accessUntil: T0 + 7 * DAY, productId: 'prod_obol_plus' }));
+      expect(await allowed(s.customerId, 'course:machine-learning', T0 + 6 * DAY)).toBe(true);
+      expect(await allowed(s.customerId, 'course:machine-learning', T0 + 7 * DAY)).toBe(false);
+    });
+
+    for (const [reason, expected] of [
+      ['canceled_immediately', 'subscription_ended'],
+      ['payment_failed', 'subscription_ended'],
+      ['dispute_lost', 'dispute_lost'],
+    ] as const) {
+      it(`revokes what the subscription granted when it ends (${reason}), from its end`, async () => {
+        const s = fresh();
+        await deliver(subEvent('subscription.activated', { ...s, time: T0, status: 'active', accessUntil: T0 + 28 * DAY }));
+        const end = T0 + 10 * DAY;
+        await deliver(subEvent('subscription.canceled', { ...s, time: end + HOUR, status: 'canceled', accessUntil: end, endedAt: end, reason }));
+        expect(await allowed(s.customerId, SPEC, end - 1)).toBe(true);
+        expect(await allowed(s.customerId, SPEC, end)).toBe(false);
+        const [e] = await listEntitlements(deps, { caller: admin, customerId: s.customerId });
+        expect(e).toMatchObject({ status: 'revoked', revokeReason: expected, validUntil: end });
+        expect(e!.history.map((h) => h.action)).toEqual(['granted', 'revoked']);
+      });
+    }
+
+    it('out of order: a stale renewal grants no more than was held, and one arriving after the cancellation is born revoked', async () => {
+      const s = fresh();
+      const feb = T0 + 28 * DAY;
+      await deliver(subEvent('subscription.renewed', { ...s, time: feb, status: 'active', accessUntil: feb + 31 * DAY }));
+      expect(await deliver(subEvent('subscription.activated', { ...s, time: T0, status: 'active', accessUntil: feb }))).toBe('applied');
+      expect((await listEntitlements(deps, { caller: admin, customerId: s.customerId }))[0]).toMatchObject({ validUntil: feb + 31 * DAY });
+
+      const late = fresh();
+      await deliver(subEvent('subscription.canceled', { ...late, time: T0 + DAY, status: 'canceled', accessUntil: T0 + DAY, endedAt: T0 + DAY, reason: 'canceled_immediately' }));
+      await deliver(subEvent('subscription.activated', { ...late, time: T0, status: 'active', accessUntil: feb }));
+      expect(await allowed(late.customerId, SPEC, T0 + DAY / 2)).toBe(true);
+      expect(await allowed(late.customerId, SPEC, T0 + 2 * DAY)).toBe(false);
+      expect((await listEntitlements(deps, { caller: admin, customerId: late.customerId }))[0]).toMatchObject({ status: 'revoked', revokeReason: 'subscription_ended' });
+    });
+
+    it('refuses a malformed subscription event whole', async () => {
+      const s = fresh();
+      const bad = subEvent('subscription.renewed', { ...s, time: T0, status: 'active', accessUntil: T0 + DAY });
+      await expect(deliver({ ...bad, data: { ...(bad.data as object), accessFrom: 'yesterday' } })).rejects.toThrow(/accessFrom/);
+      expect(await listEntitlements(deps, { caller: admin, customerId: s.customerId })).toEqual([]);
+    });
   });
 
   describe('who may read', () => {

@@ -111,7 +111,9 @@ export async function beginSavePaymentMethod(
 /**
  * Sends a pending save to its gateway (no transaction open) and applies the answer. Returns the
  * method as it now stands; an answer that never came leaves it `pending` and throws
- * GATEWAY_UNAVAILABLE, so the caller's repeat (or `resendPendingSaves`) sends it again.
+ * GATEWAY_UNAVAILABLE, so the caller's repeat (same idempotency key) sends it again. A save never
+ * repeated stays pending and is never charged: saving moves no money, and the signup that asked
+ * for it expires (subscriptions' incomplete expiry).
  */
 export async function completeSavePaymentMethod(deps: PaymentsDeps, paymentMethodId: string): Promise<PaymentMethodView> {
   const { db, clock } = deps;

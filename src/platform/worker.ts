@@ -12,6 +12,7 @@ import type { App } from './app.js';
 import { KafkaEventBus, relayOutboxOnce, releaseRelayShards, runKafkaConsumer, type EventBus, type KafkaConsumerRunner, type KafkaSettings } from './events/index.js';
 import { processWebhooksOnce } from './webhooks/index.js';
 import { purgeAbuseState } from './abuse/index.js';
+import { resumeAdvances } from './jobs/index.js';
 
 export interface Worker {
   /** Resolves when every loop has finished its current round. */
@@ -88,6 +89,7 @@ export async function startWorker(app: App): Promise<Worker> {
     loop('expire', Math.max(interval * 4, 1000)),
     loop('purge', 60_000),
     loop('jobs', interval),
+    loop('clocks', 10_000),
   );
   const lag = async () => {
     const out: Record<string, Record<string, string[]>> = {};
@@ -131,6 +133,10 @@ export async function startWorker(app: App): Promise<Worker> {
   };
 }
 
+const JOB_BATCH = 200;
+const JOB_CONCURRENCY = 4;
+const JOB_ROUNDS_PER_TASK = 10;
+
 /** The worker's periodic tasks, each one round of work. */
 export function workerTasks(app: App, bus: EventBus = app.bus) {
   return {
@@ -138,8 +144,15 @@ export function workerTasks(app: App, bus: EventBus = app.bus) {
     reconcile: () => resolveUnknownOutcomes(app.payments, { olderThanMs: app.config.reconcileAfterSeconds * 1000 }).then(() => undefined),
     expire: () => expireCheckoutSessions(app.checkout).then(() => undefined),
     webhooks: () => processWebhooksOnce({ db: app.db, clock: app.clock, payments: app.payments, logger: app.logger }).then(() => undefined),
-    // Renewals, dunning, revenue recognition: due system-clock jobs, a few at a time.
-    jobs: () => app.jobs.runDue({ limit: 500, concurrency: 4 }).then(() => undefined),
+    // Renewals, dunning, revenue recognition: due system-clock jobs, a few at a time, until none
+    // are left due (a burst of renewals at one instant does not wait a poll interval per batch).
+    jobs: async () => {
+      for (let round = 0; round < JOB_ROUNDS_PER_TASK; round++) {
+        if ((await app.jobs.runDue({ limit: JOB_BATCH, concurrency: JOB_CONCURRENCY })) < JOB_BATCH) return;
+      }
+    },
+    // A test clock whose advance was cut off (its process died) is advanced to its target here.
+    clocks: () => resumeAdvances({ db: app.db, runner: app.jobs, system: app.clock }).then(() => undefined),
     purge: async () => {
       // A DynamoDB store expires keys by its TTL attribute; its purge is a no-op.
       await app.idempotency.purge({});

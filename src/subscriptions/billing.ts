@@ -28,18 +28,17 @@ export const JOB_KINDS = {
   recognise: 'revenue.recognise',
 } as const;
 
-/** The next number of a sequence, taken under the sequence row's lock: rolled back with the caller. */
+/**
+ * The next number of a sequence, taken under the sequence row's lock: rolled back with the caller,
+ * so a sequence has no gaps. One upsert both creates the row on first use and takes its exclusive
+ * lock (on MySQL, insert-then-select would share the lock first and deadlock two first issuers).
+ */
 async function nextInvoiceNumber(db: Db, tx: Tx, prefix: string): Promise<string> {
-  const row = await forUpdate(db, tx.selectFrom('invoice_sequences').select('next_number').where('name', '=', prefix)).executeTakeFirst();
-  let n: number;
-  if (row === undefined) {
-    n = 1;
-    await tx.insertInto('invoice_sequences').values({ name: prefix, next_number: 2 }).execute();
-  } else {
-    n = dbInt(row.next_number);
-    await tx.updateTable('invoice_sequences').set({ next_number: n + 1 }).where('name', '=', prefix).where('next_number', '=', n).execute();
-  }
-  return formatInvoiceNumber(prefix, n);
+  const insert = tx.insertInto('invoice_sequences').values({ name: prefix, next_number: 2 });
+  if (db.dialect === 'mysql') await insert.onDuplicateKeyUpdate((eb) => ({ next_number: eb('next_number', '+', 1) })).execute();
+  else await insert.onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({ next_number: eb('invoice_sequences.next_number', '+', 1) }))).execute();
+  const row = await tx.selectFrom('invoice_sequences').select('next_number').where('name', '=', prefix).executeTakeFirstOrThrow();
+  return formatInvoiceNumber(prefix, dbInt(row.next_number) - 1);
 }
 
 /** The coupon's terms if it discounts the period starting at `periodStart`; null otherwise. */

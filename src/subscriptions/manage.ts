@@ -168,6 +168,11 @@ export async function changeSubscriptionPlan(deps: SubscriptionsDeps, props: Cha
   if (!price.active) throw new ObolError('PRICE_INACTIVE', `Price ${props.priceId} is no longer for sale.`, { field: 'priceId' });
   if (price.billingInterval === null) throw new ObolError('PRICE_NOT_RECURRING', `Price ${props.priceId} is a one-time price.`, { field: 'priceId' });
   if (price.id === found.price_id) throw new ObolError('PLAN_CHANGE_NOT_ALLOWED', 'The subscription is already on this plan.', { field: 'priceId' });
+  // Access follows the product: moving between products would end one product's access and start
+  // another's mid-period, which entitlements do not model yet. Within a product (monthly ↔ annual) it does not change.
+  if (price.productId !== found.product_id) {
+    throw new ObolError('PLAN_CHANGE_NOT_ALLOWED', `A plan change stays within ${found.product_id} (for example monthly to annual); to move to ${price.productId}, cancel and subscribe to it.`, { field: 'priceId' });
+  }
   if (price.currency !== found.currency) throw new ObolError('CURRENCY_MISMATCH', `The new plan is in ${price.currency}; this subscription bills in ${found.currency}.`, { field: 'priceId' });
   if (price.taxBehavior !== found.tax_behavior) throw new ObolError('PLAN_CHANGE_NOT_ALLOWED', 'The new plan is priced with another tax treatment; start a new subscription instead.', { field: 'priceId' });
   if (price.country !== null && price.country !== found.country) throw new ObolError('PRICE_NOT_AVAILABLE_IN_COUNTRY', `Price ${props.priceId} is only for learners in ${price.country}.`, { field: 'priceId' });

@@ -87,10 +87,15 @@ export async function settlePaidInvoice(
     }
   }
   await openRevenueSchedule(deps, tx, { invoice: paid, sub, carriedOver, serviceStart: invoice.period_start, now });
+  // An unpaid subscription issues no invoices once its period has ended, so paying its old debt
+  // after that leaves nothing paid for today: billing starts again now, with a new cycle invoiced
+  // and charged at once. Paid before its period ends, the period's own renewal is still ahead.
+  const restart = statusOf(sub) === 'unpaid' && now >= sub.current_period_end ? await restartBilling(tx, sub, now) : {};
   const updated = await saveSubscription(
     tx,
     sub,
     {
+      ...restart,
       status: transitionSubscription(statusOf(sub), next.event),
       payment_method_id: args.savedPaymentMethodId ?? sub.payment_method_id,
       access_until: Math.max(sub.access_until ?? 0, invoice.period_end),
@@ -104,6 +109,16 @@ export async function settlePaidInvoice(
   );
   await cancelJob(tx, { key: incompleteExpiryKey(sub.id), now });
   await emitSubscriptionEvent(tx, next.type, updated, now, { invoiceId: invoice.id });
+}
+
+/**
+ * A new billing cycle anchored at `now`: the period-end job due now invoices [now, now + interval)
+ * and charges the saved method, exactly as at the end of a trial.
+ */
+async function restartBilling(tx: Tx, sub: SubscriptionRow, now: number): Promise<Partial<SubscriptionRow>> {
+  await cancelJobsOf(tx, { subjectId: sub.id, kinds: [JOB_KINDS.periodEnd], now });
+  await scheduleJob(tx, { kind: JOB_KINDS.periodEnd, key: periodEndKey(sub.id, now), subjectId: sub.id, clockId: sub.test_clock_id, runAt: now, now });
+  return { billing_anchor: now, period_index: -1, current_period_start: sub.current_period_start, current_period_end: now, pending_price_id: null };
 }
 
 export const incompleteExpiryKey = (subscriptionId: string): string => `sub:${subscriptionId}:incomplete_expiry`;

@@ -5,9 +5,10 @@
  * ledger balanced and, once the new periods have run out, their deferred revenue recognised in
  * full.
  *
- * The subscriptions are set up by this test process on a clock set one day back, each with a
- * one-day trial, so every trial ends at the same instant a few seconds from now; the workers
- * then find 1,000 renewal jobs due at once on the real clock.
+ * The subscriptions are set up by this test process on a clock set a month back: each pays its
+ * first month at signup (a customer-present charge that saves the card), so every first period
+ * ends at the same instant, in the past. The two workers then find 1,000 renewals due at once on
+ * the real clock and charge the saved cards off-session.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -51,9 +52,8 @@ suite(`${COUNT} renewals at one instant, two worker processes, MariaDB (${MYSQL_
       LOG_LEVEL: 'warn',
     };
     const config = loadConfig(env);
-    // Leave room for the setup below: the trials end once all 1,000 exist.
-    renewalAt = Date.now() + 60_000;
-    clock = new ManualClock(renewalAt - DAY);
+    // 31 days back: a calendar month from there (28 to 31 days) has ended by now, for all of them alike.
+    clock = new ManualClock(Date.now() - 31 * DAY - 60_000);
     app = await createApp({ config, logger: pino({ level: 'warn' }), clock });
     const started: Promise<unknown>[] = [];
     for (let i = 0; i < COUNT; i++) {
@@ -66,7 +66,7 @@ suite(`${COUNT} renewals at one instant, two worker processes, MariaDB (${MYSQL_
           paymentMethodToken: 'tok_visa',
           cardCountry: null,
           couponCode: null,
-          trialDays: 1,
+          trialDays: 0,
           requestKey: `load-${i}`,
         }),
       );
@@ -74,8 +74,13 @@ suite(`${COUNT} renewals at one instant, two worker processes, MariaDB (${MYSQL_
       if (started.length >= 8) await Promise.all(started.splice(0));
     }
     await Promise.all(started);
-    const trialing = await app.db.kysely.selectFrom('subscriptions').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'trialing').executeTakeFirstOrThrow();
-    expect(Number(trialing.n)).toBe(COUNT);
+    const active = await app.db.kysely.selectFrom('subscriptions').select(['current_period_end']).where('status', '=', 'active').execute();
+    expect(active).toHaveLength(COUNT);
+    // One instant for all of them, and it has passed on the real clock.
+    const ends = new Set(active.map((s) => Number(s.current_period_end)));
+    expect(ends.size).toBe(1);
+    renewalAt = [...ends][0]!;
+    expect(renewalAt).toBeLessThanOrEqual(Date.now());
 
     const workerEnv = { ...process.env, ...env, LOG_LEVEL: 'info', WORKER_POLL_INTERVAL_MS: '50', PORT: '0', HOST: '127.0.0.1', GRPC_PORT: '0', GRPC_HOST: '127.0.0.1' };
     for (let i = 0; i < 2; i++) {
@@ -100,8 +105,9 @@ suite(`${COUNT} renewals at one instant, two worker processes, MariaDB (${MYSQL_
 
   it('bills each subscription exactly once, with the ledger balanced and deferred revenue recognised by the end of the periods', async () => {
     const deadline = Date.now() + 300_000;
+    const renewals = () => app.db.kysely.selectFrom('invoices').select((eb) => eb.fn.countAll<number>().as('n')).where('billing_reason', '=', 'subscription_cycle').where('status', '=', 'paid').executeTakeFirstOrThrow();
     for (;;) {
-      const paid = await app.db.kysely.selectFrom('invoices').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'paid').executeTakeFirstOrThrow();
+      const paid = await renewals();
       if (Number(paid.n) >= COUNT) break;
       if (Date.now() > deadline) throw new Error(`only ${String(paid.n)} of ${COUNT} renewals paid in time`);
       await new Promise((r) => setTimeout(r, 500));
@@ -114,22 +120,26 @@ suite(`${COUNT} renewals at one instant, two worker processes, MariaDB (${MYSQL_
     }
 
     const k = app.db.kysely;
-    const subs = await k.selectFrom('subscriptions').select(['id', 'status', 'payment_method_id']).execute();
-    expect(subs.filter((s) => s.status !== 'active')).toEqual([]);
-    const invoices = await k.selectFrom('invoices').select(['subscription_id', 'status', 'total']).execute();
-    expect(invoices).toHaveLength(COUNT);
-    expect(new Set(invoices.map((i) => i.subscription_id)).size).toBe(COUNT);
+    const subs = await k.selectFrom('subscriptions').select(['id', 'status', 'current_period_start']).execute();
+    expect(subs.filter((s) => s.status !== 'active' || Number(s.current_period_start) !== renewalAt)).toEqual([]);
+    const invoices = await k.selectFrom('invoices').select(['subscription_id', 'status', 'billing_reason', 'period_start']).execute();
+    // The signup's invoice and exactly one renewal per subscription.
+    expect(invoices).toHaveLength(2 * COUNT);
+    const cycles = invoices.filter((i) => i.billing_reason === 'subscription_cycle');
+    expect(cycles).toHaveLength(COUNT);
+    expect(new Set(cycles.map((i) => i.subscription_id)).size).toBe(COUNT);
+    expect(cycles.every((i) => i.status === 'paid' && Number(i.period_start) === renewalAt)).toBe(true);
 
-    // The gateway's log: one successful off-session charge per saved method, none doubled.
+    // The gateway's log: one successful off-session charge per saved card, none doubled.
     const methods = await k.selectFrom('payment_methods').select(['id', 'gateway_reference']).where('status', '=', 'active').execute();
     expect(methods).toHaveLength(COUNT);
     const log = (await app.sandbox.chargeLog()).filter((r) => r.operation === 'charge_off_session');
     expect(log).toHaveLength(COUNT);
     expect(log.every((r) => r.status === 'succeeded')).toBe(true);
-    expect(new Set(log.map((r) => r.paymentMethod)).size).toBe(COUNT);
-    const intents = await k.selectFrom('payment_intents').select(['id', 'status']).where('invoice_id', 'is not', null).execute();
-    expect(intents).toHaveLength(COUNT);
-    expect(intents.every((i) => i.status === 'succeeded')).toBe(true);
+    expect(new Set(log.map((r) => r.paymentMethod))).toEqual(new Set(methods.map((m) => m.gateway_reference)));
+    const merchantInitiated = await k.selectFrom('payment_intents').select(['id', 'status']).where('initiator', '=', 'merchant').execute();
+    expect(merchantInitiated).toHaveLength(COUNT);
+    expect(merchantInitiated.every((i) => i.status === 'succeeded')).toBe(true);
 
     // Both workers took part (the lease holder of each job is recorded).
     const owners = await k.selectFrom('scheduled_jobs').select('lease_owner').distinct().where('kind', '=', 'subscription.period_end').where('status', '=', 'done').execute();

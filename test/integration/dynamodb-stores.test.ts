@@ -3,7 +3,7 @@
  * ENTITLEMENT_READ_MODEL=dynamodb): a replayed checkout returns its first response, and after the
  * worker's round the access check answers from the DynamoDB table, which the test reads directly,
  * while the SQL tables those stores replace stay empty. A full refund and a lost dispute revoke
- * through the same DynamoDB rows.
+ * through the same DynamoDB rows, and so do a subscription's start, renewal and end.
  */
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
@@ -12,6 +12,8 @@ import { key, startHarness, type Harness } from '../support/harness.js';
 import { describeWithDynamoDb, dynamoDbClientConfig, uniqueServiceName } from '../support/services.js';
 import { money, parseCurrency, type CurrencyCode } from '../../src/money/index.js';
 import { applyDisputeEvent } from '../../src/payments/disputes/index.js';
+import type { Caller } from '../../src/kernel/index.js';
+import { advanceClock, attachCustomer, cancelSubscription, createClock, startSubscription } from '../../src/subscriptions/index.js';
 import { CONFIRM, CREATE, REFUND } from './fragments.js';
 
 const USD = parseCurrency('USD') as CurrencyCode;
@@ -104,6 +106,35 @@ describeWithDynamoDb('the app on DynamoDB stores', (endpoint) => {
     expect(closed).toMatchObject({ version: 2 });
     const [[from, until]] = closed!.windows as [[number, number]];
     expect(until - from).toBe(60_000); // access ended exactly when the refund happened
+  });
+
+  it('a subscription grants, renews and ends through the same DynamoDB row', async () => {
+    const DAY = 86_400_000;
+    const admin: Caller = { actor: { subject: 'staff_dynamodb', roles: ['admin'], customerId: null, kind: 'staff' }, requestId: null, ip: null };
+    const customerId = 'cus_dynamodb_subscription';
+    const t0 = Date.UTC(2027, 0, 15, 12, 0, 0);
+    const deps = { ...h.app.subscriptions, jobs: h.app.jobs };
+    const clock = await createClock(deps, { caller: admin, name: 'dynamodb subscription', frozenTime: t0 });
+    await attachCustomer(deps, { caller: admin, clockId: clock.id, customerId });
+    const started = await startSubscription(deps, { caller: admin, customerId, priceId: 'price_plus_monthly_usd', country: 'US', paymentMethodToken: 'tok_visa', cardCountry: null, couponCode: null, trialDays: 0, requestKey: key('subscribe') });
+    expect(started.subscription.status).toBe('active');
+    await h.runWorker();
+    const row = async () => (await documents.send(new GetCommand({ TableName: `${prefix}entitlement_access`, Key: { customer_id: customerId, resource: 'catalog:all' }, ConsistentRead: true }))).Item;
+    const feb15 = Date.UTC(2027, 1, 15, 12, 0, 0);
+    expect((await row())!.windows).toEqual([[t0, feb15]]);
+
+    await advanceClock(deps, { caller: admin, clockId: clock.id, to: feb15 + DAY });
+    await h.runWorker();
+    const mar15 = Date.UTC(2027, 2, 15, 12, 0, 0);
+    expect((await row())!.windows).toEqual([[t0, mar15]]);
+
+    await cancelSubscription(deps, { caller: admin, subscriptionId: started.subscription.id, atPeriodEnd: false, refund: 'none', requestKey: key('cancel') });
+    await h.runWorker();
+    expect((await row())!.windows).toEqual([[t0, feb15 + DAY]]);
+    const access = await h.gql(`query($c: ID, $at: DateTime) { checkAccess(customerId: $c, resource: "course:machine-learning", at: $at) { allowed via } }`, { c: customerId, at: new Date(feb15).toISOString() });
+    expect(access.data!.checkAccess).toEqual({ allowed: true, via: 'catalog:all' });
+    const after = await h.gql(`query($c: ID, $at: DateTime) { checkAccess(customerId: $c, resource: "course:machine-learning", at: $at) { allowed } }`, { c: customerId, at: new Date(feb15 + 2 * DAY).toISOString() });
+    expect(after.data!.checkAccess.allowed).toBe(false);
   });
 
   it('revokes on a lost dispute through the same path', async () => {

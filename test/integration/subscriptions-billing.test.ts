@@ -20,10 +20,13 @@ import {
   createClock,
   getSubscription,
   listInvoices,
+  payOpenInvoice,
   startSubscription,
   updateSubscriptionPaymentMethod,
   type SubscriptionResult,
 } from '../../src/subscriptions/index.js';
+import { money as moneyOf } from '../../src/money/index.js';
+import { applyDisputeEvent } from '../../src/payments/disputes/index.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { key, startHarness, type Harness } from '../support/harness.js';
 
@@ -239,6 +242,26 @@ describeEachDatabase('subscription billing on test clocks', (dialect) => {
     await ledgerBalanced();
   });
 
+  it('a lost dispute on a renewal ends the subscription and its access at once, and recognises what was deferred', async () => {
+    const customerId = customer('dispute');
+    const t0 = Date.UTC(2027, 1, 1, 0, 0, 0);
+    const clockId = await clockFor(customerId, t0);
+    const started = await start(customerId, 'price_data_science_monthly_usd', 'tok_visa');
+    const paymentId = started.payment!.id;
+    const at = Date.UTC(2027, 1, 11, 0, 0, 0);
+    await advance(clockId, at);
+    const dispute = { connector: 'sandbox', gatewayDisputeId: `dp_sub_${dialect}_${customers}`, paymentId, amount: moneyOf(started.invoice!.total, parseCurrency('USD') as CurrencyCode), fee: null, reason: 'fraudulent', occurredAt: h.clock.now() };
+    await applyDisputeEvent(h.app.payments, { ...dispute, kind: 'opened' });
+    await applyDisputeEvent(h.app.payments, { ...dispute, kind: 'lost' });
+    await h.runWorker();
+    expect(await sub(started.subscription.id)).toMatchObject({ status: 'canceled', endReason: 'dispute_lost', endedAt: at });
+    expect(await access(customerId, 'specialization:data-science', at - 1)).toBe(true);
+    expect(await access(customerId, 'specialization:data-science', at)).toBe(false);
+    const schedules = await h.app.db.kysely.selectFrom('revenue_schedules').selectAll().where('subscription_id', '=', started.subscription.id).execute();
+    expect(schedules.every((r) => r.status === 'closed' && Number(r.recognised) === Number(r.amount))).toBe(true);
+    await ledgerBalanced();
+  });
+
   it('canceling now with a prorated refund returns the unused time and recognises the rest', async () => {
     const customerId = customer('refund');
     const t0 = Date.UTC(2027, 3, 1, 0, 0, 0);
@@ -252,5 +275,52 @@ describeEachDatabase('subscription billing on test clocks', (dialect) => {
     await ledgerBalanced();
     const schedules = await h.app.db.kysely.selectFrom('revenue_schedules').selectAll().where('subscription_id', '=', started.subscription.id).execute();
     expect(schedules.every((r) => r.status === 'closed' && Number(r.recognised) === Number(r.amount))).toBe(true);
+  });
+});
+
+describeEachDatabase('subscription billing when dunning leaves subscriptions unpaid', (dialect) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(dialect, { DUNNING_ON_EXHAUSTED: 'mark_unpaid' });
+  });
+  afterAll(async () => h?.close());
+
+  it('an unpaid subscription keeps its debt, issues nothing more, and restarts billing when the learner pays it', async () => {
+    const deps = { ...h.app.subscriptions, jobs: h.app.jobs };
+    const customerId = `cus_sim_unpaid_${dialect}`;
+    const t0 = Date.UTC(2027, 4, 1, 8, 0, 0);
+    const clock = await createClock(deps, { caller: ADMIN, name: 'unpaid', frozenTime: t0 });
+    await attachCustomer(deps, { caller: ADMIN, clockId: clock.id, customerId });
+    const started = await startSubscription(deps, { caller: ADMIN, customerId, priceId: 'price_data_science_monthly_usd', country: 'US', paymentMethodToken: 'tok_visaRenewalLostCard', cardCountry: null, couponCode: null, trialDays: 0, requestKey: key() });
+    const id = started.subscription.id;
+    const renewal = Date.UTC(2027, 5, 1, 8, 0, 0);
+    await advanceClock(deps, { caller: ADMIN, clockId: clock.id, to: renewal + 8 * DAY });
+    let s = await getSubscription(h.app.db.kysely, { caller: ADMIN, subscriptionId: id });
+    expect(s).toMatchObject({ status: 'unpaid', accessUntil: renewal + 7 * DAY, endedAt: null });
+    // Past the unpaid period's end: no new invoice while the debt is open.
+    const july = Date.UTC(2027, 6, 1, 8, 0, 0);
+    await advanceClock(deps, { caller: ADMIN, clockId: clock.id, to: july + 10 * DAY });
+    expect((await listInvoices(h.app.db.kysely, { caller: ADMIN, subscriptionId: id })).map((i) => [i.billingReason, i.status])).toEqual([
+      ['subscription_create', 'paid'],
+      ['subscription_cycle', 'uncollectible'],
+    ]);
+
+    // The learner comes back with a working card and pays the debt; billing restarts from today.
+    const paid = await payOpenInvoice(deps, { caller: ADMIN, subscriptionId: id, paymentMethodToken: 'tok_visa', cardCountry: null, requestKey: key() });
+    expect(paid.subscription).toMatchObject({ status: 'active', dunningState: null });
+    const back = july + 10 * DAY;
+    await advanceClock(deps, { caller: ADMIN, clockId: clock.id, to: back + 60_000 });
+    await h.runWorker();
+    s = await getSubscription(h.app.db.kysely, { caller: ADMIN, subscriptionId: id });
+    expect(s).toMatchObject({ status: 'active', currentPeriodStart: back, currentPeriodEnd: Date.UTC(2027, 7, 11, 8, 0, 0), accessUntil: Date.UTC(2027, 7, 11, 8, 0, 0) });
+    const all = await listInvoices(h.app.db.kysely, { caller: ADMIN, subscriptionId: id });
+    expect(all.map((i) => [i.billingReason, i.status, i.periodStart])).toEqual([
+      ['subscription_create', 'paid', t0],
+      ['subscription_cycle', 'paid', renewal],
+      ['subscription_cycle', 'paid', back],
+    ]);
+    const check = await h.gql(CHECK, { customerId, resource: 'specialization:data-science', at: new Date(back + DAY).toISOString() });
+    expect(check.data!.checkAccess.allowed).toBe(true);
+    expect(await unbalancedTransactions(h.app.db.kysely)).toEqual([]);
   });
 });
