@@ -2,7 +2,7 @@
  * The projection's two use cases, each inside the caller's transaction (the consumer's, so the
  * inbox row, the write side and the SQL read model commit together). Both take the source's lock
  * first and the keys' locks after, in that order, so they serialise without deadlocking.
- * Subscriptions will call the same two: a period starting or renewing is a grant from source
+ * Subscriptions take the same two: a period starting or renewing is a grant from source
  * `subscription` (a longer grant extends), its end a revocation with reason `subscription_ended`.
  */
 import type { Tx } from '../platform/db/index.js';

@@ -37,6 +37,7 @@ import {
   type CaptureMethod,
   saleOf,
   type IntentRow,
+  type PaymentInitiator,
   type PaymentView,
   type SaleRef,
 } from './records.js';
@@ -79,35 +80,19 @@ export async function beginAttempt(deps: PaymentsDeps, tx: Tx, args: BeginAttemp
     const confirmed = transitionPayment(transitionPayment(statusOf(found), 'attach_payment_method'), 'confirm');
     intent = await saveIntent(tx, found, { status: confirmed, connector: connector.name, next_action: null, issuer_country: args.issuerCountry }, now);
   } else {
-    const id = paymentId;
-    const status = transitionPayment(transitionPayment('requires_payment_method', 'attach_payment_method'), 'confirm');
-    intent = {
-      id,
-      checkout_session_id: args.sale.kind === 'checkout_session' ? args.sale.id : null,
-      invoice_id: args.sale.kind === 'invoice' ? args.sale.id : null,
+    intent = newIntentRow({
+      id: paymentId,
+      sale: args.sale,
       initiator: 'customer',
-      payment_method_id: null,
-      customer_id: args.customerId,
-      currency: args.amount.currency,
-      amount: args.amount.amount,
-      capture_method: args.captureMethod,
-      status,
+      paymentMethodId: null,
+      customerId: args.customerId,
+      amount: args.amount,
+      captureMethod: args.captureMethod,
       connector: connector.name,
-      amount_authorized: 0,
-      amount_captured: 0,
-      amount_refunded: 0,
-      failed_attempts: 0,
-      last_error_code: null,
-      last_error_reason: null,
-      last_error_class: null,
-      next_action: null,
-      canceled_reason: null,
-      customer_country: args.customerCountry,
-      issuer_country: args.issuerCountry,
-      created_at: now,
-      updated_at: now,
-      version: 0,
-    };
+      customerCountry: args.customerCountry,
+      issuerCountry: args.issuerCountry,
+      now,
+    });
     await tx.insertInto('payment_intents').values(intent).execute();
   }
   const attemptId = newId('attempt', now);
@@ -165,34 +150,19 @@ export async function beginMerchantInitiatedAttempt(deps: PaymentsDeps, tx: Tx, 
   }
   connectorFor(deps, method.connector);
   const paymentId = newId('payment', now);
-  const status = transitionPayment(transitionPayment('requires_payment_method', 'attach_payment_method'), 'confirm');
-  const intent: IntentRow = {
+  const intent = newIntentRow({
     id: paymentId,
-    checkout_session_id: null,
-    invoice_id: args.invoiceId,
+    sale: { kind: 'invoice', id: args.invoiceId },
     initiator: 'merchant',
-    payment_method_id: method.id,
-    customer_id: args.customerId,
-    currency: args.amount.currency,
-    amount: args.amount.amount,
-    capture_method: 'automatic',
-    status,
+    paymentMethodId: method.id,
+    customerId: args.customerId,
+    amount: args.amount,
+    captureMethod: 'automatic',
     connector: method.connector,
-    amount_authorized: 0,
-    amount_captured: 0,
-    amount_refunded: 0,
-    failed_attempts: 0,
-    last_error_code: null,
-    last_error_reason: null,
-    last_error_class: null,
-    next_action: null,
-    canceled_reason: null,
-    customer_country: null,
-    issuer_country: null,
-    created_at: now,
-    updated_at: now,
-    version: 0,
-  };
+    customerCountry: null,
+    issuerCountry: null,
+    now,
+  });
   await tx.insertInto('payment_intents').values(intent).execute();
   const attemptId = newId('attempt', now);
   await tx
@@ -215,6 +185,49 @@ export async function beginMerchantInitiatedAttempt(deps: PaymentsDeps, tx: Tx, 
     )
     .execute();
   return { paymentId, attemptId };
+}
+
+/** A new intent, confirmed and about to make its first attempt at `connector`. */
+function newIntentRow(a: {
+  readonly id: string;
+  readonly sale: SaleRef;
+  readonly initiator: PaymentInitiator;
+  readonly paymentMethodId: string | null;
+  readonly customerId: string;
+  readonly amount: Money;
+  readonly captureMethod: CaptureMethod;
+  readonly connector: string;
+  readonly customerCountry: string | null;
+  readonly issuerCountry: string | null;
+  readonly now: number;
+}): IntentRow {
+  return {
+    id: a.id,
+    checkout_session_id: a.sale.kind === 'checkout_session' ? a.sale.id : null,
+    invoice_id: a.sale.kind === 'invoice' ? a.sale.id : null,
+    initiator: a.initiator,
+    payment_method_id: a.paymentMethodId,
+    customer_id: a.customerId,
+    currency: a.amount.currency,
+    amount: a.amount.amount,
+    capture_method: a.captureMethod,
+    status: transitionPayment(transitionPayment('requires_payment_method', 'attach_payment_method'), 'confirm'),
+    connector: a.connector,
+    amount_authorized: 0,
+    amount_captured: 0,
+    amount_refunded: 0,
+    failed_attempts: 0,
+    last_error_code: null,
+    last_error_reason: null,
+    last_error_class: null,
+    next_action: null,
+    canceled_reason: null,
+    customer_country: a.customerCountry,
+    issuer_country: a.issuerCountry,
+    created_at: a.now,
+    updated_at: a.now,
+    version: 0,
+  };
 }
 
 async function nextAttemptSeq(tx: Tx, paymentId: string): Promise<number> {

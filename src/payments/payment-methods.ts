@@ -51,29 +51,44 @@ export async function loadPaymentMethod(db: Executor, id: string): Promise<Payme
   return row ? view(row) : undefined;
 }
 
+/** A new method: active with the gateway's reference, or pending with the token still to send. */
+async function insertMethod(
+  tx: Tx,
+  m: {
+    readonly id: string;
+    readonly customerId: string;
+    readonly connector: string;
+    readonly state: { readonly status: 'active'; readonly gatewayReference: string } | { readonly status: 'pending'; readonly token: string };
+    readonly createdByPaymentId: string | null;
+    readonly now: number;
+  },
+): Promise<void> {
+  await tx
+    .insertInto('payment_methods')
+    .values({
+      id: m.id,
+      customer_id: m.customerId,
+      connector: m.connector,
+      gateway_reference: m.state.status === 'active' ? m.state.gatewayReference : null,
+      token: m.state.status === 'pending' ? m.state.token : null,
+      status: m.state.status,
+      created_by_payment_id: m.createdByPaymentId,
+      decline_code: null,
+      decline_reason: null,
+      created_at: m.now,
+      updated_at: m.now,
+      version: 0,
+    })
+    .execute();
+}
+
 /** Inside the caller's transaction: an approved payment saved the method at its gateway. */
 export async function recordSavedPaymentMethod(
   tx: Tx,
   args: { readonly customerId: string; readonly connector: string; readonly gatewayReference: string; readonly createdByPaymentId: string | null; readonly now: number },
 ): Promise<string> {
   const id = newId('paymentMethod', args.now);
-  await tx
-    .insertInto('payment_methods')
-    .values({
-      id,
-      customer_id: args.customerId,
-      connector: args.connector,
-      gateway_reference: args.gatewayReference,
-      token: null,
-      status: 'active',
-      created_by_payment_id: args.createdByPaymentId,
-      decline_code: null,
-      decline_reason: null,
-      created_at: args.now,
-      updated_at: args.now,
-      version: 0,
-    })
-    .execute();
+  await insertMethod(tx, { id, customerId: args.customerId, connector: args.connector, state: { status: 'active', gatewayReference: args.gatewayReference }, createdByPaymentId: args.createdByPaymentId, now: args.now });
   return id;
 }
 
@@ -88,23 +103,7 @@ export async function beginSavePaymentMethod(
 ): Promise<string> {
   const id = newId('paymentMethod', args.now);
   const { connector } = deps.connectors.route({ paymentId: id, currency: args.currency, amount: 0, customerCountry: args.customerCountry, paymentMethod: args.paymentMethodToken });
-  await tx
-    .insertInto('payment_methods')
-    .values({
-      id,
-      customer_id: args.customerId,
-      connector: connector.name,
-      gateway_reference: null,
-      token: args.paymentMethodToken,
-      status: 'pending',
-      created_by_payment_id: null,
-      decline_code: null,
-      decline_reason: null,
-      created_at: args.now,
-      updated_at: args.now,
-      version: 0,
-    })
-    .execute();
+  await insertMethod(tx, { id, customerId: args.customerId, connector: connector.name, state: { status: 'pending', token: args.paymentMethodToken }, createdByPaymentId: null, now: args.now });
   return id;
 }
 

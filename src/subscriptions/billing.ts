@@ -13,6 +13,7 @@
 import { couponTerms, findCouponById, findTaxRate, type CouponTerms } from '../catalog/index.js';
 import { newId, ObolError } from '../kernel/index.js';
 import { postJournal, recognitionPosting } from '../ledger/index.js';
+import { beginAttempt } from '../payments/index.js';
 import { money } from '../money/index.js';
 import { dbInt, forUpdate, type Db, type Executor, type Tx } from '../platform/db/index.js';
 import { scheduleJob } from '../platform/jobs/index.js';
@@ -118,6 +119,34 @@ export async function issueInvoice(deps: SubscriptionsDeps, tx: Tx, args: IssueI
   const number = await nextInvoiceNumber(deps.db, tx, deps.invoicePrefix);
   const invoice = await saveInvoice(tx, draft, { status: transitionInvoice('draft', 'finalize'), number, finalized_at: now }, now);
   return { invoice, unusedCredit: totals.unusedCredit };
+}
+
+/**
+ * Inside the caller's transaction: a customer-present payment of an invoice with a fresh token
+ * (3-D Secure may challenge), which also saves the method for the renewals. Returns the attempt
+ * to execute after the commit.
+ */
+export async function beginPresentInvoicePayment(
+  deps: SubscriptionsDeps,
+  tx: Tx,
+  args: { readonly sub: SubscriptionRow; readonly invoice: InvoiceRow; readonly paymentMethodToken: string; readonly cardCountry: string | null; readonly requestKey: string; readonly now: number },
+): Promise<string> {
+  const { sub, invoice, now } = args;
+  const { paymentId, attemptId } = await beginAttempt(deps.payments, tx, {
+    sale: { kind: 'invoice', id: invoice.id },
+    customerId: sub.customer_id,
+    customerCountry: sub.country,
+    amount: money(invoice.total, currencyOf(invoice.currency)),
+    captureMethod: 'automatic',
+    paymentMethod: args.paymentMethodToken,
+    issuerCountry: args.cardCountry,
+    requestKey: args.requestKey,
+    existingPaymentId: null,
+    savePaymentMethod: true,
+    now,
+  });
+  await saveInvoice(tx, invoice, { payment_id: paymentId, attempt_count: invoice.attempt_count + 1 }, now);
+  return attemptId;
 }
 
 /** Marks an open (or uncollectible) invoice paid by `paymentId`; returns null when it already was. */

@@ -10,7 +10,6 @@ import { authorize, mayActFor, notFound, ObolError, type Caller } from '../kerne
 import { findPrices } from '../catalog/index.js';
 import { money } from '../money/index.js';
 import {
-  beginAttempt,
   beginSavePaymentMethod,
   completeSavePaymentMethod,
   detachPaymentMethod,
@@ -19,29 +18,14 @@ import {
 } from '../payments/index.js';
 import type { Tx } from '../platform/db/index.js';
 import { cancelJobsOf, scheduleJob } from '../platform/jobs/index.js';
-import { issueInvoice, JOB_KINDS } from './billing.js';
+import { beginPresentInvoicePayment, issueInvoice, JOB_KINDS } from './billing.js';
 import type { SubscriptionsDeps } from './deps.js';
-import { periodOf, unusedTimeCredit } from './domain/index.js';
-import type { BillingInterval } from '../catalog/index.js';
+import { monthsPer, periodOf, unusedTimeCredit } from './domain/index.js';
 import { emitSubscriptionEvent } from './events.js';
 import { chargeInvoice } from './jobs.js';
-import { currencyOf, intervalOf, invoiceStatusOf, lockInvoice, lockSubscription, saveInvoice, saveSubscription, statusOf, taxBehaviorOf, type SubscriptionRow } from './records.js';
+import { currencyOf, intervalOf, invoiceStatusOf, lockInvoice, lockSubscription, saveSubscription, statusOf, taxBehaviorOf, type SubscriptionRow } from './records.js';
 import { endSubscription, finishSchedules, periodEndKey, settlePaidInvoice } from './settle.js';
 import { resultOf, TOKEN_PATTERN, type SubscriptionResult } from './start.js';
-
-/** Longer billing intervals rank higher: monthly → annual is an upgrade. */
-function intervalRank(interval: BillingInterval): number {
-  switch (interval) {
-    case 'month':
-      return 1;
-    case 'year':
-      return 12;
-    default: {
-      const never: never = interval;
-      throw new Error(`unknown interval ${String(never)}`);
-    }
-  }
-}
 
 /**
  * A prorated refund is the subscription's own decision, made when its owner cancels: it is
@@ -179,7 +163,7 @@ export async function changeSubscriptionPlan(deps: SubscriptionsDeps, props: Cha
   const status = statusOf(found);
   if (status !== 'active') throw new ObolError('PLAN_CHANGE_NOT_ALLOWED', `Plans can be changed on an active subscription, not a ${status} one.`, { status });
   const newInterval = price.billingInterval;
-  const upgrade = intervalRank(newInterval) > intervalRank(intervalOf(found)) || (newInterval === found.billing_interval && price.unitAmount > Number(found.unit_amount));
+  const upgrade = monthsPer(newInterval) > monthsPer(intervalOf(found)) || (newInterval === found.billing_interval && price.unitAmount > Number(found.unit_amount));
 
   const attemptId = await db.transaction(async (tx): Promise<string | null> => {
     const sub = await lockLive(deps, tx, found.id);
@@ -306,21 +290,7 @@ export async function payOpenInvoice(deps: SubscriptionsDeps, props: PayInvoiceP
     if (!invoice || (invoiceStatusOf(invoice) !== 'open' && invoiceStatusOf(invoice) !== 'uncollectible')) {
       throw new ObolError('INVOICE_NOT_PAYABLE', 'This subscription has no open invoice to pay.');
     }
-    const { paymentId, attemptId: id } = await beginAttempt(deps.payments, tx, {
-      sale: { kind: 'invoice', id: invoice.id },
-      customerId: sub.customer_id,
-      customerCountry: sub.country,
-      amount: money(invoice.total, currencyOf(invoice.currency)),
-      captureMethod: 'automatic',
-      paymentMethod: props.paymentMethodToken,
-      issuerCountry: props.cardCountry,
-      requestKey: props.requestKey,
-      existingPaymentId: null,
-      savePaymentMethod: true,
-      now,
-    });
-    await saveInvoice(tx, invoice, { payment_id: paymentId, attempt_count: invoice.attempt_count + 1 }, now);
-    return id;
+    return beginPresentInvoicePayment(deps, tx, { sub, invoice, paymentMethodToken: props.paymentMethodToken, cardCountry: props.cardCountry, requestKey: props.requestKey, now });
   });
   await executeAttempt(deps.payments, attemptId);
   return resultOf(deps, found.id);

@@ -10,19 +10,17 @@
  *
  * Repeating the request with the same idempotency key continues where the first one stopped.
  */
-import { authorize, mayActFor, notFound, ObolError, type Caller } from '../kernel/index.js';
+import { authorize, mayActFor, newId, notFound, ObolError, type Caller } from '../kernel/index.js';
 import { assertCouponUsable, findCouponByCode, findPrices, findTaxRate, markCouponRedeemed, reserveCoupon, type Coupon } from '../catalog/index.js';
 import { assertCustomerId, normaliseCountry } from '../checkout/index.js';
-import { money } from '../money/index.js';
-import { beginAttempt, beginSavePaymentMethod, completeSavePaymentMethod, executeAttempt, loadPaymentMethod, loadPaymentView, type PaymentMethodView, type PaymentView } from '../payments/index.js';
+import { beginSavePaymentMethod, completeSavePaymentMethod, executeAttempt, loadPaymentMethod, loadPaymentView, type PaymentMethodView, type PaymentView } from '../payments/index.js';
 import type { Tx } from '../platform/db/index.js';
 import { clockOfCustomer, scheduleJob } from '../platform/jobs/index.js';
-import { newId } from '../kernel/index.js';
 import { addDays, periodOf, transitionSubscription } from './domain/index.js';
-import { issueInvoice, JOB_KINDS } from './billing.js';
+import { beginPresentInvoicePayment, issueInvoice, JOB_KINDS } from './billing.js';
 import type { SubscriptionsDeps } from './deps.js';
 import { emitSubscriptionEvent } from './events.js';
-import { currencyOf, loadInvoiceView, loadSubscriptionView, lockSubscription, normaliseSubscription, saveInvoice, saveSubscription, statusOf, type InvoiceView, type SubscriptionRow, type SubscriptionView } from './records.js';
+import { loadInvoiceView, loadSubscriptionView, lockSubscription, normaliseSubscription, saveSubscription, statusOf, type InvoiceView, type SubscriptionRow, type SubscriptionView } from './records.js';
 import { expireIncomplete, incompleteExpiryKey, periodEndKey, settlePaidInvoice } from './settle.js';
 
 export const TOKEN_PATTERN = /^[A-Za-z0-9_\-:.]{3,255}$/;
@@ -167,20 +165,7 @@ export async function startSubscription(deps: SubscriptionsDeps, props: StartSub
     await saveSubscription(tx, sub, { latest_invoice_id: invoice.id }, now);
     // Nothing to charge (a 100 % coupon): the method is still saved, for the renewals.
     if (invoice.total === 0) return { subscriptionId: id, pending: await beginSave(deps, tx, sub, props.paymentMethodToken, now) };
-    const { paymentId, attemptId } = await beginAttempt(deps.payments, tx, {
-      sale: { kind: 'invoice', id: invoice.id },
-      customerId,
-      customerCountry: country,
-      amount: money(invoice.total, currencyOf(invoice.currency)),
-      captureMethod: 'automatic',
-      paymentMethod: props.paymentMethodToken,
-      issuerCountry: props.cardCountry,
-      requestKey: props.requestKey,
-      existingPaymentId: null,
-      savePaymentMethod: true,
-      now,
-    });
-    await saveInvoice(tx, invoice, { payment_id: paymentId, attempt_count: 1 }, now);
+    const attemptId = await beginPresentInvoicePayment(deps, tx, { sub, invoice, paymentMethodToken: props.paymentMethodToken, cardCountry: props.cardCountry, requestKey: props.requestKey, now });
     return { subscriptionId: id, pending: { kind: 'attempt', attemptId } as Pending };
   });
   await runPending(deps, subscriptionId, pending);

@@ -1,13 +1,13 @@
 /**
- * An entitlement: a customer may use a resource, because of a source (a purchase today, a
- * subscription later), during a window. Its life is a few decisions, all pure: grant it (born
- * revoked when its source's revocation came first), extend it (a later grant from the same source
- * lasting longer), revoke it (a full refund, a lost dispute; a subscription's end later).
+ * An entitlement: a customer may use a resource, because of a source (a purchase or a
+ * subscription), during a window. Its life is a few decisions, all pure: grant it (born revoked
+ * when its source's revocation came first), extend it (a later grant from the same source lasting
+ * longer: a renewal), revoke it (a full refund, a lost dispute, a subscription's end).
  */
 import type { Resource } from './resource.js';
 import { isEmptyWindow, outlasts, type Window } from './validity.js';
 
-/** What granted it. `subscription` is the plug for the subscriptions context (no events yet). */
+/** What granted it: an order (checkout) or a subscription. */
 export const SOURCE_KINDS = ['order', 'subscription'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 export function isSourceKind(v: unknown): v is SourceKind {
@@ -26,7 +26,7 @@ export function isEntitlementStatus(v: unknown): v is EntitlementStatus {
   return typeof v === 'string' && (ENTITLEMENT_STATUSES as readonly string[]).includes(v);
 }
 
-/** `subscription_ended` is reserved for the subscriptions context; only the first two have events today. */
+/** Why access was taken back: a full refund or lost dispute of an order, a subscription's end (or its lost dispute). */
 export const REVOKE_REASONS = ['refunded', 'dispute_lost', 'subscription_ended'] as const;
 export type RevokeReason = (typeof REVOKE_REASONS)[number];
 export function isRevokeReason(v: unknown): v is RevokeReason {

@@ -38,7 +38,8 @@ function assertCount(name: string, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative integer, got ${n}`);
 }
 
-function monthsPer(interval: BillingInterval): number {
+/** Calendar months in one billing interval (a longer interval ranks higher: monthly → annual is an upgrade). */
+export function monthsPer(interval: BillingInterval): number {
   switch (interval) {
     case 'month':
       return 1;
