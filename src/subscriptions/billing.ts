@@ -19,7 +19,7 @@ import { dbInt, forUpdate, type Db, type Executor, type Tx } from '../platform/d
 import { scheduleJob } from '../platform/jobs/index.js';
 import { addIntervals, couponAppliesToPeriod, formatInvoiceNumber, invoiceTotals, recognitionDue, transitionInvoice } from './domain/index.js';
 import type { SubscriptionsDeps } from './deps.js';
-import { currencyOf, intervalOf, invoiceStatusOf, saveInvoice, taxBehaviorOf, type BillingReason, type InvoiceRow, type SubscriptionRow } from './records.js';
+import { currencyOf, intervalOf, invoiceStatusOf, saveInvoice, taxBehaviorOf, type BillingReason, type InvoiceLineKind, type InvoiceRow, type SubscriptionRow } from './records.js';
 
 export const JOB_KINDS = {
   periodEnd: 'subscription.period_end',
@@ -105,12 +105,14 @@ export async function issueInvoice(deps: SubscriptionsDeps, tx: Tx, args: IssueI
     version: 0,
   };
   await tx.insertInto('invoices').values(draft).execute();
-  const lines = [
-    { kind: 'subscription', description: `${sub.product_id} (${intervalOf(sub)}ly plan ${sub.price_id})`, price_id: sub.price_id, amount: totals.subtotal },
-    ...(totals.discount > 0 ? [{ kind: 'discount', description: `coupon ${sub.coupon_id ?? ''}`.trim(), price_id: null, amount: -totals.discount }] : []),
-    ...(totals.credit > 0 ? [{ kind: 'proration_credit', description: 'unused time on the previous plan', price_id: null, amount: -totals.credit }] : []),
+  type Line = { readonly kind: InvoiceLineKind; readonly description: string; readonly price_id: string | null; readonly amount: number };
+  const line = (kind: InvoiceLineKind, description: string, amount: number, price_id: string | null = null): Line => ({ kind, description, price_id, amount });
+  const lines: readonly Line[] = [
+    line('subscription', `${sub.product_id} (${intervalOf(sub)}ly plan ${sub.price_id})`, totals.subtotal, sub.price_id),
+    ...(totals.discount > 0 ? [line('discount', `coupon ${sub.coupon_id ?? ''}`.trim(), -totals.discount)] : []),
+    ...(totals.credit > 0 ? [line('proration_credit', 'unused time on the previous plan', -totals.credit)] : []),
     // Tax is its own line only when it is added; included tax is part of the lines above.
-    ...(taxBehaviorOf(sub) === 'exclusive' && totals.tax > 0 ? [{ kind: 'tax', description: `${taxRate.name}`, price_id: null, amount: totals.tax }] : []),
+    ...(taxBehaviorOf(sub) === 'exclusive' && totals.tax > 0 ? [line('tax', taxRate.name, totals.tax)] : []),
   ];
   await tx
     .insertInto('invoice_lines')

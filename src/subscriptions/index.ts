@@ -19,5 +19,5 @@ export { getInvoice, getSubscription, listInvoices, listSubscriptions } from './
 export { subscriptionPaymentHooks } from './hooks.js';
 export { subscriptionJobHandlers } from './jobs.js';
 export { advanceClock, attachCustomer, createClock } from './test-clocks.js';
-export { DUNNING_STATES, type DunningState, type InvoiceView, type InvoiceLineView, type SubscriptionView } from './records.js';
+export { BILLING_REASONS, DUNNING_STATES, END_REASONS, INVOICE_LINE_KINDS, type BillingReason, type DunningState, type EndReason, type InvoiceLineKind, type InvoiceView, type InvoiceLineView, type SubscriptionView } from './records.js';
 export { JOB_KINDS } from './billing.js';

@@ -7,7 +7,7 @@
  * object; every refusal happens before anything is written.
  */
 import { authorize, mayActFor, notFound, ObolError, type Caller } from '../kernel/index.js';
-import { findPrices } from '../catalog/index.js';
+import { assertPriceId, findPrices } from '../catalog/index.js';
 import { money } from '../money/index.js';
 import {
   beginSavePaymentMethod,
@@ -147,6 +147,7 @@ export async function changeSubscriptionPlan(deps: SubscriptionsDeps, props: Cha
   const { db } = deps;
   const found = await owned(deps, props);
   assertLive(found);
+  assertPriceId(props.priceId);
   const price = (await findPrices(db.kysely, [props.priceId])).get(props.priceId);
   if (!price) throw new ObolError('PRICE_NOT_FOUND', `No price ${props.priceId}.`, { field: 'priceId' });
   if (!price.active) throw new ObolError('PRICE_INACTIVE', `Price ${props.priceId} is no longer for sale.`, { field: 'priceId' });

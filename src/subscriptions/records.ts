@@ -18,11 +18,32 @@ export function isDunningState(v: unknown): v is DunningState {
 
 export const BILLING_REASONS = ['subscription_create', 'subscription_cycle', 'subscription_update'] as const;
 export type BillingReason = (typeof BILLING_REASONS)[number];
+function isBillingReason(v: unknown): v is BillingReason {
+  return typeof v === 'string' && (BILLING_REASONS as readonly string[]).includes(v);
+}
+
+/** Lines of an invoice: the plan, a coupon's discount, a proration credit, added (exclusive) tax. */
+export const INVOICE_LINE_KINDS = ['subscription', 'discount', 'proration_credit', 'tax'] as const;
+export type InvoiceLineKind = (typeof INVOICE_LINE_KINDS)[number];
+function isInvoiceLineKind(v: unknown): v is InvoiceLineKind {
+  return typeof v === 'string' && (INVOICE_LINE_KINDS as readonly string[]).includes(v);
+}
+
+/** Why a subscription ended. */
+export const END_REASONS = ['canceled_immediately', 'canceled_at_period_end', 'payment_failed', 'dispute_lost', 'trial_canceled', 'incomplete_expired'] as const;
+export type EndReason = (typeof END_REASONS)[number];
+function isEndReason(v: unknown): v is EndReason {
+  return typeof v === 'string' && (END_REASONS as readonly string[]).includes(v);
+}
 
 export function currencyOf(value: string): CurrencyCode {
   const c = parseCurrency(value);
   if (!c) throw new Error(`corrupt row: unknown currency ${value}`);
   return c;
+}
+
+function corrupt(what: string): never {
+  throw new Error(`corrupt row: ${what}`);
 }
 
 const nullableInt = (v: number | null): number | null => (v === null ? null : dbInt(v));
@@ -121,7 +142,7 @@ export async function saveInvoice(tx: Executor, before: InvoiceRow, changes: Par
 }
 
 export interface InvoiceLineView {
-  readonly kind: string;
+  readonly kind: InvoiceLineKind;
   readonly description: string;
   readonly priceId: string | null;
   readonly periodStart: number;
@@ -135,7 +156,7 @@ export interface InvoiceView {
   readonly subscriptionId: string;
   readonly customerId: string;
   readonly status: InvoiceStatus;
-  readonly billingReason: string;
+  readonly billingReason: BillingReason;
   readonly currency: CurrencyCode;
   readonly periodStart: number;
   readonly periodEnd: number;
@@ -175,7 +196,7 @@ export interface SubscriptionView {
   readonly cancelAtPeriodEnd: boolean;
   readonly canceledAt: number | null;
   readonly endedAt: number | null;
-  readonly endReason: string | null;
+  readonly endReason: EndReason | null;
   readonly pendingPriceId: string | null;
   readonly creditBalance: number;
   readonly latestInvoiceId: string | null;
@@ -209,7 +230,7 @@ export function subscriptionView(row: SubscriptionRow): SubscriptionView {
     cancelAtPeriodEnd: r.cancel_at_period_end === 1,
     canceledAt: r.canceled_at,
     endedAt: r.ended_at,
-    endReason: r.end_reason,
+    endReason: r.end_reason === null ? null : isEndReason(r.end_reason) ? r.end_reason : corrupt(`subscription ${r.id}: end reason ${r.end_reason}`),
     pendingPriceId: r.pending_price_id,
     creditBalance: r.credit_balance,
     latestInvoiceId: r.latest_invoice_id,
@@ -237,7 +258,7 @@ export async function loadInvoiceView(db: Executor, id: string): Promise<Invoice
     subscriptionId: r.subscription_id,
     customerId: r.customer_id,
     status: invoiceStatusOf(r),
-    billingReason: r.billing_reason,
+    billingReason: isBillingReason(r.billing_reason) ? r.billing_reason : corrupt(`invoice ${r.id}: billing reason ${r.billing_reason}`),
     currency: currencyOf(r.currency),
     periodStart: r.period_start,
     periodEnd: r.period_end,
@@ -251,7 +272,7 @@ export async function loadInvoiceView(db: Executor, id: string): Promise<Invoice
     paymentId: r.payment_id,
     attemptCount: r.attempt_count,
     lines: lines.map((l) => ({
-      kind: l.kind,
+      kind: isInvoiceLineKind(l.kind) ? l.kind : corrupt(`invoice ${r.id}: line kind ${l.kind}`),
       description: l.description,
       priceId: l.price_id,
       periodStart: dbInt(l.period_start),

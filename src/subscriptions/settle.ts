@@ -16,10 +16,8 @@ import { activeSchedules, JOB_KINDS, markInvoicePaid, openRevenueSchedule, recog
 import type { SubscriptionsDeps } from './deps.js';
 import { decideAfterFailure, transitionInvoice, transitionSubscription, type SubscriptionEvent } from './domain/index.js';
 import { emitInvoiceEvent, emitSubscriptionEvent, type SubscriptionEventType } from './events.js';
-import { invoiceStatusOf, lockInvoice, lockSubscription, saveInvoice, saveSubscription, statusOf, type InvoiceRow, type SubscriptionRow } from './records.js';
+import { invoiceStatusOf, lockInvoice, lockSubscription, saveInvoice, saveSubscription, statusOf, type EndReason, type InvoiceRow, type SubscriptionRow } from './records.js';
 
-export const END_REASONS = ['canceled_immediately', 'canceled_at_period_end', 'payment_failed', 'dispute_lost', 'trial_canceled', 'incomplete_expired'] as const;
-export type EndReason = (typeof END_REASONS)[number];
 
 async function lockPair(deps: SubscriptionsDeps, tx: Tx, invoiceId: string): Promise<{ readonly sub: SubscriptionRow; readonly invoice: InvoiceRow }> {
   const first = await tx.selectFrom('invoices').select('subscription_id').where('id', '=', invoiceId).executeTakeFirst();

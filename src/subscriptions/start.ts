@@ -11,7 +11,7 @@
  * Repeating the request with the same idempotency key continues where the first one stopped.
  */
 import { authorize, mayActFor, newId, notFound, ObolError, type Caller } from '../kernel/index.js';
-import { assertCouponUsable, findCouponByCode, findPrices, findTaxRate, markCouponRedeemed, reserveCoupon, type Coupon } from '../catalog/index.js';
+import { assertCouponUsable, assertPriceId, findCouponByCode, findPrices, findTaxRate, markCouponRedeemed, reserveCoupon, type Coupon } from '../catalog/index.js';
 import { assertCustomerId, normaliseCountry } from '../checkout/index.js';
 import { beginSavePaymentMethod, completeSavePaymentMethod, executeAttempt, loadPaymentMethod, loadPaymentView, type PaymentMethodView, type PaymentView } from '../payments/index.js';
 import type { Tx } from '../platform/db/index.js';
@@ -48,7 +48,7 @@ export interface StartSubscriptionProps {
 export interface SubscriptionResult {
   readonly subscription: SubscriptionView;
   readonly invoice: InvoiceView | null;
-  /** The first invoice's payment (it may wait for 3-D Secure: see its nextAction). */
+  /** The latest invoice's payment (a signup's may wait for 3-D Secure: see its nextAction). */
   readonly payment: PaymentView | null;
   readonly paymentMethod: PaymentMethodView | null;
 }
@@ -80,6 +80,7 @@ export async function startSubscription(deps: SubscriptionsDeps, props: StartSub
   const repeated = await db.kysely.selectFrom('subscriptions').selectAll().where('customer_id', '=', customerId).where('create_request_key', '=', props.requestKey).executeTakeFirst();
   if (repeated) return continueStart(deps, normaliseSubscription(repeated));
 
+  assertPriceId(props.priceId);
   const price = (await findPrices(db.kysely, [props.priceId])).get(props.priceId);
   if (!price) throw new ObolError('PRICE_NOT_FOUND', `No price ${props.priceId}.`, { field: 'priceId' });
   if (!price.active) throw new ObolError('PRICE_INACTIVE', `Price ${props.priceId} is no longer for sale.`, { field: 'priceId' });

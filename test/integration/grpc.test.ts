@@ -29,7 +29,7 @@ const BUF = join(ROOT, 'node_modules/.bin/buf');
 
 const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
 const definitions = grpc.loadPackageDefinition(
-  protoLoader.loadSync(['obol/v1/payments.proto', 'obol/v1/checkout.proto', 'obol/v1/entitlements.proto', 'grpc/health/v1/health.proto'], { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] }),
+  protoLoader.loadSync(['obol/v1/payments.proto', 'obol/v1/checkout.proto', 'obol/v1/entitlements.proto', 'obol/v1/subscriptions.proto', 'grpc/health/v1/health.proto'], { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] }),
 ) as any;
 const reflectionDefinitions = grpc.loadPackageDefinition(protoLoader.loadSync(REFLECTION_PROTO, LOADER_OPTIONS)) as any;
 
@@ -136,6 +136,7 @@ describeEachDatabase('gRPC API', (dialect) => {
   let payments: grpc.Client;
   let checkout: grpc.Client;
   let entitlements: grpc.Client;
+  let subscriptions: grpc.Client;
   let health: grpc.Client;
   let reflection: grpc.Client;
   let service: string;
@@ -149,12 +150,13 @@ describeEachDatabase('gRPC API', (dialect) => {
     payments = new definitions.obol.v1.PaymentService(address, insecure);
     checkout = new definitions.obol.v1.CheckoutService(address, insecure);
     entitlements = new definitions.obol.v1.EntitlementService(address, insecure);
+    subscriptions = new definitions.obol.v1.SubscriptionService(address, insecure);
     health = new definitions.grpc.health.v1.Health(address, insecure);
     reflection = new reflectionDefinitions.grpc.reflection.v1.ServerReflection(address, insecure);
     service = await h.token({ sub: 'svc_course_player', roles: ['service'] });
   });
   afterAll(async () => {
-    for (const c of [payments, checkout, entitlements, health, reflection]) c?.close();
+    for (const c of [payments, checkout, entitlements, subscriptions, health, reflection]) c?.close();
     await server?.close({ graceMs: 1000 });
     await h?.close();
   });
@@ -231,8 +233,186 @@ describeEachDatabase('gRPC API', (dialect) => {
     expect(stranger.decision).toMatchObject({ allowed: false, via: '', valid_until: null });
   });
 
+  /** A Timestamp from the plain client (int64 seconds as a string) in epoch milliseconds. */
+  const msOf = (t: Reply | null): number => Number(t!.seconds) * 1000 + Math.floor(Number(t!.nanos) / 1e6);
+
+  it('serves every subscription method to a plain client built from the .proto files', async () => {
+    const customerId = customer();
+    const createRequest = {
+      customer_id: customerId,
+      price_id: 'price_plus_monthly_usd',
+      country: 'US',
+      payment_method_token: 'tok_visa',
+      // Explicitly none: Plus monthly's plan default is a 7-day trial (see the next test).
+      trial_days: 0,
+      idempotency_key: key('subscribe'),
+    };
+    const created = await ok(call(subscriptions, 'CreateSubscription', createRequest, { token: service }));
+    const sub = created.subscription;
+    expect(sub).toMatchObject({
+      customer_id: customerId,
+      status: 'SUBSCRIPTION_STATUS_ACTIVE',
+      product_id: 'prod_obol_plus',
+      price_id: 'price_plus_monthly_usd',
+      unit_amount: { amount_minor: '5900', currency: 'USD' },
+      billing_interval: 'BILLING_INTERVAL_MONTH',
+      tax_behavior: 'TAX_BEHAVIOR_EXCLUSIVE',
+      country: 'US',
+      cancel_at_period_end: false,
+      trial_end_time: null,
+      end_time: null,
+      dunning_state: 'DUNNING_STATE_UNSPECIFIED',
+      credit_balance: { amount_minor: '0', currency: 'USD' },
+    });
+    expect(sub.id).toMatch(/^sub_/);
+    expect(msOf(sub.current_period_end_time)).toBeGreaterThan(msOf(sub.current_period_start_time));
+    expect(msOf(sub.access_end_time)).toBe(msOf(sub.current_period_end_time));
+    const firstInvoice = created.latest_invoice;
+    expect(firstInvoice).toMatchObject({
+      id: sub.latest_invoice_id,
+      subscription_id: sub.id,
+      customer_id: customerId,
+      status: 'INVOICE_STATUS_PAID',
+      billing_reason: 'subscription_create',
+      total: { amount_minor: '5900', currency: 'USD' },
+      tax: { amount_minor: '0', currency: 'USD' },
+      tax_country: 'US',
+      attempt_count: 1,
+    });
+    expect(firstInvoice.number).toMatch(/^OBOL-\d{6}$/);
+    expect(firstInvoice.lines[0]).toMatchObject({ kind: 'subscription', price_id: 'price_plus_monthly_usd', amount: { amount_minor: '5900', currency: 'USD' } });
+    expect(firstInvoice.pay_time).not.toBeNull();
+    expect(created.payment).toMatchObject({ id: firstInvoice.payment_id, invoice_id: firstInvoice.id, checkout_session_id: '', status: 'PAYMENT_STATUS_SUCCEEDED', initiator: 'PAYMENT_INITIATOR_CUSTOMER' });
+    expect(created.payment_method).toMatchObject({ id: sub.payment_method_id, customer_id: customerId, status: 'PAYMENT_METHOD_STATUS_ACTIVE' });
+
+    // A replay returns the first response (byte for byte the same), with no second signup or charge.
+    expect(await ok(call(subscriptions, 'CreateSubscription', createRequest, { token: service }))).toEqual(created);
+    expect((await ok(call(payments, 'ListPayments', { customer_id: customerId }, { token: service }))).payments).toHaveLength(1);
+    // The same key for a different request is refused, not replayed.
+    const reused = await failed(call(subscriptions, 'CreateSubscription', { ...createRequest, country: 'DE' }, { token: service }));
+    expect(reused).toMatchObject({ code: grpc.status.ALREADY_EXISTS, obolCode: 'IDEMPOTENCY_KEY_REUSED' });
+
+    expect((await ok(call(subscriptions, 'GetSubscription', { subscription_id: sub.id }, { token: service }))).subscription).toEqual(sub);
+    expect((await ok(call(subscriptions, 'ListSubscriptions', { customer_id: customerId }, { token: service }))).subscriptions.map((s: Reply) => s.id)).toEqual([sub.id]);
+    expect((await ok(call(subscriptions, 'GetInvoice', { invoice_id: firstInvoice.id }, { token: service }))).invoice).toEqual(firstInvoice);
+    expect((await ok(call(subscriptions, 'ListInvoices', { subscription_id: sub.id }, { token: service }))).invoices).toEqual([firstInvoice]);
+
+    // Monthly → annual is an upgrade: now, with the unused time credited, charged off-session.
+    const changed = await ok(call(subscriptions, 'ChangeSubscriptionPlan', { subscription_id: sub.id, price_id: 'price_plus_annual_usd', idempotency_key: key('change') }, { token: service }));
+    expect(changed.subscription).toMatchObject({ id: sub.id, status: 'SUBSCRIPTION_STATUS_ACTIVE', price_id: 'price_plus_annual_usd', billing_interval: 'BILLING_INTERVAL_YEAR' });
+    const upgrade = changed.latest_invoice;
+    expect(upgrade).toMatchObject({ billing_reason: 'subscription_update', status: 'INVOICE_STATUS_PAID', subtotal: { amount_minor: '39900', currency: 'USD' } });
+    const credit = Number(upgrade.credit.amount_minor);
+    expect(credit).toBeGreaterThan(0);
+    expect(credit).toBeLessThanOrEqual(5900);
+    expect(upgrade.total).toEqual({ amount_minor: String(39900 - credit), currency: 'USD' });
+    expect(upgrade.lines.map((l: Reply) => l.kind)).toEqual(['subscription', 'proration_credit']);
+    expect(upgrade.lines[1].amount).toEqual({ amount_minor: String(-credit), currency: 'USD' });
+    expect(changed.payment).toMatchObject({ invoice_id: upgrade.id, status: 'PAYMENT_STATUS_SUCCEEDED', initiator: 'PAYMENT_INITIATOR_MERCHANT' });
+    expect((await ok(call(subscriptions, 'ListInvoices', { subscription_id: sub.id }, { token: service }))).invoices.map((i: Reply) => i.id)).toEqual([firstInvoice.id, upgrade.id]);
+
+    const updated = await ok(
+      call(subscriptions, 'UpdateSubscriptionPaymentMethod', { subscription_id: sub.id, payment_method_token: 'tok_mastercard', idempotency_key: key('pm') }, { token: service }),
+    );
+    expect(updated.payment_method).toMatchObject({ customer_id: customerId, status: 'PAYMENT_METHOD_STATUS_ACTIVE' });
+    expect(updated.payment_method.id).not.toBe(sub.payment_method_id);
+    expect(updated.subscription.payment_method_id).toBe(updated.payment_method.id);
+
+    const scheduled = await ok(call(subscriptions, 'CancelSubscription', { subscription_id: sub.id, at_period_end: true, idempotency_key: key('cancel') }, { token: service }));
+    expect(scheduled.subscription).toMatchObject({ status: 'SUBSCRIPTION_STATUS_ACTIVE', cancel_at_period_end: true, end_time: null });
+    expect(scheduled.subscription.cancel_time).not.toBeNull();
+    const resumed = await ok(call(subscriptions, 'ResumeSubscription', { subscription_id: sub.id, idempotency_key: key('resume') }, { token: service }));
+    expect(resumed.subscription).toMatchObject({ status: 'SUBSCRIPTION_STATUS_ACTIVE', cancel_at_period_end: false, cancel_time: null });
+
+    // Ending now with a prorated refund: the unused part of the annual period goes back.
+    const ended = await ok(
+      call(subscriptions, 'CancelSubscription', { subscription_id: sub.id, at_period_end: false, refund: 'REFUND_POLICY_PRORATED', idempotency_key: key('cancel') }, { token: service }),
+    );
+    expect(ended.subscription).toMatchObject({ status: 'SUBSCRIPTION_STATUS_CANCELED', end_reason: 'canceled_immediately' });
+    expect(ended.subscription.end_time).not.toBeNull();
+    expect(ended.payment.id).toBe(changed.payment.id);
+    const refunded = Number(ended.payment.amount_refunded.amount_minor);
+    expect(refunded).toBeGreaterThan(0);
+    expect(refunded).toBeLessThanOrEqual(39900 - credit);
+    expect(ended.payment.refunds).toHaveLength(1);
+  });
+
+  it('takes the plan default trial when trial_days is unset', async () => {
+    const customerId = customer();
+    const created = await ok(
+      call(subscriptions, 'CreateSubscription', { customer_id: customerId, price_id: 'price_plus_monthly_usd', country: 'US', payment_method_token: 'tok_visa', idempotency_key: key('subscribe') }, { token: service }),
+    );
+    expect(created.subscription).toMatchObject({ status: 'SUBSCRIPTION_STATUS_TRIALING', latest_invoice_id: '' });
+    const { create_time: createTime, trial_end_time: trialEnd } = created.subscription;
+    expect(msOf(trialEnd) - msOf(createTime)).toBe(7 * 86_400_000);
+    expect(created).toMatchObject({ latest_invoice: null, payment: null, payment_method: { status: 'PAYMENT_METHOD_STATUS_ACTIVE' } });
+    expect((await ok(call(subscriptions, 'ListInvoices', { subscription_id: created.subscription.id }, { token: service }))).invoices).toEqual([]);
+  });
+
+  it('maps subscription refusals to gRPC status codes with ErrorInfo, and changes nothing', async () => {
+    const customerId = customer();
+    const subscribe = (extra: Record<string, unknown>, token = service) =>
+      call(subscriptions, 'CreateSubscription', { customer_id: customerId, price_id: 'price_plus_monthly_usd', country: 'US', payment_method_token: 'tok_visa', trial_days: 0, idempotency_key: key('s'), ...extra }, { token });
+
+    // A one-time price is no plan.
+    const oneTime = await failed(subscribe({ price_id: 'price_ml_certificate_usd' }));
+    expect(oneTime).toMatchObject({ code: grpc.status.FAILED_PRECONDITION, obolCode: 'PRICE_NOT_RECURRING', statusCodeInDetails: grpc.status.FAILED_PRECONDITION });
+    expect(oneTime.info).toEqual({ reason: 'PRICE_NOT_RECURRING', domain: 'obol', metadata: { field: 'price_id' } });
+    expect((await failed(subscribe({ price_id: 'plus' }))).info).toEqual({ reason: 'INVALID_ID', domain: 'obol', metadata: { field: 'price_id' } });
+    expect((await failed(subscribe({ price_id: 'price_no_such_plan' }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await failed(subscribe({ trial_days: 400 }))).info).toEqual({ reason: 'VALIDATION_FAILED', domain: 'obol', metadata: { field: 'trial_days' } });
+    expect((await failed(subscribe({ payment_method_token: 'not a token' }))).info).toEqual({ reason: 'VALIDATION_FAILED', domain: 'obol', metadata: { field: 'payment_method_token' } });
+    expect(await failed(subscribe({ idempotency_key: '' }))).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, obolCode: 'IDEMPOTENCY_KEY_REQUIRED' });
+    // None of those left a subscription behind.
+    expect((await ok(call(subscriptions, 'ListSubscriptions', { customer_id: customerId }, { token: service }))).subscriptions).toEqual([]);
+
+    const unknown = await failed(call(subscriptions, 'GetSubscription', { subscription_id: newId('subscription') }, { token: service }));
+    expect(unknown).toMatchObject({ code: grpc.status.NOT_FOUND, obolCode: 'NOT_FOUND' });
+    expect(unknown.info).toEqual({ reason: 'NOT_FOUND', domain: 'obol', metadata: { field: 'subscription_id' } });
+    expect((await failed(call(subscriptions, 'GetInvoice', { invoice_id: newId('invoice') }, { token: service }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await failed(call(subscriptions, 'ListInvoices', { subscription_id: newId('subscription') }, { token: service }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await failed(call(subscriptions, 'ResumeSubscription', { subscription_id: newId('subscription'), idempotency_key: key('r') }, { token: service }))).code).toBe(grpc.status.NOT_FOUND);
+    const badId = await failed(call(subscriptions, 'GetInvoice', { invoice_id: 'invoice-1' }, { token: service }));
+    expect(badId).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, obolCode: 'INVALID_ID' });
+    expect(badId.info?.metadata).toEqual({ field: 'invoice_id' });
+
+    const sub = (await ok(subscribe({}))).subscription;
+    const second = await failed(subscribe({ price_id: 'price_plus_annual_usd' }));
+    expect(second).toMatchObject({ code: grpc.status.ALREADY_EXISTS, obolCode: 'SUBSCRIPTION_ALREADY_EXISTS' });
+    expect(second.info?.metadata).toEqual({ subscriptionId: sub.id });
+    // A period-end cancellation uses the period in full: a refund with it is a contradiction.
+    const refundAtEnd = await failed(
+      call(subscriptions, 'CancelSubscription', { subscription_id: sub.id, at_period_end: true, refund: 'REFUND_POLICY_PRORATED', idempotency_key: key('c') }, { token: service }),
+    );
+    expect(refundAtEnd).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, obolCode: 'VALIDATION_FAILED' });
+    expect(refundAtEnd.info?.metadata).toEqual({ field: 'refund' });
+    const samePlan = await failed(call(subscriptions, 'ChangeSubscriptionPlan', { subscription_id: sub.id, price_id: 'price_plus_monthly_usd', idempotency_key: key('p') }, { token: service }));
+    expect(samePlan).toMatchObject({ code: grpc.status.FAILED_PRECONDITION, obolCode: 'PLAN_CHANGE_NOT_ALLOWED' });
+    const otherCurrency = await failed(call(subscriptions, 'ChangeSubscriptionPlan', { subscription_id: sub.id, price_id: 'price_plus_annual_eur', idempotency_key: key('p') }, { token: service }));
+    expect(otherCurrency).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, obolCode: 'CURRENCY_MISMATCH' });
+    const declined = await failed(
+      call(subscriptions, 'UpdateSubscriptionPaymentMethod', { subscription_id: sub.id, payment_method_token: 'tok_chargeDeclined', idempotency_key: key('pm') }, { token: service }),
+    );
+    expect(declined).toMatchObject({ code: grpc.status.FAILED_PRECONDITION, obolCode: 'PAYMENT_METHOD_REQUIRED' });
+    expect(declined.info?.metadata).toEqual({ field: 'payment_method_token' });
+
+    // Who may do what: the use cases decide, and a learner's foreign subscription reads like none.
+    const learner = await h.token({ sub: customer(), roles: ['learner'] });
+    expect(await failed(call(subscriptions, 'GetSubscription', { subscription_id: sub.id }, { token: learner }))).toMatchObject({ code: grpc.status.NOT_FOUND, obolCode: 'NOT_FOUND' });
+    expect((await failed(call(subscriptions, 'CancelSubscription', { subscription_id: sub.id, idempotency_key: key('c') }, { token: learner }))).code).toBe(grpc.status.NOT_FOUND);
+    expect(await failed(subscribe({}, learner))).toMatchObject({ code: grpc.status.PERMISSION_DENIED, obolCode: 'FORBIDDEN' });
+    const finance = await h.token({ sub: 'staff_fin', roles: ['finance'] });
+    const denied = await failed(call(subscriptions, 'CancelSubscription', { subscription_id: sub.id, idempotency_key: key('c') }, { token: finance }));
+    expect(denied).toMatchObject({ code: grpc.status.PERMISSION_DENIED, obolCode: 'FORBIDDEN' });
+    expect(denied.info?.metadata).toEqual({ permission: 'subscription.manage' });
+    expect((await failed(call(subscriptions, 'GetSubscription', { subscription_id: sub.id }))).code).toBe(grpc.status.UNAUTHENTICATED);
+
+    // After every refusal the subscription is as it was.
+    expect((await ok(call(subscriptions, 'GetSubscription', { subscription_id: sub.id }, { token: finance }))).subscription).toEqual(sub);
+  });
+
   it('answers the standard health service without a token', async () => {
-    for (const name of ['', 'obol.v1.PaymentService', 'obol.v1.CheckoutService', 'obol.v1.EntitlementService']) {
+    for (const name of ['', 'obol.v1.PaymentService', 'obol.v1.CheckoutService', 'obol.v1.EntitlementService', 'obol.v1.SubscriptionService']) {
       expect((await ok(call(health, 'Check', { service: name }, { token: null }))).status, name).toBe('SERVING');
     }
     expect((await failed(call(health, 'Check', { service: 'obol.v1.NoSuchService' }))).code).toBe(grpc.status.NOT_FOUND);
@@ -254,7 +434,13 @@ describeEachDatabase('gRPC API', (dialect) => {
         stream.write(request);
       });
     const listed = await ask({ list_services: '*' });
-    expect(listed.list_services_response.service.map((s: Reply) => s.name).sort()).toEqual(['grpc.health.v1.Health', 'obol.v1.CheckoutService', 'obol.v1.EntitlementService', 'obol.v1.PaymentService']);
+    expect(listed.list_services_response.service.map((s: Reply) => s.name).sort()).toEqual([
+      'grpc.health.v1.Health',
+      'obol.v1.CheckoutService',
+      'obol.v1.EntitlementService',
+      'obol.v1.PaymentService',
+      'obol.v1.SubscriptionService',
+    ]);
     const described = await ask({ file_containing_symbol: 'obol.v1.PaymentService' });
     const descriptorRoot = protobuf.Root.fromJSON(require('protobufjs/google/protobuf/descriptor.json'));
     const FileDescriptorProto = descriptorRoot.lookupType('google.protobuf.FileDescriptorProto');
@@ -263,6 +449,21 @@ describeEachDatabase('gRPC API', (dialect) => {
     expect(paymentsFile?.service?.[0]?.method?.map((m: Reply) => m.name)).toEqual(['GetPayment', 'ListPayments', 'CapturePayment', 'RefundPayment']);
     // Its imports come along, so a tool can decode every message.
     expect(files.map((f) => f.name)).toEqual(expect.arrayContaining(['obol/v1/common.proto', 'google/protobuf/timestamp.proto']));
+    const subscriptionFiles = await ask({ file_containing_symbol: 'obol.v1.SubscriptionService' });
+    const subscriptionsFile = (subscriptionFiles.file_descriptor_response.file_descriptor_proto as Buffer[])
+      .map((b) => FileDescriptorProto.toObject(FileDescriptorProto.decode(b)) as Reply)
+      .find((f) => f.name === 'obol/v1/subscriptions.proto');
+    expect(subscriptionsFile?.service?.[0]?.method?.map((m: Reply) => m.name)).toEqual([
+      'GetSubscription',
+      'ListSubscriptions',
+      'ListInvoices',
+      'GetInvoice',
+      'CreateSubscription',
+      'CancelSubscription',
+      'ResumeSubscription',
+      'ChangeSubscriptionPlan',
+      'UpdateSubscriptionPaymentMethod',
+    ]);
     stream.end();
   });
 

@@ -21,6 +21,7 @@ import {
   getSubscription,
   listInvoices,
   payOpenInvoice,
+  resumeSubscription,
   startSubscription,
   updateSubscriptionPaymentMethod,
   type SubscriptionResult,
@@ -164,6 +165,55 @@ describeEachDatabase('subscription billing on test clocks', (dialect) => {
     // the unearned part of the running annual period (it started this instant: all of its net).
     const running = all[2]!;
     expect(await accountBalance(h.app.db.kysely, 'deferred_revenue', 'EUR')).toBeLessThanOrEqual(-(running.total - running.tax));
+  });
+
+  it('a downgrade from annual to monthly waits for the year to end, then bills monthly', async () => {
+    const customerId = customer('downgrade');
+    const t0 = Date.UTC(2027, 5, 15, 0, 0, 0);
+    const clockId = await clockFor(customerId, t0);
+    const started = await start(customerId, 'price_plus_annual_usd', 'tok_visa');
+    expect(started.invoice).toMatchObject({ status: 'paid', subtotal: 39900 });
+    await advance(clockId, Date.UTC(2027, 9, 1, 0, 0, 0));
+    const scheduled = await changeSubscriptionPlan(deps(), { caller: ADMIN, subscriptionId: started.subscription.id, priceId: 'price_plus_monthly_usd', requestKey: key() });
+    // Nothing changes before the year is over: no credit, no invoice, the annual plan runs on.
+    expect(scheduled.subscription).toMatchObject({ priceId: 'price_plus_annual_usd', pendingPriceId: 'price_plus_monthly_usd', currentPeriodEnd: Date.UTC(2028, 5, 15, 0, 0, 0) });
+    expect(scheduled.invoice!.id).toBe(started.invoice!.id);
+    await advance(clockId, Date.UTC(2028, 7, 15, 0, 0, 0));
+    const all = await invoices(started.subscription.id);
+    expect(all.map((i) => [i.billingReason, i.subtotal, i.periodStart, i.status])).toEqual([
+      ['subscription_create', 39900, t0, 'paid'],
+      ['subscription_cycle', 5900, Date.UTC(2028, 5, 15, 0, 0, 0), 'paid'],
+      ['subscription_cycle', 5900, Date.UTC(2028, 6, 15, 0, 0, 0), 'paid'],
+      ['subscription_cycle', 5900, Date.UTC(2028, 7, 15, 0, 0, 0), 'paid'],
+    ]);
+    expect(await sub(started.subscription.id)).toMatchObject({ priceId: 'price_plus_monthly_usd', billingInterval: 'month', pendingPriceId: null, status: 'active' });
+    await ledgerBalanced();
+  });
+
+  it('a cancellation at the period end keeps access to the end, and resuming it before then keeps the subscription renewing', async () => {
+    const customerId = customer('resume');
+    const t0 = Date.UTC(2027, 2, 5, 0, 0, 0);
+    const clockId = await clockFor(customerId, t0);
+    const started = await start(customerId, 'price_data_science_monthly_usd', 'tok_visa');
+    await advance(clockId, t0 + 10 * DAY);
+    const canceled = await cancelSubscription(deps(), { caller: ADMIN, subscriptionId: started.subscription.id, atPeriodEnd: true, refund: 'none', requestKey: key() });
+    expect(canceled.subscription).toMatchObject({ status: 'active', cancelAtPeriodEnd: true });
+    await advance(clockId, t0 + 20 * DAY);
+    const resumed = await resumeSubscription(deps(), { caller: ADMIN, subscriptionId: started.subscription.id });
+    expect(resumed.subscription).toMatchObject({ status: 'active', cancelAtPeriodEnd: false, canceledAt: null });
+    await advance(clockId, Date.UTC(2027, 4, 5, 0, 0, 0));
+    expect((await invoices(started.subscription.id)).map((i) => i.status)).toEqual(['paid', 'paid', 'paid']);
+
+    // Canceled at the period end for good this time: access to the end, then nothing more billed.
+    await cancelSubscription(deps(), { caller: ADMIN, subscriptionId: started.subscription.id, atPeriodEnd: true, refund: 'none', requestKey: key() });
+    const end = Date.UTC(2027, 5, 5, 0, 0, 0);
+    await advance(clockId, end + 40 * DAY);
+    expect(await sub(started.subscription.id)).toMatchObject({ status: 'canceled', endReason: 'canceled_at_period_end', endedAt: end });
+    expect(await invoices(started.subscription.id)).toHaveLength(3);
+    expect(await access(customerId, 'specialization:data-science', end - 1)).toBe(true);
+    expect(await access(customerId, 'specialization:data-science', end)).toBe(false);
+    await ledgerBalanced();
+    expect(await h.app.db.kysely.selectFrom('revenue_schedules').select('status').where('subscription_id', '=', started.subscription.id).where('status', '=', 'active').execute()).toEqual([]);
   });
 
   it('a trial canceled before it ends charges nothing and access ends with the trial', async () => {

@@ -20,6 +20,24 @@ import {
   type Payment,
 } from '../../gen/obol/v1/payments_pb.js';
 import { CheckoutSessionSchema, CheckoutSessionStatus as PbSessionStatus, type CheckoutSession } from '../../gen/obol/v1/checkout_pb.js';
+import type { BillingInterval, TaxBehavior } from '../../catalog/index.js';
+import type { PaymentMethodStatus, PaymentMethodView } from '../../payments/index.js';
+import type { DunningState, InvoiceStatus, InvoiceView, RefundPolicy, SubscriptionResult, SubscriptionStatus, SubscriptionView } from '../../subscriptions/index.js';
+import {
+  BillingInterval as PbBillingInterval,
+  DunningState as PbDunningState,
+  InvoiceSchema,
+  InvoiceStatus as PbInvoiceStatus,
+  PaymentMethodSchema,
+  PaymentMethodStatus as PbPaymentMethodStatus,
+  RefundPolicy as PbRefundPolicy,
+  SubscriptionSchema,
+  SubscriptionStatus as PbSubscriptionStatus,
+  TaxBehavior as PbTaxBehavior,
+  type Invoice,
+  type PaymentMethod,
+  type Subscription,
+} from '../../gen/obol/v1/subscriptions_pb.js';
 
 /** A request's int64 as a number of minor units, refused when JavaScript cannot hold it exactly. */
 export function minorUnitsFrom(value: bigint, field: string): number {
@@ -213,4 +231,221 @@ export function checkoutSessionMessage(s: CheckoutSessionView): CheckoutSession 
     ...(s.completedAt !== null ? { completeTime: timeOf(s.completedAt) } : {}),
     createTime: timeOf(s.createdAt),
   });
+}
+
+/** A nullable instant of a view as an optional Timestamp field (unset for null). */
+function optionalTime<K extends string>(key: K, ms: number | null): { [P in K]?: Timestamp } {
+  return (ms === null ? {} : { [key]: timeOf(ms) }) as { [P in K]?: Timestamp };
+}
+
+export function subscriptionStatusOf(value: SubscriptionStatus): PbSubscriptionStatus {
+  switch (value) {
+    case 'incomplete':
+      return PbSubscriptionStatus.INCOMPLETE;
+    case 'incomplete_expired':
+      return PbSubscriptionStatus.INCOMPLETE_EXPIRED;
+    case 'trialing':
+      return PbSubscriptionStatus.TRIALING;
+    case 'active':
+      return PbSubscriptionStatus.ACTIVE;
+    case 'past_due':
+      return PbSubscriptionStatus.PAST_DUE;
+    case 'canceled':
+      return PbSubscriptionStatus.CANCELED;
+    case 'unpaid':
+      return PbSubscriptionStatus.UNPAID;
+    default: {
+      const unhandled: never = value;
+      throw new Error(`unknown subscription status ${String(unhandled)}`);
+    }
+  }
+}
+
+export function invoiceStatusOf(value: InvoiceStatus): PbInvoiceStatus {
+  switch (value) {
+    case 'draft':
+      return PbInvoiceStatus.DRAFT;
+    case 'open':
+      return PbInvoiceStatus.OPEN;
+    case 'paid':
+      return PbInvoiceStatus.PAID;
+    case 'void':
+      return PbInvoiceStatus.VOID;
+    case 'uncollectible':
+      return PbInvoiceStatus.UNCOLLECTIBLE;
+    default: {
+      const unhandled: never = value;
+      throw new Error(`unknown invoice status ${String(unhandled)}`);
+    }
+  }
+}
+
+export function billingIntervalOf(value: BillingInterval): PbBillingInterval {
+  switch (value) {
+    case 'month':
+      return PbBillingInterval.MONTH;
+    case 'year':
+      return PbBillingInterval.YEAR;
+    default: {
+      const unhandled: never = value;
+      throw new Error(`unknown billing interval ${String(unhandled)}`);
+    }
+  }
+}
+
+export function taxBehaviorOf(value: TaxBehavior): PbTaxBehavior {
+  switch (value) {
+    case 'inclusive':
+      return PbTaxBehavior.INCLUSIVE;
+    case 'exclusive':
+      return PbTaxBehavior.EXCLUSIVE;
+    default: {
+      const unhandled: never = value;
+      throw new Error(`unknown tax behavior ${String(unhandled)}`);
+    }
+  }
+}
+
+/** No dunning is the enum's zero value (UNSPECIFIED), as the contract documents. */
+export function dunningStateOf(value: DunningState | null): PbDunningState {
+  switch (value) {
+    case null:
+      return PbDunningState.UNSPECIFIED;
+    case 'retrying':
+      return PbDunningState.RETRYING;
+    case 'await_payment_method':
+      return PbDunningState.AWAIT_PAYMENT_METHOD;
+    case 'await_customer_authentication':
+      return PbDunningState.AWAIT_CUSTOMER_AUTHENTICATION;
+    default: {
+      const unhandled: never = value;
+      throw new Error(`unknown dunning state ${String(unhandled)}`);
+    }
+  }
+}
+
+export function paymentMethodStatusOf(value: PaymentMethodStatus): PbPaymentMethodStatus {
+  switch (value) {
+    case 'pending':
+      return PbPaymentMethodStatus.PENDING;
+    case 'active':
+      return PbPaymentMethodStatus.ACTIVE;
+    case 'failed':
+      return PbPaymentMethodStatus.FAILED;
+    case 'detached':
+      return PbPaymentMethodStatus.DETACHED;
+    default: {
+      const unhandled: never = value;
+      throw new Error(`unknown payment method status ${String(unhandled)}`);
+    }
+  }
+}
+
+/** UNSPECIFIED is the proto3 default, so it means what the use case defaults to: no refund. */
+export function refundPolicyFrom(value: PbRefundPolicy): RefundPolicy {
+  switch (value) {
+    case PbRefundPolicy.UNSPECIFIED:
+    case PbRefundPolicy.NONE:
+      return 'none';
+    case PbRefundPolicy.PRORATED:
+      return 'prorated';
+    default:
+      throw new ObolError('VALIDATION_FAILED', 'refund must be NONE or PRORATED.', { field: 'refund' });
+  }
+}
+
+export function subscriptionMessage(s: SubscriptionView): Subscription {
+  return create(SubscriptionSchema, {
+    id: s.id,
+    customerId: s.customerId,
+    status: subscriptionStatusOf(s.status),
+    productId: s.productId,
+    priceId: s.priceId,
+    unitAmount: moneyOf(s.unitAmount, s.currency),
+    billingInterval: billingIntervalOf(s.billingInterval),
+    taxBehavior: taxBehaviorOf(s.taxBehavior),
+    country: s.country,
+    couponId: s.couponId ?? '',
+    testClockId: s.testClockId ?? '',
+    paymentMethodId: s.paymentMethodId ?? '',
+    ...optionalTime('trialEndTime', s.trialEnd),
+    currentPeriodStartTime: timeOf(s.currentPeriodStart),
+    currentPeriodEndTime: timeOf(s.currentPeriodEnd),
+    ...optionalTime('accessEndTime', s.accessUntil),
+    cancelAtPeriodEnd: s.cancelAtPeriodEnd,
+    ...optionalTime('cancelTime', s.canceledAt),
+    ...optionalTime('endTime', s.endedAt),
+    endReason: s.endReason ?? '',
+    pendingPriceId: s.pendingPriceId ?? '',
+    creditBalance: moneyOf(s.creditBalance, s.currency),
+    latestInvoiceId: s.latestInvoiceId ?? '',
+    dunningState: dunningStateOf(s.dunningState),
+    dunningRetries: s.dunningRetries,
+    ...optionalTime('dunningDeadlineTime', s.dunningDeadline),
+    createTime: timeOf(s.createdAt),
+    updateTime: timeOf(s.updatedAt),
+  });
+}
+
+export function invoiceMessage(i: InvoiceView): Invoice {
+  return create(InvoiceSchema, {
+    id: i.id,
+    number: i.number ?? '',
+    subscriptionId: i.subscriptionId,
+    customerId: i.customerId,
+    status: invoiceStatusOf(i.status),
+    billingReason: i.billingReason,
+    periodStartTime: timeOf(i.periodStart),
+    periodEndTime: timeOf(i.periodEnd),
+    subtotal: moneyOf(i.subtotal, i.currency),
+    discount: moneyOf(i.discount, i.currency),
+    credit: moneyOf(i.credit, i.currency),
+    tax: moneyOf(i.tax, i.currency),
+    total: moneyOf(i.total, i.currency),
+    taxCountry: i.taxCountry,
+    taxRateBps: i.taxRateBps,
+    paymentId: i.paymentId ?? '',
+    attemptCount: i.attemptCount,
+    lines: i.lines.map((l) => ({
+      kind: l.kind,
+      description: l.description,
+      priceId: l.priceId ?? '',
+      periodStartTime: timeOf(l.periodStart),
+      periodEndTime: timeOf(l.periodEnd),
+      amount: moneyOf(l.amount, i.currency),
+    })),
+    ...optionalTime('finalizeTime', i.finalizedAt),
+    ...optionalTime('payTime', i.paidAt),
+    createTime: timeOf(i.createdAt),
+  });
+}
+
+export function paymentMethodMessage(m: PaymentMethodView): PaymentMethod {
+  return create(PaymentMethodSchema, {
+    id: m.id,
+    customerId: m.customerId,
+    connector: m.connector,
+    status: paymentMethodStatusOf(m.status),
+    declineCode: m.declineCode ?? '',
+    declineReason: m.declineReason ?? '',
+    createTime: timeOf(m.createdAt),
+  });
+}
+
+/**
+ * A subscription mutation's result: the same four fields in every mutation's response message
+ * (each RPC has its own response type, as buf's STANDARD rules want), unset when null.
+ */
+export function subscriptionResultFields(r: SubscriptionResult): {
+  subscription: Subscription;
+  latestInvoice?: Invoice;
+  payment?: Payment;
+  paymentMethod?: PaymentMethod;
+} {
+  return {
+    subscription: subscriptionMessage(r.subscription),
+    ...(r.invoice !== null ? { latestInvoice: invoiceMessage(r.invoice) } : {}),
+    ...(r.payment !== null ? { payment: paymentMessage(r.payment) } : {}),
+    ...(r.paymentMethod !== null ? { paymentMethod: paymentMethodMessage(r.paymentMethod) } : {}),
+  };
 }

@@ -20,6 +20,10 @@ describe('grpcStatusFor', () => {
     expect(grpcStatusFor('PRICE_NOT_FOUND')).toBe(status.NOT_FOUND);
     expect(grpcStatusFor('CHECKOUT_SESSION_NOT_OPEN')).toBe(status.FAILED_PRECONDITION);
     expect(grpcStatusFor('REFUND_EXCEEDS_CAPTURED')).toBe(status.FAILED_PRECONDITION);
+    expect(grpcStatusFor('PRICE_NOT_RECURRING')).toBe(status.FAILED_PRECONDITION);
+    expect(grpcStatusFor('SUBSCRIPTION_NOT_ACTIVE')).toBe(status.FAILED_PRECONDITION);
+    expect(grpcStatusFor('PLAN_CHANGE_NOT_ALLOWED')).toBe(status.FAILED_PRECONDITION);
+    expect(grpcStatusFor('SUBSCRIPTION_ALREADY_EXISTS')).toBe(status.ALREADY_EXISTS);
     expect(grpcStatusFor('IDEMPOTENCY_KEY_REUSED')).toBe(status.ALREADY_EXISTS);
     expect(grpcStatusFor('IDEMPOTENCY_REQUEST_IN_PROGRESS')).toBe(status.ABORTED);
     expect(grpcStatusFor('UNAUTHENTICATED')).toBe(status.UNAUTHENTICATED);

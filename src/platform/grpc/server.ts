@@ -1,6 +1,6 @@
 /**
- * The grpc role: Obol's internal gRPC API (obol.v1 payments, checkout, entitlements), the
- * standard health service and server reflection, on its own port (GRPC_PORT).
+ * The grpc role: Obol's internal gRPC API (obol.v1 payments, checkout, entitlements,
+ * subscriptions), the standard health service and server reflection, on its own port (GRPC_PORT).
  *
  * Plaintext HTTP/2: this port is for other back-end services on an internal network (a service
  * mesh or load balancer adds TLS). Callers authenticate with the same bearer tokens as the HTTP
@@ -15,6 +15,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { CheckoutService, file_obol_v1_checkout } from '../../gen/obol/v1/checkout_pb.js';
 import { EntitlementService, file_obol_v1_entitlements } from '../../gen/obol/v1/entitlements_pb.js';
 import { PaymentService, file_obol_v1_payments } from '../../gen/obol/v1/payments_pb.js';
+import { SubscriptionService, file_obol_v1_subscriptions } from '../../gen/obol/v1/subscriptions_pb.js';
 import { Health, file_grpc_health_v1_health } from '../../gen/grpc/health/v1/health_pb.js';
 import type { App } from '../app.js';
 import { checkoutHandlers } from './checkout.js';
@@ -22,9 +23,10 @@ import { entitlementHandlers } from './entitlements.js';
 import { createHealthService } from './health.js';
 import { paymentHandlers } from './payments.js';
 import { bindService } from './service.js';
+import { subscriptionHandlers } from './subscriptions.js';
 
 /** The Obol services this server offers, by full name (what health and reflection report). */
-export const OBOL_GRPC_SERVICES = [PaymentService.typeName, EntitlementService.typeName, CheckoutService.typeName] as const;
+export const OBOL_GRPC_SERVICES = [PaymentService.typeName, EntitlementService.typeName, CheckoutService.typeName, SubscriptionService.typeName] as const;
 
 export interface GrpcServer {
   /** The port actually bound (useful with GRPC_PORT=0). */
@@ -61,12 +63,14 @@ export async function startGrpcServer(app: App, args: { readonly host: string; r
   const payments = bindService(app, PaymentService, paymentHandlers(app));
   const checkout = bindService(app, CheckoutService, checkoutHandlers(app));
   const entitlements = bindService(app, EntitlementService, entitlementHandlers(app));
+  const subscriptions = bindService(app, SubscriptionService, subscriptionHandlers(app));
   server.addService(payments.definition, payments.implementation);
   server.addService(checkout.definition, checkout.implementation);
   server.addService(entitlements.definition, entitlements.implementation);
+  server.addService(subscriptions.definition, subscriptions.implementation);
   const health = createHealthService(app, OBOL_GRPC_SERVICES);
   server.addService(health.definition, health.implementation);
-  new ReflectionService(reflectionPackage([file_obol_v1_payments, file_obol_v1_checkout, file_obol_v1_entitlements, file_grpc_health_v1_health]), {
+  new ReflectionService(reflectionPackage([file_obol_v1_payments, file_obol_v1_checkout, file_obol_v1_entitlements, file_obol_v1_subscriptions, file_grpc_health_v1_health]), {
     services: [...OBOL_GRPC_SERVICES, Health.typeName],
   }).addToServer(server);
 
