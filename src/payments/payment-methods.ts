@@ -60,6 +60,7 @@ async function insertMethod(
     readonly connector: string;
     readonly state: { readonly status: 'active'; readonly gatewayReference: string } | { readonly status: 'pending'; readonly token: string };
     readonly createdByPaymentId: string | null;
+    readonly requestKey: string | null;
     readonly now: number;
   },
 ): Promise<void> {
@@ -73,6 +74,7 @@ async function insertMethod(
       token: m.state.status === 'pending' ? m.state.token : null,
       status: m.state.status,
       created_by_payment_id: m.createdByPaymentId,
+      request_key: m.requestKey,
       decline_code: null,
       decline_reason: null,
       created_at: m.now,
@@ -88,22 +90,26 @@ export async function recordSavedPaymentMethod(
   args: { readonly customerId: string; readonly connector: string; readonly gatewayReference: string; readonly createdByPaymentId: string | null; readonly now: number },
 ): Promise<string> {
   const id = newId('paymentMethod', args.now);
-  await insertMethod(tx, { id, customerId: args.customerId, connector: args.connector, state: { status: 'active', gatewayReference: args.gatewayReference }, createdByPaymentId: args.createdByPaymentId, now: args.now });
+  await insertMethod(tx, { id, customerId: args.customerId, connector: args.connector, state: { status: 'active', gatewayReference: args.gatewayReference }, createdByPaymentId: args.createdByPaymentId, requestKey: null, now: args.now });
   return id;
 }
 
 /**
  * Inside the caller's transaction: commits a `pending` saved method at the connector the routing
- * rules pick, to be sent by `completeSavePaymentMethod` after the commit.
+ * rules pick, to be sent by `completeSavePaymentMethod` after the commit. A repeat of the same
+ * request (the customer's `requestKey`) returns the method the first one created, whatever became
+ * of it, so a retried request never saves twice.
  */
 export async function beginSavePaymentMethod(
   deps: PaymentsDeps,
   tx: Tx,
-  args: { readonly customerId: string; readonly customerCountry: string | null; readonly currency: string; readonly paymentMethodToken: string; readonly now: number },
+  args: { readonly customerId: string; readonly customerCountry: string | null; readonly currency: string; readonly paymentMethodToken: string; readonly requestKey: string; readonly now: number },
 ): Promise<string> {
+  const earlier = await tx.selectFrom('payment_methods').select('id').where('customer_id', '=', args.customerId).where('request_key', '=', args.requestKey).executeTakeFirst();
+  if (earlier) return earlier.id;
   const id = newId('paymentMethod', args.now);
   const { connector } = deps.connectors.route({ paymentId: id, currency: args.currency, amount: 0, customerCountry: args.customerCountry, paymentMethod: args.paymentMethodToken });
-  await insertMethod(tx, { id, customerId: args.customerId, connector: connector.name, state: { status: 'pending', token: args.paymentMethodToken }, createdByPaymentId: null, now: args.now });
+  await insertMethod(tx, { id, customerId: args.customerId, connector: connector.name, state: { status: 'pending', token: args.paymentMethodToken }, createdByPaymentId: null, requestKey: args.requestKey, now: args.now });
   return id;
 }
 

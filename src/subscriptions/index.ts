@@ -14,6 +14,7 @@ export {
   type ChangePlanProps,
   type PayInvoiceProps,
   type UpdatePaymentMethodProps,
+  type UpdatePaymentMethodResult,
 } from './manage.js';
 export { getInvoice, getSubscription, listInvoices, listSubscriptions } from './read.js';
 export { subscriptionPaymentHooks } from './hooks.js';

@@ -14,7 +14,9 @@ import {
   completeSavePaymentMethod,
   detachPaymentMethod,
   executeAttempt,
+  loadPaymentMethod,
   refundPayment,
+  type PaymentMethodView,
 } from '../payments/index.js';
 import type { Tx } from '../platform/db/index.js';
 import { cancelJobsOf, scheduleJob } from '../platform/jobs/index.js';
@@ -225,11 +227,21 @@ export interface UpdatePaymentMethodProps extends SubscriptionRef {
   readonly requestKey: string;
 }
 
+export interface UpdatePaymentMethodResult extends SubscriptionResult {
+  /**
+   * The method this request saved: `active` (now the subscription's), or `failed` with the
+   * issuer's decline when the gateway would not save it (the subscription is then unchanged and
+   * keeps its old method). A decline is an outcome to show the learner, not an error.
+   */
+  readonly savedPaymentMethod: PaymentMethodView;
+}
+
 /**
  * Saves a new payment method for the subscription (the old one is detached) and, when an invoice
- * is open in dunning, retries it at once with the new method.
+ * is open in dunning, retries it at once with the new method. A repeat with the same request key
+ * saves nothing again and charges nothing again.
  */
-export async function updateSubscriptionPaymentMethod(deps: SubscriptionsDeps, props: UpdatePaymentMethodProps): Promise<SubscriptionResult> {
+export async function updateSubscriptionPaymentMethod(deps: SubscriptionsDeps, props: UpdatePaymentMethodProps): Promise<UpdatePaymentMethodResult> {
   const { db } = deps;
   const found = await owned(deps, props);
   assertLive(found);
@@ -239,16 +251,16 @@ export async function updateSubscriptionPaymentMethod(deps: SubscriptionsDeps, p
   const pendingId = await db.transaction(async (tx) => {
     const sub = await lockLive(deps, tx, found.id);
     const now = await deps.clocks.now(sub.test_clock_id, tx);
-    return beginSavePaymentMethod(deps.payments, tx, { customerId: sub.customer_id, customerCountry: sub.country, currency: sub.currency, paymentMethodToken: props.paymentMethodToken, now });
+    return beginSavePaymentMethod(deps.payments, tx, { customerId: sub.customer_id, customerCountry: sub.country, currency: sub.currency, paymentMethodToken: props.paymentMethodToken, requestKey: `update:${props.requestKey}`, now });
   });
   const method = await completeSavePaymentMethod(deps.payments, pendingId);
-  if (method.status !== 'active') {
-    throw new ObolError('PAYMENT_METHOD_REQUIRED', `The payment method was declined (${method.declineReason ?? method.declineCode ?? 'declined'}); try another one.`, { field: 'paymentMethodToken' });
-  }
+  if (method.status !== 'active') return { ...(await resultOf(deps, found.id)), savedPaymentMethod: method };
   const attemptId = await db.transaction(async (tx): Promise<string | null> => {
     const sub = await lockLive(deps, tx, found.id);
+    // A repeat of a request that already got this far: the switch (and its retry) happened.
+    if (sub.payment_method_id === method.id) return null;
     const now = await deps.clocks.now(sub.test_clock_id, tx);
-    if (sub.payment_method_id !== null && sub.payment_method_id !== method.id) await detachPaymentMethod(tx, { paymentMethodId: sub.payment_method_id, now });
+    if (sub.payment_method_id !== null) await detachPaymentMethod(tx, { paymentMethodId: sub.payment_method_id, now });
     const updated = await saveSubscription(tx, sub, { payment_method_id: method.id, ...(sub.dunning_state === 'await_payment_method' ? { dunning_state: 'retrying' } : {}) }, now);
     if (statusOf(updated) !== 'past_due' && statusOf(updated) !== 'unpaid') return null;
     if (updated.latest_invoice_id === null) return null;
@@ -257,7 +269,7 @@ export async function updateSubscriptionPaymentMethod(deps: SubscriptionsDeps, p
     return chargeInvoice(deps, tx, { sub: updated, invoice, requestKey: `${props.requestKey}:retry`, now });
   });
   if (attemptId !== null) await executeAttempt(deps.payments, attemptId);
-  return resultOf(deps, found.id);
+  return { ...(await resultOf(deps, found.id)), savedPaymentMethod: (await loadPaymentMethod(db.kysely, method.id)) ?? method };
 }
 
 export interface PayInvoiceProps extends SubscriptionRef {

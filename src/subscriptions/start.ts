@@ -175,7 +175,7 @@ export async function startSubscription(deps: SubscriptionsDeps, props: StartSub
 
 /** A saved method waiting to be sent, remembered on the subscription until it is answered. */
 async function beginSave(deps: SubscriptionsDeps, tx: Tx, sub: SubscriptionRow, token: string, now: number): Promise<Pending> {
-  const paymentMethodId = await beginSavePaymentMethod(deps.payments, tx, { customerId: sub.customer_id, customerCountry: sub.country, currency: sub.currency, paymentMethodToken: token, now });
+  const paymentMethodId = await beginSavePaymentMethod(deps.payments, tx, { customerId: sub.customer_id, customerCountry: sub.country, currency: sub.currency, paymentMethodToken: token, requestKey: `signup:${sub.create_request_key}`, now });
   await tx.updateTable('subscriptions').set({ payment_method_id: paymentMethodId }).where('id', '=', sub.id).execute();
   return { kind: 'save', paymentMethodId };
 }

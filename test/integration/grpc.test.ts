@@ -390,11 +390,12 @@ describeEachDatabase('gRPC API', (dialect) => {
     expect(samePlan).toMatchObject({ code: grpc.status.FAILED_PRECONDITION, obolCode: 'PLAN_CHANGE_NOT_ALLOWED' });
     const otherCurrency = await failed(call(subscriptions, 'ChangeSubscriptionPlan', { subscription_id: sub.id, price_id: 'price_plus_annual_eur', idempotency_key: key('p') }, { token: service }));
     expect(otherCurrency).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, obolCode: 'CURRENCY_MISMATCH' });
-    const declined = await failed(
+    // A card the issuer will not let us save is an outcome, not an error: the subscription keeps its method.
+    const declined = await ok(
       call(subscriptions, 'UpdateSubscriptionPaymentMethod', { subscription_id: sub.id, payment_method_token: 'tok_chargeDeclined', idempotency_key: key('pm') }, { token: service }),
     );
-    expect(declined).toMatchObject({ code: grpc.status.FAILED_PRECONDITION, obolCode: 'PAYMENT_METHOD_REQUIRED' });
-    expect(declined.info?.metadata).toEqual({ field: 'payment_method_token' });
+    expect(declined.saved_payment_method).toMatchObject({ status: 'PAYMENT_METHOD_STATUS_FAILED', decline_code: 'card_declined', decline_reason: 'generic_decline' });
+    expect(declined.payment_method.id).not.toBe(declined.saved_payment_method.id);
 
     // Who may do what: the use cases decide, and a learner's foreign subscription reads like none.
     const learner = await h.token({ sub: customer(), roles: ['learner'] });

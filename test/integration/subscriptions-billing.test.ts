@@ -268,10 +268,21 @@ describeEachDatabase('subscription billing on test clocks', (dialect) => {
     await advance(clockId, renewal + 5 * DAY);
     // No retries were made against the lost card.
     expect((await offSessionCharges(customerId)).map((c) => c.status)).toEqual(['failed']);
-    const updated = await updateSubscriptionPaymentMethod(deps(), { caller: ADMIN, subscriptionId: started.subscription.id, paymentMethodToken: 'tok_visa', requestKey: key() });
+    // A card the issuer will not save is an outcome: the subscription keeps waiting, unchanged.
+    const refused = await updateSubscriptionPaymentMethod(deps(), { caller: ADMIN, subscriptionId: started.subscription.id, paymentMethodToken: 'tok_chargeDeclined', requestKey: key() });
+    expect(refused.savedPaymentMethod).toMatchObject({ status: 'failed', declineReason: 'generic_decline' });
+    expect(refused.subscription).toMatchObject({ status: 'past_due', dunningState: 'await_payment_method', paymentMethodId: started.subscription.paymentMethodId });
+    const request = { caller: ADMIN, subscriptionId: started.subscription.id, paymentMethodToken: 'tok_visa', requestKey: key() };
+    const updated = await updateSubscriptionPaymentMethod(deps(), request);
     await h.runWorker();
-    expect(updated.subscription).toMatchObject({ status: 'active', dunningState: null });
+    expect(updated.subscription).toMatchObject({ status: 'active', dunningState: null, paymentMethodId: updated.savedPaymentMethod.id });
     expect(updated.invoice).toMatchObject({ status: 'paid', periodStart: renewal });
+    expect((await offSessionCharges(customerId)).map((c) => c.status)).toEqual(['failed', 'succeeded']);
+    // The same request again (a client retrying after a lost answer) saves nothing and charges nothing.
+    const saves = (await h.app.sandbox.chargeLog()).filter((c) => c.operation === 'save').length;
+    const again = await updateSubscriptionPaymentMethod(deps(), request);
+    expect(again.savedPaymentMethod.id).toBe(updated.savedPaymentMethod.id);
+    expect((await h.app.sandbox.chargeLog()).filter((c) => c.operation === 'save').length).toBe(saves);
     expect((await offSessionCharges(customerId)).map((c) => c.status)).toEqual(['failed', 'succeeded']);
     await ledgerBalanced();
   });

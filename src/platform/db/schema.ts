@@ -341,6 +341,8 @@ export interface PaymentMethodsTable {
   /** pending (save sent, answer not yet known), active, failed (declined), detached. */
   status: string;
   created_by_payment_id: string | null;
+  /** The caller's key for a save on its own (null for one saved by a payment): a repeat finds this row. */
+  request_key: string | null;
   decline_code: string | null;
   decline_reason: string | null;
   created_at: number;

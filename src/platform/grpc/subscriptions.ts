@@ -17,10 +17,11 @@ import {
   startSubscription,
   updateSubscriptionPaymentMethod,
   type SubscriptionResult,
+  type UpdatePaymentMethodResult,
 } from '../../subscriptions/index.js';
 import type { SubscriptionService } from '../../gen/obol/v1/subscriptions_pb.js';
 import type { App } from '../app.js';
-import { invoiceMessage, refundPolicyFrom, subscriptionMessage, subscriptionResultFields } from './convert.js';
+import { invoiceMessage, paymentMethodMessage, refundPolicyFrom, subscriptionMessage, subscriptionResultFields } from './convert.js';
 import { optionalText, requireId, requireText } from './payments.js';
 import type { UnaryHandlers } from './service.js';
 
@@ -99,10 +100,10 @@ export function subscriptionHandlers(app: App): UnaryHandlers<(typeof Subscripti
     async updateSubscriptionPaymentMethod(req, { caller, idempotent }) {
       const subscriptionId = requireId('subscription', req.subscriptionId, 'subscription_id');
       const paymentMethodToken = requireText(req.paymentMethodToken, 'payment_method_token', 255);
-      const result = await idempotent<SubscriptionResult>(req.idempotencyKey, () =>
+      const result = await idempotent<UpdatePaymentMethodResult>(req.idempotencyKey, () =>
         updateSubscriptionPaymentMethod(deps, { caller, subscriptionId, paymentMethodToken, requestKey: req.idempotencyKey }),
       );
-      return subscriptionResultFields(result);
+      return { ...subscriptionResultFields(result), savedPaymentMethod: paymentMethodMessage(result.savedPaymentMethod) };
     },
   };
 }

@@ -38,6 +38,8 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .addColumn('status', 'varchar(12)', (c) => c.notNull())
     // Where it came from: a payment that saved it, or a save on its own (a trial's sign-up).
     .addColumn('created_by_payment_id', 'varchar(40)')
+    // The caller's key for a save on its own: a repeat finds this row instead of saving again.
+    .addColumn('request_key', 'varchar(255)')
     .addColumn('decline_code', 'varchar(64)')
     .addColumn('decline_reason', 'varchar(64)')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
@@ -45,6 +47,7 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .addColumn('version', 'integer', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('payment_methods_customer_idx').on('payment_methods').columns(['customer_id', 'created_at']).execute();
+  await db.schema.createIndex('payment_methods_request_uq').on('payment_methods').columns(['customer_id', 'request_key']).unique().execute();
 }
 
 async function relaxSessionColumnSqlite(db: Kysely<unknown>): Promise<void> {
