@@ -30,7 +30,7 @@ export async function cancelPayment(deps: PaymentsDeps, tx: Tx, args: { readonly
     aggregateType: 'payment',
     aggregateId: intent.id,
     now: args.now,
-    data: { paymentId: intent.id, checkoutSessionId: intent.checkout_session_id, customerId: intent.customer_id, reason: args.reason },
+    data: { paymentId: intent.id, checkoutSessionId: intent.checkout_session_id, invoiceId: intent.invoice_id, customerId: intent.customer_id, reason: args.reason },
   });
   return true;
 }

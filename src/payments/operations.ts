@@ -215,7 +215,7 @@ export async function applyOperationOutcome(deps: PaymentsDeps, operationId: str
     if (outcome.status === 'declined') return;
     const currency = currencyOf(intent.currency);
     const connector = intent.connector ?? 'none';
-    const eventBase = { paymentId: intent.id, checkoutSessionId: intent.checkout_session_id, customerId: intent.customer_id, connector };
+    const eventBase = { paymentId: intent.id, checkoutSessionId: intent.checkout_session_id, invoiceId: intent.invoice_id, customerId: intent.customer_id, connector };
     // The authorization hold is released either way: captured money moves to clearing, the rest is freed.
     await postJournal(tx, authorizationReleasePosting({ paymentId: intent.id, connector, amount: money(intent.amount_authorized, currency) }), now);
     if (op.kind === 'capture' && 'captured' in outcome) {

@@ -35,6 +35,8 @@ export async function emitSubscriptionEvent(tx: Tx, type: SubscriptionEventType,
       status: sub.status,
       productId: sub.product_id,
       priceId: sub.price_id,
+      // A downgrade waiting for currentPeriodEnd: the plan the subscription then switches to.
+      pendingPriceId: sub.pending_price_id,
       currentPeriodStart: iso(sub.current_period_start),
       currentPeriodEnd: iso(sub.current_period_end),
       // Access runs from the subscription's start: a renewal extends the same window.
@@ -55,7 +57,7 @@ export async function emitInvoiceEvent(
   type: InvoiceEventType,
   invoice: InvoiceRow,
   now: number,
-  extras: { readonly declineCode?: string | null; readonly declineClass?: string | null } = {},
+  extras: { readonly declineCode?: string | null; readonly declineReason?: string | null; readonly declineClass?: string | null } = {},
 ): Promise<void> {
   await enqueueEvent(tx, {
     type,
@@ -78,6 +80,7 @@ export async function emitInvoiceEvent(
       paymentId: invoice.payment_id,
       attemptCount: invoice.attempt_count,
       declineCode: extras.declineCode ?? null,
+      declineReason: extras.declineReason ?? null,
       declineClass: extras.declineClass ?? null,
     },
   });

@@ -133,7 +133,7 @@ export async function recordFailedPayment(deps: SubscriptionsDeps, tx: Tx, args:
   const invoiceStatus = invoiceStatusOf(invoice);
   if (invoiceStatus !== 'open' && invoiceStatus !== 'uncollectible') return;
   const reason = intent.last_error_reason ?? intent.last_error_code ?? 'unknown';
-  await emitInvoiceEvent(tx, 'invoice.payment_failed', invoice, now, { declineCode: reason, declineClass: intent.last_error_class });
+  await emitInvoiceEvent(tx, 'invoice.payment_failed', invoice, now, { declineCode: intent.last_error_code ?? 'unknown', declineReason: reason, declineClass: intent.last_error_class });
   // The customer trying again by hand while dunning runs does not move its schedule.
   if (intent.initiator === 'customer' && sub.dunning_state !== null) return;
   // A first payment is the customer's, present at signup: they retry; the expiry job ends it if not.
@@ -144,7 +144,7 @@ export async function recordFailedPayment(deps: SubscriptionsDeps, tx: Tx, args:
 
 /** A renewal with no saved payment method to charge: dunning waits for one. */
 export async function recordFailedPaymentWithoutMethod(deps: SubscriptionsDeps, tx: Tx, args: { readonly sub: SubscriptionRow; readonly invoice: InvoiceRow; readonly now: number }): Promise<void> {
-  await emitInvoiceEvent(tx, 'invoice.payment_failed', args.invoice, args.now, { declineCode: 'no_payment_method', declineClass: 'hard' });
+  await emitInvoiceEvent(tx, 'invoice.payment_failed', args.invoice, args.now, { declineCode: 'no_payment_method', declineReason: 'no_payment_method', declineClass: 'hard' });
   await enterDunning(deps, tx, { ...args, declineClass: 'hard', reason: 'no_payment_method' });
 }
 
@@ -234,7 +234,8 @@ export async function endSubscription(
       ended_at: at,
       canceled_at: sub.canceled_at ?? now,
       end_reason: args.reason,
-      access_until: sub.access_until === null ? at : Math.min(sub.access_until, at),
+      // A subscription that never gave access (an unpaid signup) still gives none.
+      access_until: sub.access_until === null ? null : Math.min(sub.access_until, at),
       cancel_at_period_end: 0,
       pending_price_id: null,
       dunning_state: null,

@@ -190,6 +190,7 @@ async function performLeg(deps: PaymentsDeps, tx: Tx, intent: IntentRow, dispute
       gatewayDisputeId: dispute.gateway_dispute_id,
       paymentId: intent.id,
       checkoutSessionId: intent.checkout_session_id,
+      invoiceId: intent.invoice_id,
       customerId: intent.customer_id,
       connector: dispute.connector,
       amount: dispute.amount,

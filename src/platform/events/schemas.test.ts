@@ -5,6 +5,8 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DECLINE_CLASSES, NEXT_ACTION_TYPES } from '../../payments/connectors/port.js';
 import { DISPUTE_STATUSES } from '../../payments/disputes/domain.js';
+import { INVOICE_STATUSES, SUBSCRIPTION_STATUSES } from '../../subscriptions/domain/index.js';
+import { BILLING_REASONS, END_REASONS } from '../../subscriptions/records.js';
 import { EVENT_TOPICS, EVENT_TYPES, type EventType } from './outbox.js';
 import { findSchemasDir, loadEventSchemaFiles, schemaCatalogProblems, validateEvent, validateEventAs, type EventSchemaFile, type EventValidation } from './schemas.js';
 
@@ -57,6 +59,24 @@ describe('the schema catalog', () => {
     expect(dataProperty('payment.failed', 'declineClass').enum).toEqual([...DECLINE_CLASSES]);
     expect(dataProperty('payment.requires_action', 'actionType').enum).toEqual([...NEXT_ACTION_TYPES]);
     expect(dataProperty('dispute.opened', 'status').enum).toEqual([...DISPUTE_STATUSES]);
+
+    const subscriptionTypes = EVENT_TYPES.filter((t) => t.startsWith('subscription.'));
+    const invoiceTypes = EVENT_TYPES.filter((t) => t.startsWith('invoice.'));
+    for (const type of invoiceTypes) expect(dataProperty(type, 'billingReason').enum, type).toEqual([...BILLING_REASONS]);
+    expect(dataProperty('invoice.payment_failed', 'declineClass').enum).toEqual([...DECLINE_CLASSES]);
+    expect(dataProperty('subscription.canceled', 'reason').enum).toEqual([...END_REASONS]);
+    // A status is pinned per event type (subscription.renewed is always active): each schema
+    // announces the statuses its event can carry, all of them the code's, in the code's order;
+    // together they announce every status there is (an invoice is never announced as a draft:
+    // it is finalized in the transaction that creates it).
+    const statusesOf = (type: EventType): readonly string[] => {
+      const status = dataProperty(type, 'status');
+      return status.enum ?? [status.const];
+    };
+    for (const type of subscriptionTypes) expect(statusesOf(type), type).toEqual(SUBSCRIPTION_STATUSES.filter((s) => statusesOf(type).includes(s)));
+    for (const type of invoiceTypes) expect(statusesOf(type), type).toEqual(INVOICE_STATUSES.filter((s) => statusesOf(type).includes(s)));
+    expect(new Set(subscriptionTypes.flatMap(statusesOf))).toEqual(new Set(SUBSCRIPTION_STATUSES));
+    expect(new Set(invoiceTypes.flatMap(statusesOf))).toEqual(new Set(INVOICE_STATUSES.filter((s) => s !== 'draft')));
   });
 });
 
@@ -146,6 +166,52 @@ describe('validateEvent', () => {
     delete voided.data.connector;
     expect(errorsOf(validateEvent(voided))).toEqual(['/data is missing required property "connector"']);
     expect(validateEvent({ ...voided, data: { ...voided.data, reason: 'checkout_expired' } })).toEqual({ ok: true });
+  });
+
+  it('ties a trial activation to its reason and a paid activation to its invoice', () => {
+    const trial = exampleOf('subscription.activated');
+    trial.data.invoiceId = 'in_01JD2Z8X0Q5K7W3M9T4R6Y1C0B';
+    expect(errorsOf(validateEvent(trial))).toEqual(['/data/invoiceId must be null']);
+    const paid = { ...trial, data: { ...trial.data, status: 'active' } };
+    expect(errorsOf(validateEvent(paid))).toEqual(['/data/reason must be null']);
+    paid.data.reason = null;
+    expect(validateEvent(paid)).toEqual({ ok: true });
+  });
+
+  it("names an upgrade's invoice in subscription.plan_changed, and no invoice for a scheduled downgrade", () => {
+    const upgrade = exampleOf('subscription.plan_changed');
+    upgrade.data.invoiceId = null;
+    expect(errorsOf(validateEvent(upgrade))).toEqual(['/data/reason must match pattern "^downgrade "']);
+    upgrade.data.reason = 'downgrade to price_plus_monthly_usd at the period end';
+    expect(validateEvent(upgrade)).toEqual({ ok: true });
+    upgrade.data.reason = 'moved to price_plus_monthly_usd';
+    expect(errorsOf(validateEvent(upgrade))).toContain('/data/reason must match pattern "^downgrade "');
+  });
+
+  it('refuses a subscription event that contradicts its type: a renewal that is not active, a past_due without its invoice', () => {
+    const renewed = exampleOf('subscription.renewed');
+    renewed.data.status = 'past_due';
+    expect(errorsOf(validateEvent(renewed))).toEqual(['/data/status must be "active"']);
+    const pastDue = exampleOf('subscription.past_due');
+    pastDue.data.invoiceId = null;
+    expect(errorsOf(validateEvent(pastDue))).toEqual(['/data/invoiceId must be string']);
+  });
+
+  it('gives an expired signup no access window, and any other cancellation one', () => {
+    const expired = exampleOf('subscription.canceled');
+    expired.data.status = 'incomplete_expired';
+    expect(errorsOf(validateEvent(expired))).toEqual(['/data/reason must be "incomplete_expired"', '/data/accessUntil must be null']);
+    expired.data.reason = 'incomplete_expired';
+    expired.data.accessUntil = null;
+    expect(validateEvent(expired)).toEqual({ ok: true });
+  });
+
+  it('ties an invoice paid without a payment to a zero total', () => {
+    const free = exampleOf('invoice.paid');
+    free.data.paymentId = null;
+    expect(errorsOf(validateEvent(free))).toEqual(['/data/total must be 0']);
+    free.data.total = 0;
+    expect(validateEvent(free)).toEqual({ ok: true });
   });
 
   it('keeps a dispute fee and its currency together', () => {
