@@ -1,10 +1,11 @@
 /**
- * The `obol` command: `serve`, `migrate`, `seed`, `token`, `--help`. Configuration comes from the
+ * The `obol` command: `serve`, `migrate`, `seed`, `token`, `reencrypt`, `rebuild-entitlements`, `--help`. Configuration comes from the
  * environment (see `obol --help`); a mistake is reported per variable before anything starts.
  */
 import { parseArgs } from 'node:util';
 import { seedDemoCatalog } from '../catalog/index.js';
-import { systemClock } from '../kernel/index.js';
+import { isCustomerId, systemClock } from '../kernel/index.js';
+import { rebuildEntitlementReadModel } from '../entitlements/index.js';
 import { createApp } from '../platform/app.js';
 import { AVAILABLE_ROLES, CONFIG_REFERENCE, ConfigError, loadConfig, redactConfig, type Config } from '../platform/config.js';
 import { migrateToLatest, openDatabase } from '../platform/db/index.js';
@@ -16,7 +17,7 @@ import { reencryptPersonalData } from '../platform/crypto/reencrypt.js';
 import { startWorker, type Worker } from '../platform/worker.js';
 import { TOKEN_USAGE, tokenCommand } from './token.js';
 
-const COMMANDS = ['serve', 'migrate', 'seed', 'token', 'reencrypt', 'help'] as const;
+const COMMANDS = ['serve', 'migrate', 'seed', 'token', 'reencrypt', 'rebuild-entitlements', 'help'] as const;
 type Command = (typeof COMMANDS)[number];
 
 function usage(): string {
@@ -30,6 +31,10 @@ Usage:
   obol seed                          load the demo catalog (sample prices, coupons, tax rates) and exit
   ${TOKEN_USAGE}
   obol reencrypt                     rewrite encrypted personal data under the active key (after a key rotation)
+  obol rebuild-entitlements [--customer cus_…]
+                                     rewrite the entitlement read model (SQL or DynamoDB, as configured) from
+                                     the recorded grants: after restoring the database, switching
+                                     ENTITLEMENT_READ_MODEL, or a DynamoDB write lost to a crash
   obol --help                        show this help
 
 Configuration (environment variables):
@@ -62,6 +67,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         sub: { type: 'string' },
         role: { type: 'string', multiple: true },
         ttl: { type: 'string' },
+        // `obol rebuild-entitlements` only:
+        customer: { type: 'string' },
       },
     });
   } catch (err) {
@@ -88,6 +95,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     process.stderr.write('obol token: --roles is for obol serve; give each token role with --role (e.g. --role learner)\n');
     return 2;
   }
+  if (command !== 'rebuild-entitlements' && parsed.values.customer !== undefined) {
+    process.stderr.write(`obol: --customer can only be used with obol rebuild-entitlements\n\n${usage()}`);
+    return 2;
+  }
   const effectiveEnv = parsed.values.roles !== undefined ? { ...env, OBOL_ROLES: parsed.values.roles } : env;
   const config = load(effectiveEnv);
   if (!config) return 2;
@@ -102,6 +113,32 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       return tokenCommand({ config, options: { sub, role, ttl } });
     case 'reencrypt':
       return reencrypt(config);
+    case 'rebuild-entitlements':
+      return rebuildEntitlements(config, parsed.values.customer);
+  }
+}
+
+/**
+ * The read model answers access checks; the grants and their history are the record. This
+ * rewrites every (customer, resource) row of the configured read model from the record, under the
+ * same key locks the projection takes, so it may run while the platform runs.
+ */
+async function rebuildEntitlements(config: Config, customerId: string | undefined): Promise<number> {
+  const logger = createLogger({ level: config.logLevel, name: 'obol' });
+  if (customerId !== undefined && !isCustomerId(customerId)) {
+    process.stderr.write(`obol rebuild-entitlements: --customer must be a customer id such as cus_ada\n`);
+    return 2;
+  }
+  const app = await createApp({ config, logger });
+  try {
+    const rebuilt = await rebuildEntitlementReadModel(app.entitlements, { ...(customerId !== undefined ? { customerId } : {}), now: systemClock.now() });
+    logger.info({ database: app.db.description, readModel: config.entitlementReadModel, customerId: customerId ?? null, rebuilt }, 'entitlement read model rebuilt from the recorded grants');
+    return 0;
+  } catch (err) {
+    logger.error({ err }, 'rebuilding the entitlement read model stopped; rows already rewritten are correct, run it again after fixing the cause');
+    return 1;
+  } finally {
+    await app.close();
   }
 }
 
