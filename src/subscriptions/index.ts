@@ -19,6 +19,6 @@ export {
 export { getInvoice, getSubscription, listInvoices, listSubscriptions } from './read.js';
 export { subscriptionPaymentHooks } from './hooks.js';
 export { subscriptionJobHandlers } from './jobs.js';
-export { advanceClock, attachCustomer, createClock } from './test-clocks.js';
+export { advanceClock, attachCustomer, createClock, getClock } from './test-clocks.js';
 export { BILLING_REASONS, DUNNING_STATES, END_REASONS, INVOICE_LINE_KINDS, type BillingReason, type DunningState, type EndReason, type InvoiceLineKind, type InvoiceView, type InvoiceLineView, type SubscriptionView } from './records.js';
 export { JOB_KINDS } from './billing.js';

@@ -25,7 +25,7 @@ import type { SubscriptionsDeps } from './deps.js';
 import { monthsPer, periodOf, unusedTimeCredit } from './domain/index.js';
 import { emitSubscriptionEvent } from './events.js';
 import { chargeInvoice } from './jobs.js';
-import { currencyOf, intervalOf, invoiceStatusOf, lockInvoice, lockSubscription, saveSubscription, statusOf, taxBehaviorOf, type SubscriptionRow } from './records.js';
+import { attemptOfRequest, currencyOf, derivedKey, intervalOf, invoiceStatusOf, lockInvoice, lockSubscription, saveSubscription, statusOf, taxBehaviorOf, type SubscriptionRow } from './records.js';
 import { endSubscription, finishSchedules, periodEndKey, settlePaidInvoice } from './settle.js';
 import { resultOf, TOKEN_PATTERN, type SubscriptionResult } from './start.js';
 
@@ -97,7 +97,7 @@ export async function cancelSubscription(deps: SubscriptionsDeps, props: CancelS
   });
   if (refund !== null) {
     try {
-      await refundPayment(deps.payments, { caller: { ...SUBSCRIPTIONS_SERVICE, requestId: props.caller.requestId, ip: props.caller.ip }, paymentId: refund.paymentId, amount: refund.amount, reason: 'subscription_canceled', requestKey: `${props.requestKey}:refund` });
+      await refundPayment(deps.payments, { caller: { ...SUBSCRIPTIONS_SERVICE, requestId: props.caller.requestId, ip: props.caller.ip }, paymentId: refund.paymentId, amount: refund.amount, reason: 'subscription_canceled', requestKey: derivedKey('refund', props.requestKey) });
     } finally {
       // Whatever the refund did not take out of deferred revenue is earned now.
       await db.transaction(async (tx) => {
@@ -148,6 +148,8 @@ export interface ChangePlanProps extends SubscriptionRef {
 export async function changeSubscriptionPlan(deps: SubscriptionsDeps, props: ChangePlanProps): Promise<SubscriptionResult> {
   const { db } = deps;
   const found = await owned(deps, props);
+  // A repeat of an upgrade whose answer was lost: its invoice and charge stand.
+  if ((await attemptOfRequest(db.kysely, { subscriptionId: found.id, requestKey: props.requestKey })) !== undefined) return resultOf(deps, found.id);
   assertLive(found);
   assertPriceId(props.priceId);
   const price = (await findPrices(db.kysely, [props.priceId])).get(props.priceId);
@@ -251,7 +253,7 @@ export async function updateSubscriptionPaymentMethod(deps: SubscriptionsDeps, p
   const pendingId = await db.transaction(async (tx) => {
     const sub = await lockLive(deps, tx, found.id);
     const now = await deps.clocks.now(sub.test_clock_id, tx);
-    return beginSavePaymentMethod(deps.payments, tx, { customerId: sub.customer_id, customerCountry: sub.country, currency: sub.currency, paymentMethodToken: props.paymentMethodToken, requestKey: `update:${props.requestKey}`, now });
+    return beginSavePaymentMethod(deps.payments, tx, { customerId: sub.customer_id, customerCountry: sub.country, currency: sub.currency, paymentMethodToken: props.paymentMethodToken, requestKey: derivedKey('update', props.requestKey), now });
   });
   const method = await completeSavePaymentMethod(deps.payments, pendingId);
   if (method.status !== 'active') return { ...(await resultOf(deps, found.id)), savedPaymentMethod: method };
@@ -266,7 +268,7 @@ export async function updateSubscriptionPaymentMethod(deps: SubscriptionsDeps, p
     if (updated.latest_invoice_id === null) return null;
     const invoice = await lockInvoice(db, tx, updated.latest_invoice_id);
     if (!invoice || (invoiceStatusOf(invoice) !== 'open' && invoiceStatusOf(invoice) !== 'uncollectible')) return null;
-    return chargeInvoice(deps, tx, { sub: updated, invoice, requestKey: `${props.requestKey}:retry`, now });
+    return chargeInvoice(deps, tx, { sub: updated, invoice, requestKey: derivedKey('retry', props.requestKey), now });
   });
   if (attemptId !== null) await executeAttempt(deps.payments, attemptId);
   return { ...(await resultOf(deps, found.id)), savedPaymentMethod: (await loadPaymentMethod(db.kysely, method.id)) ?? method };
@@ -294,8 +296,8 @@ export async function payOpenInvoice(deps: SubscriptionsDeps, props: PayInvoiceP
   if (props.cardCountry !== null && !/^[A-Z]{2}$/.test(props.cardCountry)) {
     throw new ObolError('VALIDATION_FAILED', 'cardCountry must be an ISO 3166-1 alpha-2 country code, such as DE.', { field: 'cardCountry' });
   }
-  const repeated = await db.kysely.selectFrom('payment_attempts').select('id').where('request_idempotency_key', '=', props.requestKey).executeTakeFirst();
-  if (repeated) return resultOf(deps, found.id);
+  // A repeat of this request (its answer was lost): that payment stands, nothing is charged again.
+  if ((await attemptOfRequest(db.kysely, { subscriptionId: found.id, requestKey: props.requestKey })) !== undefined) return resultOf(deps, found.id);
   const attemptId = await db.transaction(async (tx) => {
     const sub = await lockLive(deps, tx, found.id);
     const now = await deps.clocks.now(sub.test_clock_id, tx);

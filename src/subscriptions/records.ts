@@ -2,6 +2,7 @@
  * Row ↔ record mapping for subscriptions and invoices, and the views the APIs return. Views are
  * plain JSON-serialisable data, so an idempotent replay returns exactly the stored view.
  */
+import { createHash } from 'node:crypto';
 import { parseCurrency, type CurrencyCode } from '../money/index.js';
 import { dbInt, forUpdate, type Db, type Executor, type InvoicesTable, type SubscriptionsTable } from '../platform/db/index.js';
 import { isBillingInterval, isTaxBehavior, type BillingInterval, type TaxBehavior } from '../catalog/index.js';
@@ -34,6 +35,33 @@ export const END_REASONS = ['canceled_immediately', 'canceled_at_period_end', 'p
 export type EndReason = (typeof END_REASONS)[number];
 function isEndReason(v: unknown): v is EndReason {
   return typeof v === 'string' && (END_REASONS as readonly string[]).includes(v);
+}
+
+/** What the request-key columns hold. */
+const MAX_REQUEST_KEY = 255;
+
+/**
+ * The key one effect of a request is remembered under (`refund`, `retry`, `update`…), derived
+ * from the caller's request key. Bounded to what the key columns hold: a caller's key may itself
+ * be 255 characters, so a derived key that would be longer is hashed, and the same request always
+ * derives the same key.
+ */
+export function derivedKey(purpose: string, requestKey: string): string {
+  const plain = `${purpose}:${requestKey}`;
+  return plain.length <= MAX_REQUEST_KEY ? plain : `${purpose}:sha256:${createHash('sha256').update(requestKey).digest('hex')}`;
+}
+
+/** A payment attempt an earlier run of the same request made on one of this subscription's invoices. */
+export async function attemptOfRequest(db: Executor, args: { readonly subscriptionId: string; readonly requestKey: string }): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('payment_attempts')
+    .innerJoin('payment_intents', 'payment_intents.id', 'payment_attempts.payment_id')
+    .innerJoin('invoices', 'invoices.id', 'payment_intents.invoice_id')
+    .select('payment_attempts.id')
+    .where('invoices.subscription_id', '=', args.subscriptionId)
+    .where('payment_attempts.request_idempotency_key', '=', args.requestKey)
+    .executeTakeFirst();
+  return row?.id;
 }
 
 export function currencyOf(value: string): CurrencyCode {

@@ -20,7 +20,7 @@ import { addDays, periodOf, transitionSubscription } from './domain/index.js';
 import { beginPresentInvoicePayment, issueInvoice, JOB_KINDS } from './billing.js';
 import type { SubscriptionsDeps } from './deps.js';
 import { emitSubscriptionEvent } from './events.js';
-import { loadInvoiceView, loadSubscriptionView, lockSubscription, normaliseSubscription, saveSubscription, statusOf, type InvoiceView, type SubscriptionRow, type SubscriptionView } from './records.js';
+import { derivedKey, loadInvoiceView, loadSubscriptionView, lockSubscription, normaliseSubscription, saveSubscription, statusOf, type InvoiceView, type SubscriptionRow, type SubscriptionView } from './records.js';
 import { expireIncomplete, incompleteExpiryKey, periodEndKey, settlePaidInvoice } from './settle.js';
 
 export const TOKEN_PATTERN = /^[A-Za-z0-9_\-:.]{3,255}$/;
@@ -175,7 +175,7 @@ export async function startSubscription(deps: SubscriptionsDeps, props: StartSub
 
 /** A saved method waiting to be sent, remembered on the subscription until it is answered. */
 async function beginSave(deps: SubscriptionsDeps, tx: Tx, sub: SubscriptionRow, token: string, now: number): Promise<Pending> {
-  const paymentMethodId = await beginSavePaymentMethod(deps.payments, tx, { customerId: sub.customer_id, customerCountry: sub.country, currency: sub.currency, paymentMethodToken: token, requestKey: `signup:${sub.create_request_key}`, now });
+  const paymentMethodId = await beginSavePaymentMethod(deps.payments, tx, { customerId: sub.customer_id, customerCountry: sub.country, currency: sub.currency, paymentMethodToken: token, requestKey: derivedKey('signup', sub.create_request_key), now });
   await tx.updateTable('subscriptions').set({ payment_method_id: paymentMethodId }).where('id', '=', sub.id).execute();
   return { kind: 'save', paymentMethodId };
 }

@@ -19,6 +19,13 @@ export async function createClock(deps: SubscriptionsDeps, props: { readonly cal
   return createTestClock(deps.db, { name: props.name, frozenTime: props.frozenTime, now: deps.payments.clock.now() });
 }
 
+export async function getClock(deps: SubscriptionsDeps, props: { readonly caller: Caller; readonly clockId: string }): Promise<TestClockView> {
+  allowed(deps, props.caller);
+  const clock = await getTestClock(deps.db.kysely, props.clockId);
+  if (!clock) throw new ObolError('TEST_CLOCK_NOT_FOUND', 'No test clock with this id.', { field: 'clockId' });
+  return clock;
+}
+
 export async function attachCustomer(deps: SubscriptionsDeps, props: { readonly caller: Caller; readonly clockId: string; readonly customerId: string }): Promise<TestClockView> {
   allowed(deps, props.caller);
   assertCustomerId(props.customerId);

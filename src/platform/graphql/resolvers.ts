@@ -2,12 +2,10 @@
  * Resolvers are the edge: validate the shape, run the use case (with its idempotency record),
  * map the view to the schema. No business rule lives here.
  */
-import type { GraphQLFieldResolver } from 'graphql';
-import { can, isId, ObolError, type Caller, type IdKind } from '../../kernel/index.js';
+import { can, ObolError } from '../../kernel/index.js';
 import { listPrices, listProducts, listTaxRates, type Price } from '../../catalog/index.js';
 import { confirmCheckoutSession, createCheckoutSession, getBillingDetails, getCheckoutSession, type CheckoutSessionView } from '../../checkout/index.js';
 import { entriesForReference, getTrialBalance } from '../../ledger/index.js';
-import { parseCurrency, toDecimalString, money as makeMoney } from '../../money/index.js';
 import {
   capturePayment,
   completeThreeDSecure,
@@ -25,72 +23,11 @@ import { AUDIT_ACTIONS, AUDIT_PAGE_MAX, isAuditAction, readAuditLog } from '../a
 import type { AuditEntry as AuditEntryView } from '../audit/index.js';
 import type { DisputeView } from '../../payments/disputes/index.js';
 import { checkAccess, checkAccessBatch, listAccessibleResources, listEntitlements } from '../../entitlements/index.js';
-import type { App } from '../app.js';
 import { DateTimeScalar, SafeIntScalar } from './scalars.js';
+import { callerOf, idem, input, moneyOf, optionalInstant, optionalString, requireId, requireString, type Args, type GraphQLContext, type Resolver } from './edge.js';
+import { paymentInvoice, subscriptionResolvers } from './subscriptions.js';
 
-export interface GraphQLContext {
-  readonly app: App;
-  /** The authenticated caller, or null for an anonymous request (which may only read the catalog). */
-  readonly caller: Caller | null;
-}
-
-function callerOf(ctx: GraphQLContext): Caller {
-  if (!ctx.caller) throw new ObolError('UNAUTHENTICATED', 'Send a bearer token: Authorization: Bearer <token>.');
-  return ctx.caller;
-}
-
-type Args = Record<string, unknown>;
-type Resolver = GraphQLFieldResolver<unknown, GraphQLContext, Args>;
-
-function moneyOf(amount: number, currency: string) {
-  const c = parseCurrency(currency);
-  if (!c) throw new Error(`unknown currency ${currency}`);
-  const m = makeMoney(amount, c);
-  return { amount: m.amount, currency: m.currency, decimal: toDecimalString(m) };
-}
-
-function requireId(kind: IdKind, value: unknown, field: string): string {
-  if (typeof value !== 'string' || !isId(kind, value)) {
-    throw new ObolError('INVALID_ID', `${field} is not a valid ${kind} id.`, { field });
-  }
-  return value;
-}
-
-function optionalString(value: unknown, field: string, max: number): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') throw new ObolError('VALIDATION_FAILED', `${field} must be a string.`, { field });
-  if (value.length > max) throw new ObolError('INPUT_TOO_LARGE', `${field} is longer than ${max} characters.`, { field });
-  return value;
-}
-
-function requireString(value: unknown, field: string, max: number): string {
-  const s = optionalString(value, field, max);
-  if (s === null || s.length === 0) throw new ObolError('VALIDATION_FAILED', `${field} is required.`, { field });
-  return s;
-}
-
-/** DateTime arguments arrive as epoch ms (the scalar parsed them). */
-function optionalInstant(value: unknown): number | null {
-  return typeof value === 'number' ? value : null;
-}
-
-function input(args: Args): Record<string, unknown> {
-  const i = args.input;
-  if (typeof i !== 'object' || i === null) throw new ObolError('VALIDATION_FAILED', 'input is required.');
-  return i as Record<string, unknown>;
-}
-
-/** The request as fingerprinted for idempotency: the input minus the key itself. */
-function withoutKey(i: Record<string, unknown>): Record<string, unknown> {
-  const { idempotencyKey: _k, ...rest } = i;
-  return rest;
-}
-
-/** Idempotency keys are per caller: one caller can neither collide with nor replay another's. */
-function idem(ctx: GraphQLContext, operation: string, i: Record<string, unknown>) {
-  const caller = callerOf(ctx);
-  return { caller, options: { db: ctx.app.db, clock: ctx.app.clock, store: ctx.app.idempotency }, req: { scope: `${caller.actor.kind}:${caller.actor.subject}`, key: i.idempotencyKey as string, operation, request: withoutKey(i) } };
-}
+export type { GraphQLContext } from './edge.js';
 
 const Query: Record<string, Resolver> = {
   async payment(_p, args, ctx) {
@@ -250,6 +187,7 @@ const CheckoutLine = {
 };
 
 const Payment = {
+  invoice: paymentInvoice,
   checkoutSession: async (p: PaymentView, _a: Args, ctx: GraphQLContext) => (p.checkoutSessionId === null ? null : getCheckoutSession(ctx.app.db.kysely, { caller: callerOf(ctx), sessionId: p.checkoutSessionId })),
   amount: (p: PaymentView) => moneyOf(p.amount, p.currency),
   amountAuthorized: (p: PaymentView) => moneyOf(p.amountAuthorized, p.currency),
@@ -301,8 +239,11 @@ const Product = {
 export const resolvers = {
   SafeInt: SafeIntScalar,
   DateTime: DateTimeScalar,
-  Query,
-  Mutation,
+  Query: { ...Query, ...subscriptionResolvers.Query },
+  Mutation: { ...Mutation, ...subscriptionResolvers.Mutation },
+  CustomerSubscription: subscriptionResolvers.CustomerSubscription,
+  Invoice: subscriptionResolvers.Invoice,
+  InvoiceLine: subscriptionResolvers.InvoiceLine,
   CheckoutSession,
   CheckoutLine,
   Payment,
