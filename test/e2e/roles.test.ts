@@ -2,8 +2,9 @@
  * The production topology in miniature: `obol serve --roles api,grpc` and `obol serve --roles
  * worker` as two processes on MariaDB and Kafka. A learner pays through GraphQL on the api
  * process; the worker relays `checkout.completed` to Kafka and its entitlements consumer (a Kafka
- * consumer group) grants access; the api process's gRPC check then answers yes. Nothing passes
- * between the two processes except through MariaDB and Kafka.
+ * consumer group) grants access; the api process's gRPC check then answers yes. A subscription
+ * takes the same road on `obol.subscriptions.v1`, both ways. Nothing passes between the two
+ * processes except through MariaDB and Kafka.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -130,5 +131,53 @@ describeWithKafka('api and worker as separate processes on MariaDB and Kafka', (
     // inbox recorded the event, and the api process never ran a worker.
     const inbox = await db.db.kysely.selectFrom('consumer_inbox').select(['consumer_group', 'event_type']).where('consumer_group', '=', 'entitlements').execute();
     expect(inbox.map((r) => r.event_type)).toContain('checkout.completed');
+  });
+
+  it('a subscription started through GraphQL grants its product through obol.subscriptions.v1 on Kafka, and canceling it now takes the access away', async () => {
+    const customerId = `cus_roles_sub_${randomUUID().slice(0, 8)}`;
+    const learner = token(customerId, 'learner');
+    const gql = async (query: string, variables: Record<string, unknown>) => {
+      const res = await fetch(graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${learner}` }, body: JSON.stringify({ query, variables }) });
+      const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown };
+      expect(body.errors).toBeUndefined();
+      return body.data!;
+    };
+    const started = await gql(`mutation($i: StartSubscriptionInput!) { startSubscription(input: $i) { subscription { id status } } }`, {
+      i: { priceId: 'price_plus_monthly_usd', country: 'US', paymentMethodToken: 'tok_visa', trialDays: 0, idempotencyKey: randomUUID() },
+    });
+    expect(started.startSubscription.subscription.status).toBe('active');
+
+    const service = token('svc_enrolment', 'service');
+    const client = new entitlementsPackage.obol.v1.EntitlementService(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+    const allowed = () =>
+      new Promise<boolean>((resolve, reject) => {
+        const metadata = new grpc.Metadata();
+        metadata.set('authorization', `Bearer ${service}`);
+        (client as unknown as { CheckEntitlement: (req: object, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, reply: { decision: { allowed: boolean } }) => void) => void }).CheckEntitlement(
+          { customer_id: customerId, resource: 'course:machine-learning' },
+          metadata,
+          (err, reply) => (err ? reject(err) : resolve(reply.decision.allowed)),
+        );
+      });
+    const until = async (want: boolean) => {
+      const t0 = performance.now();
+      let now = await allowed();
+      while (now !== want && performance.now() - t0 < 60_000) {
+        await new Promise((r) => setTimeout(r, 200));
+        now = await allowed();
+      }
+      return now;
+    };
+    try {
+      expect(await until(true)).toBe(true);
+      await gql(`mutation($i: CancelSubscriptionInput!) { cancelSubscription(input: $i) { subscription { status } } }`, {
+        i: { subscriptionId: started.startSubscription.subscription.id, atPeriodEnd: false, idempotencyKey: randomUUID() },
+      });
+      expect(await until(false)).toBe(false);
+    } finally {
+      client.close();
+    }
+    const inbox = await db.db.kysely.selectFrom('consumer_inbox').select('event_type').where('consumer_group', '=', 'entitlements').execute();
+    expect(inbox.map((r) => r.event_type)).toEqual(expect.arrayContaining(['subscription.activated', 'subscription.canceled']));
   });
 });
