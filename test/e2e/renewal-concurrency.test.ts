@@ -22,7 +22,7 @@ import { createApp, type App } from '../../src/platform/app.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { startSubscription } from '../../src/subscriptions/index.js';
 import { createTestDatabase, MYSQL_TEST_URL, type TestDatabase } from '../support/databases.js';
-import { OBOL_BIN, waitForLine } from '../support/processes.js';
+import { OBOL_BIN, stopChildren, waitForLine } from '../support/processes.js';
 
 vi.setConfig({ testTimeout: 600_000, hookTimeout: 300_000 });
 
@@ -91,13 +91,7 @@ suite(`${COUNT} renewals at one instant, two worker processes, MariaDB (${MYSQL_
   });
 
   afterAll(async () => {
-    for (const child of children) {
-      if (child.exitCode !== null) continue;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await stopChildren(children);
     await app?.close();
     rmSync(dir, { recursive: true, force: true });
     await db?.drop();
@@ -113,11 +107,8 @@ suite(`${COUNT} renewals at one instant, two worker processes, MariaDB (${MYSQL_
       await new Promise((r) => setTimeout(r, 500));
     }
     // Let the workers finish whatever they hold, then stop them, so nothing changes under the checks.
-    for (const child of children) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stopChildren(children, 60_000);
+    expect(children.map((c) => c.exitCode)).toEqual([0, 0]);
 
     const k = app.db.kysely;
     const subs = await k.selectFrom('subscriptions').select(['id', 'status', 'current_period_start']).execute();

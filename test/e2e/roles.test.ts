@@ -15,7 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { OBOL_BIN, waitForLine } from '../support/processes.js';
+import { OBOL_BIN, stopChildren, waitForLine } from '../support/processes.js';
 import { describeWithKafka, uniqueServiceName } from '../support/services.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
@@ -69,13 +69,7 @@ describeWithKafka('api and worker as separate processes on MariaDB and Kafka', (
   });
 
   afterAll(async () => {
-    for (const child of children) {
-      if (child.exitCode !== null) continue;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await stopChildren(children);
     rmSync(dir, { recursive: true, force: true });
     await db?.drop();
   });
@@ -86,15 +80,46 @@ describeWithKafka('api and worker as separate processes on MariaDB and Kafka', (
     return out.stdout.trim();
   };
 
-  it('pays through GraphQL on the api process and the gRPC check answers yes once the worker has applied the event from Kafka', async () => {
-    const customerId = `cus_roles_${randomUUID().slice(0, 8)}`;
-    const learner = token(customerId, 'learner');
-    const gql = async (query: string, variables: Record<string, unknown>) => {
-      const res = await fetch(graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${learner}` }, body: JSON.stringify({ query, variables }) });
+  /** GraphQL on the api process, as the given token; any error fails the test. */
+  const graphqlAs =
+    (bearer: string) =>
+    async (query: string, variables: Record<string, unknown>): Promise<Record<string, any>> => {
+      const res = await fetch(graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` }, body: JSON.stringify({ query, variables }) });
       const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown };
       expect(body.errors).toBeUndefined();
       return body.data!;
     };
+
+  /** The api process's gRPC CheckEntitlement, polled until it answers `want` (or a minute passes); returns its last answer. */
+  async function entitlementBecomes(customerId: string, resource: string, want: boolean): Promise<boolean> {
+    const service = token('svc_enrolment', 'service');
+    const client = new entitlementsPackage.obol.v1.EntitlementService(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+    const check = () =>
+      new Promise<boolean>((resolve, reject) => {
+        const metadata = new grpc.Metadata();
+        metadata.set('authorization', `Bearer ${service}`);
+        (client as unknown as { CheckEntitlement: (req: object, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, reply: { decision: { allowed: boolean } }) => void) => void }).CheckEntitlement(
+          { customer_id: customerId, resource },
+          metadata,
+          (err, reply) => (err ? reject(err) : resolve(reply.decision.allowed)),
+        );
+      });
+    try {
+      const started = performance.now();
+      let allowed = await check();
+      while (allowed !== want && performance.now() - started < 60_000) {
+        await new Promise((r) => setTimeout(r, 200));
+        allowed = await check();
+      }
+      return allowed;
+    } finally {
+      client.close();
+    }
+  }
+
+  it('pays through GraphQL on the api process and the gRPC check answers yes once the worker has applied the event from Kafka', async () => {
+    const customerId = `cus_roles_${randomUUID().slice(0, 8)}`;
+    const gql = graphqlAs(token(customerId, 'learner'));
     const created = await gql(`mutation($i: CreateCheckoutSessionInput!) { createCheckoutSession(input: $i) { checkoutSession { id } } }`, {
       i: { customerId, country: 'US', items: [{ priceId: 'price_ml_certificate_usd', quantity: 1 }], idempotencyKey: randomUUID() },
     });
@@ -103,29 +128,7 @@ describeWithKafka('api and worker as separate processes on MariaDB and Kafka', (
     });
     expect(confirmed.confirmCheckoutSession.payment.status).toBe('succeeded');
 
-    const service = token('svc_enrolment', 'service');
-    const client = new entitlementsPackage.obol.v1.EntitlementService(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
-    const check = () =>
-      new Promise<{ decision: { allowed: boolean } }>((resolve, reject) => {
-        const metadata = new grpc.Metadata();
-        metadata.set('authorization', `Bearer ${service}`);
-        (client as unknown as { CheckEntitlement: (req: object, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, reply: { decision: { allowed: boolean } }) => void) => void }).CheckEntitlement(
-          { customer_id: customerId, resource: 'course:machine-learning' },
-          metadata,
-          (err, reply) => (err ? reject(err) : resolve(reply)),
-        );
-      });
-    try {
-      const started = performance.now();
-      let allowed = false;
-      while (!allowed && performance.now() - started < 60_000) {
-        allowed = (await check()).decision.allowed;
-        if (!allowed) await new Promise((r) => setTimeout(r, 200));
-      }
-      expect(allowed).toBe(true);
-    } finally {
-      client.close();
-    }
+    expect(await entitlementBecomes(customerId, 'course:machine-learning', true)).toBe(true);
 
     // The grant came through the Kafka consumer group, not an in-process call: the worker's
     // inbox recorded the event, and the api process never ran a worker.
@@ -135,48 +138,17 @@ describeWithKafka('api and worker as separate processes on MariaDB and Kafka', (
 
   it('a subscription started through GraphQL grants its product through obol.subscriptions.v1 on Kafka, and canceling it now takes the access away', async () => {
     const customerId = `cus_roles_sub_${randomUUID().slice(0, 8)}`;
-    const learner = token(customerId, 'learner');
-    const gql = async (query: string, variables: Record<string, unknown>) => {
-      const res = await fetch(graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${learner}` }, body: JSON.stringify({ query, variables }) });
-      const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown };
-      expect(body.errors).toBeUndefined();
-      return body.data!;
-    };
+    const gql = graphqlAs(token(customerId, 'learner'));
     const started = await gql(`mutation($i: StartSubscriptionInput!) { startSubscription(input: $i) { subscription { id status } } }`, {
       i: { priceId: 'price_plus_monthly_usd', country: 'US', paymentMethodToken: 'tok_visa', trialDays: 0, idempotencyKey: randomUUID() },
     });
     expect(started.startSubscription.subscription.status).toBe('active');
 
-    const service = token('svc_enrolment', 'service');
-    const client = new entitlementsPackage.obol.v1.EntitlementService(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
-    const allowed = () =>
-      new Promise<boolean>((resolve, reject) => {
-        const metadata = new grpc.Metadata();
-        metadata.set('authorization', `Bearer ${service}`);
-        (client as unknown as { CheckEntitlement: (req: object, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, reply: { decision: { allowed: boolean } }) => void) => void }).CheckEntitlement(
-          { customer_id: customerId, resource: 'course:machine-learning' },
-          metadata,
-          (err, reply) => (err ? reject(err) : resolve(reply.decision.allowed)),
-        );
-      });
-    const until = async (want: boolean) => {
-      const t0 = performance.now();
-      let now = await allowed();
-      while (now !== want && performance.now() - t0 < 60_000) {
-        await new Promise((r) => setTimeout(r, 200));
-        now = await allowed();
-      }
-      return now;
-    };
-    try {
-      expect(await until(true)).toBe(true);
-      await gql(`mutation($i: CancelSubscriptionInput!) { cancelSubscription(input: $i) { subscription { status } } }`, {
-        i: { subscriptionId: started.startSubscription.subscription.id, atPeriodEnd: false, idempotencyKey: randomUUID() },
-      });
-      expect(await until(false)).toBe(false);
-    } finally {
-      client.close();
-    }
+    expect(await entitlementBecomes(customerId, 'course:machine-learning', true)).toBe(true);
+    await gql(`mutation($i: CancelSubscriptionInput!) { cancelSubscription(input: $i) { subscription { status } } }`, {
+      i: { subscriptionId: started.startSubscription.subscription.id, atPeriodEnd: false, idempotencyKey: randomUUID() },
+    });
+    expect(await entitlementBecomes(customerId, 'course:machine-learning', false)).toBe(false);
     const inbox = await db.db.kysely.selectFrom('consumer_inbox').select('event_type').where('consumer_group', '=', 'entitlements').execute();
     expect(inbox.map((r) => r.event_type)).toEqual(expect.arrayContaining(['subscription.activated', 'subscription.canceled']));
   });

@@ -31,3 +31,17 @@ export function waitForLine(child: ChildProcessWithoutNullStreams, match: (line:
     });
   });
 }
+
+/**
+ * Stops child processes as an orchestrator would: SIGTERM, then SIGKILL for one that has not
+ * exited after `graceMs` (a clean stop drains its work; a stuck one must not hang the suite).
+ */
+export async function stopChildren(children: readonly ChildProcessWithoutNullStreams[], graceMs = 15_000): Promise<void> {
+  for (const child of children) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, graceMs))]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
