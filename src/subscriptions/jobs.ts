@@ -60,8 +60,10 @@ async function periodEnd(deps: SubscriptionsDeps, job: ClaimedJob): Promise<void
       await endSubscription(deps, tx, { sub, reason: sub.trial_end !== null && sub.period_index === -1 ? 'trial_canceled' : 'canceled_at_period_end', at: sub.current_period_end, now });
       return null;
     }
-    // Unpaid: no more invoices until the open one is paid (then the subscription recovers).
-    if (status === 'unpaid') return null;
+    // An earlier invoice is still in dunning (a grace period longer than what was left of the
+    // period), or dunning gave up (unpaid): no new invoice on top of an unpaid one. Paying it
+    // restarts billing from that day (settlePaidInvoice); dunning running out ends it.
+    if (status === 'past_due' || status === 'unpaid') return null;
     let current = sub;
     if (sub.pending_price_id !== null) {
       const price = (await findPrices(tx, [sub.pending_price_id])).get(sub.pending_price_id);

@@ -85,10 +85,11 @@ export async function settlePaidInvoice(
     }
   }
   await openRevenueSchedule(deps, tx, { invoice: paid, sub, carriedOver, serviceStart: invoice.period_start, now });
-  // An unpaid subscription issues no invoices once its period has ended, so paying its old debt
-  // after that leaves nothing paid for today: billing starts again now, with a new cycle invoiced
-  // and charged at once. Paid before its period ends, the period's own renewal is still ahead.
-  const restart = statusOf(sub) === 'unpaid' && now >= sub.current_period_end ? await restartBilling(tx, sub, now) : {};
+  // A subscription in dunning or unpaid issues no new invoice when its period ends, so paying its
+  // debt after that leaves nothing paid for today: billing starts again now, with a new cycle
+  // invoiced and charged at once. Paid before its period ends, the period's own renewal is ahead.
+  const owing = statusOf(sub) === 'past_due' || statusOf(sub) === 'unpaid';
+  const restart = owing && now >= sub.current_period_end ? await restartBilling(tx, sub, now) : {};
   const updated = await saveSubscription(
     tx,
     sub,

@@ -385,3 +385,37 @@ describeEachDatabase('subscription billing when dunning leaves subscriptions unp
     expect(await unbalancedTransactions(h.app.db.kysely)).toEqual([]);
   });
 });
+
+describeEachDatabase('subscription billing when grace outlasts the period', (dialect) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(dialect, { DUNNING_RETRY_DAYS: '1,35', DUNNING_GRACE_DAYS: '40' });
+  });
+  afterAll(async () => h?.close());
+
+  it('issues no new invoice on top of one in dunning, and restarts billing on the day the old one is paid', async () => {
+    const deps = { ...h.app.subscriptions, jobs: h.app.jobs };
+    const customerId = `cus_sim_longgrace_${dialect}`;
+    const t0 = Date.UTC(2027, 0, 10, 8, 0, 0);
+    const clock = await createClock(deps, { caller: ADMIN, name: 'long grace', frozenTime: t0 });
+    await attachCustomer(deps, { caller: ADMIN, clockId: clock.id, customerId });
+    const started = await startSubscription(deps, { caller: ADMIN, customerId, priceId: 'price_data_science_monthly_usd', country: 'US', paymentMethodToken: 'tok_visaRenewalDeclinedTwice', cardCountry: null, couponCode: null, trialDays: 0, requestKey: key() });
+    const id = started.subscription.id;
+    const renewal = Date.UTC(2027, 1, 10, 8, 0, 0);
+    // Declined at the renewal and on day 1; the period after it ends on 10 March while still in dunning.
+    await advanceClock(deps, { caller: ADMIN, clockId: clock.id, to: Date.UTC(2027, 2, 12, 0, 0, 0) });
+    expect(await getSubscription(h.app.db.kysely, { caller: ADMIN, subscriptionId: id })).toMatchObject({ status: 'past_due', dunningRetries: 1 });
+    expect(await listInvoices(h.app.db.kysely, { caller: ADMIN, subscriptionId: id })).toHaveLength(2);
+    // Day 35 (17 March): the card works again; the February invoice is paid and billing restarts that day.
+    const retry = renewal + 35 * DAY;
+    await advanceClock(deps, { caller: ADMIN, clockId: clock.id, to: retry + 60_000 });
+    const s = await getSubscription(h.app.db.kysely, { caller: ADMIN, subscriptionId: id });
+    expect(s).toMatchObject({ status: 'active', currentPeriodStart: retry, currentPeriodEnd: Date.UTC(2027, 3, 17, 8, 0, 0) });
+    expect((await listInvoices(h.app.db.kysely, { caller: ADMIN, subscriptionId: id })).map((i) => [i.billingReason, i.status, i.periodStart, i.attemptCount])).toEqual([
+      ['subscription_create', 'paid', t0, 1],
+      ['subscription_cycle', 'paid', renewal, 3],
+      ['subscription_cycle', 'paid', retry, 1],
+    ]);
+    expect(await unbalancedTransactions(h.app.db.kysely)).toEqual([]);
+  });
+});
