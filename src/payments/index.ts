@@ -11,7 +11,7 @@ export {
   type PaymentMethodStatus,
   type PaymentMethodView,
 } from './payment-methods.js';
-export { capturePayment, voidPayment, refundPayment, OPERATION_RESULTS, type OperationResult, type OperationOutcome, type RefundOutcomeView, type CaptureProps, type VoidProps, type RefundProps } from './operations.js';
+export { beginRefund, executeRefund, capturePayment, voidPayment, refundPayment, OPERATION_RESULTS, type OperationResult, type OperationOutcome, type RefundOutcomeView, type CaptureProps, type VoidProps, type RefundProps } from './operations.js';
 export { resolveUnknownOutcomes, type ReconcileArgs, type ReconcileResult } from './reconcile.js';
 export { cancelPayment } from './cancel.js';
 export { hooksBySale, singleConnectorRegistry, type ConnectorRegistry, type PaymentHooks, type PaymentsDeps, type RouteArgs, type RouteChoice } from './deps.js';

@@ -8,7 +8,7 @@ import { authorize, mayActFor, newId, notFound, ObolError, type Actor, type Call
 import { appendAudit } from '../platform/audit/index.js';
 import { authorizationReleasePosting, postJournal, refundPosting, refundTax } from '../ledger/index.js';
 import { money } from '../money/index.js';
-import { forUpdate } from '../platform/db/index.js';
+import { forUpdate, type Tx } from '../platform/db/index.js';
 import { enqueueEvent } from '../platform/events/index.js';
 import type { CaptureOutcome, Connector, RefundOutcome, VoidOutcome } from './connectors/port.js';
 import type { PaymentsDeps } from './deps.js';
@@ -247,64 +247,8 @@ export interface RefundProps {
 }
 
 export async function refundPayment(deps: PaymentsDeps, props: RefundProps): Promise<RefundOutcomeView> {
-  const { db, clock } = deps;
-  const { actor } = props.caller;
-  authorize(actor, 'payment.refund');
-  if (props.amount !== null) assertAmount(props.amount, 'amount');
-  const refundId = await db.transaction(async (tx) => {
-    const now = clock.now();
-    const intent = await lockIntent(db, tx, props.paymentId);
-    if (!intent || !mayActFor(actor, intent.customer_id)) throw notFound('payment', 'paymentId');
-    const same = await tx.selectFrom('refunds').select('id').where('payment_id', '=', intent.id).where('request_idempotency_key', '=', props.requestKey).executeTakeFirst();
-    if (same) return same.id;
-    if (statusOf(intent) !== 'succeeded') {
-      throw new ObolError('ILLEGAL_STATE_TRANSITION', `Only a captured payment can be refunded (status ${intent.status}).`, { status: intent.status });
-    }
-    const reserved = await tx
-      .selectFrom('refunds')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount'), eb.lit(0)).as('total'))
-      .where('payment_id', '=', intent.id)
-      .where('status', 'in', [...REFUND_RESERVING_STATUSES])
-      .executeTakeFirst();
-    const refundable = intent.amount_captured - Number(reserved?.total ?? 0);
-    const amount = props.amount ?? refundable;
-    if (amount <= 0 || amount > refundable) {
-      throw new ObolError('REFUND_EXCEEDS_CAPTURED', `Cannot refund ${props.amount ?? amount}: ${Math.max(0, refundable)} remains refundable of ${intent.amount_captured} captured.`, {
-        refundable: Math.max(0, refundable),
-        captured: intent.amount_captured,
-      });
-    }
-    assertWithinRefundLimit(deps, actor, amount, intent.currency);
-    const id = newId('refund', now);
-    await tx
-      .insertInto('refunds')
-      .values({
-        id,
-        payment_id: intent.id,
-        amount,
-        currency: intent.currency,
-        reason: props.reason,
-        status: 'pending',
-        connector: intent.connector ?? 'none',
-        idempotency_key: id,
-        request_idempotency_key: props.requestKey,
-        gateway_reference: null,
-        failure_code: null,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute();
-    await appendAudit(tx, {
-      actor: auditActor(actor),
-      action: 'payment.refund',
-      target: { type: 'payment', id: intent.id },
-      before: { amountCaptured: intent.amount_captured, amountRefunded: intent.amount_refunded, refundable, currency: intent.currency },
-      after: { refundId: id, amount, currency: intent.currency },
-      requestId: props.caller.requestId,
-      now,
-    });
-    return id;
-  });
+  const { db } = deps;
+  const refundId = await db.transaction((tx) => beginRefund(deps, tx, props));
   await executeRefund(deps, refundId);
   const row = await db.kysely.selectFrom('refunds').selectAll().where('id', '=', refundId).executeTakeFirstOrThrow();
   const refund = refundView(row);
@@ -314,6 +258,71 @@ export async function refundPayment(deps: PaymentsDeps, props: RefundProps): Pro
     refund,
     payment: await view(deps, props.paymentId),
   };
+}
+
+/**
+ * Inside the caller's transaction: checks and commits a `pending` refund (or finds the one this
+ * request already made), to be sent by `executeRefund` after the commit. A use case that refunds
+ * as part of a larger change (a subscription canceled with a prorated refund) commits the refund
+ * together with that change, so neither can happen without the other.
+ */
+export async function beginRefund(deps: PaymentsDeps, tx: Tx, props: RefundProps): Promise<string> {
+  const { db, clock } = deps;
+  const { actor } = props.caller;
+  authorize(actor, 'payment.refund');
+  if (props.amount !== null) assertAmount(props.amount, 'amount');
+  const now = clock.now();
+  const intent = await lockIntent(db, tx, props.paymentId);
+  if (!intent || !mayActFor(actor, intent.customer_id)) throw notFound('payment', 'paymentId');
+  const same = await tx.selectFrom('refunds').select('id').where('payment_id', '=', intent.id).where('request_idempotency_key', '=', props.requestKey).executeTakeFirst();
+  if (same) return same.id;
+  if (statusOf(intent) !== 'succeeded') {
+    throw new ObolError('ILLEGAL_STATE_TRANSITION', `Only a captured payment can be refunded (status ${intent.status}).`, { status: intent.status });
+  }
+  const reserved = await tx
+    .selectFrom('refunds')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount'), eb.lit(0)).as('total'))
+    .where('payment_id', '=', intent.id)
+    .where('status', 'in', [...REFUND_RESERVING_STATUSES])
+    .executeTakeFirst();
+  const refundable = intent.amount_captured - Number(reserved?.total ?? 0);
+  const amount = props.amount ?? refundable;
+  if (amount <= 0 || amount > refundable) {
+    throw new ObolError('REFUND_EXCEEDS_CAPTURED', `Cannot refund ${props.amount ?? amount}: ${Math.max(0, refundable)} remains refundable of ${intent.amount_captured} captured.`, {
+      refundable: Math.max(0, refundable),
+      captured: intent.amount_captured,
+    });
+  }
+  assertWithinRefundLimit(deps, actor, amount, intent.currency);
+  const id = newId('refund', now);
+  await tx
+    .insertInto('refunds')
+    .values({
+      id,
+      payment_id: intent.id,
+      amount,
+      currency: intent.currency,
+      reason: props.reason,
+      status: 'pending',
+      connector: intent.connector ?? 'none',
+      idempotency_key: id,
+      request_idempotency_key: props.requestKey,
+      gateway_reference: null,
+      failure_code: null,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
+  await appendAudit(tx, {
+    actor: auditActor(actor),
+    action: 'payment.refund',
+    target: { type: 'payment', id: intent.id },
+    before: { amountCaptured: intent.amount_captured, amountRefunded: intent.amount_refunded, refundable, currency: intent.currency },
+    after: { refundId: id, amount, currency: intent.currency },
+    requestId: props.caller.requestId,
+    now,
+  });
+  return id;
 }
 
 export async function executeRefund(deps: PaymentsDeps, refundId: string): Promise<void> {

@@ -13,9 +13,10 @@ import {
   beginSavePaymentMethod,
   completeSavePaymentMethod,
   detachPaymentMethod,
+  beginRefund,
   executeAttempt,
+  executeRefund,
   loadPaymentMethod,
-  refundPayment,
   type PaymentMethodView,
 } from '../payments/index.js';
 import type { Tx } from '../platform/db/index.js';
@@ -77,36 +78,60 @@ export async function cancelSubscription(deps: SubscriptionsDeps, props: CancelS
   const { db } = deps;
   const found = await owned(deps, props);
   if (props.atPeriodEnd && props.refund !== 'none') throw new ObolError('VALIDATION_FAILED', 'A cancellation at the period end refunds nothing: the period is used in full.', { field: 'refund' });
-  // A repeat of a cancellation that already happened reports where it got to.
-  if (statusOf(found) === 'canceled' && found.end_reason !== null) return resultOf(deps, found.id);
+  const refundKey = derivedKey('refund', props.requestKey);
+  // A repeat of a cancellation that already happened reports where it got to (and finishes its
+  // refund, should the first run have stopped before sending it).
+  if (statusOf(found) === 'canceled' && found.end_reason !== null) {
+    await finishCancellationRefund(deps, found, refundKey);
+    return resultOf(deps, found.id);
+  }
   if (props.atPeriodEnd && found.cancel_at_period_end === 1) return resultOf(deps, found.id);
-  const refund = await db.transaction(async (tx) => {
+  const refunding = await db.transaction(async (tx) => {
     const sub = await lockLive(deps, tx, found.id);
     const now = await deps.clocks.now(sub.test_clock_id, tx);
     if (props.atPeriodEnd) {
       if (statusOf(sub) === 'incomplete') throw new ObolError('SUBSCRIPTION_NOT_ACTIVE', 'This subscription has not started; cancel it now instead.', { status: sub.status });
       const scheduled = await saveSubscription(tx, sub, { cancel_at_period_end: 1, canceled_at: now }, now);
       await emitSubscriptionEvent(tx, 'subscription.cancel_scheduled', scheduled, now);
-      return null;
+      return false;
     }
     const trial = statusOf(sub) === 'trialing';
-    let refundOf: { readonly paymentId: string; readonly amount: number } | null = null;
-    if (props.refund === 'prorated' && !trial) refundOf = await proratedRefund(tx, sub, now);
-    await endSubscription(deps, tx, { sub, reason: trial ? 'trial_canceled' : 'canceled_immediately', at: now, now, keepDeferred: refundOf !== null });
-    return refundOf;
-  });
-  if (refund !== null) {
-    try {
-      await refundPayment(deps.payments, { caller: { ...SUBSCRIPTIONS_SERVICE, requestId: props.caller.requestId, ip: props.caller.ip }, paymentId: refund.paymentId, amount: refund.amount, reason: 'subscription_canceled', requestKey: derivedKey('refund', props.requestKey) });
-    } finally {
-      // Whatever the refund did not take out of deferred revenue is earned now.
-      await db.transaction(async (tx) => {
-        const now = await deps.clocks.now(found.test_clock_id, tx);
-        await finishSchedules(deps, tx, { subscriptionId: found.id, now });
-      });
+    const refund = props.refund === 'prorated' && !trial ? await proratedRefund(tx, sub, now) : null;
+    await endSubscription(deps, tx, { sub, reason: trial ? 'trial_canceled' : 'canceled_immediately', at: now, now, keepDeferred: refund !== null });
+    // The refund commits with the cancellation: neither happens without the other.
+    if (refund !== null) {
+      const caller = { ...SUBSCRIPTIONS_SERVICE, requestId: props.caller.requestId, ip: props.caller.ip };
+      await beginRefund(deps.payments, tx, { caller, paymentId: refund.paymentId, amount: refund.amount, reason: 'subscription_canceled', requestKey: refundKey });
     }
-  }
+    return refund !== null;
+  });
+  if (refunding) await finishCancellationRefund(deps, found, refundKey);
   return resultOf(deps, found.id);
+}
+
+/**
+ * Sends a cancellation's committed refund (if it is still to be sent), then recognises whatever
+ * the refund did not take out of deferred revenue: the service ended with the subscription.
+ */
+async function finishCancellationRefund(deps: SubscriptionsDeps, sub: SubscriptionRow, refundKey: string): Promise<void> {
+  const { db } = deps;
+  const refund = await db.kysely
+    .selectFrom('refunds')
+    .innerJoin('payment_intents', 'payment_intents.id', 'refunds.payment_id')
+    .innerJoin('invoices', 'invoices.id', 'payment_intents.invoice_id')
+    .select('refunds.id')
+    .where('invoices.subscription_id', '=', sub.id)
+    .where('refunds.request_idempotency_key', '=', refundKey)
+    .executeTakeFirst();
+  if (refund === undefined) return;
+  try {
+    await executeRefund(deps.payments, refund.id);
+  } finally {
+    await db.transaction(async (tx) => {
+      const now = await deps.clocks.now(sub.test_clock_id, tx);
+      await finishSchedules(deps, tx, { subscriptionId: sub.id, now });
+    });
+  }
 }
 
 /** The unused part of the current period's paid invoice, as a refund of its payment. */

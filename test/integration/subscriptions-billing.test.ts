@@ -329,10 +329,17 @@ describeEachDatabase('subscription billing on test clocks', (dialect) => {
     const clockId = await clockFor(customerId, t0);
     const started = await start(customerId, 'price_data_science_monthly_usd', 'tok_visa');
     await advance(clockId, Date.UTC(2027, 3, 11, 0, 0, 0)); // 10 of 30 days used
-    const canceled = await cancelSubscription(deps(), { caller: ADMIN, subscriptionId: started.subscription.id, atPeriodEnd: false, refund: 'prorated', requestKey: key() });
+    const request = { caller: ADMIN, subscriptionId: started.subscription.id, atPeriodEnd: false, refund: 'prorated' as const, requestKey: key() };
+    const canceled = await cancelSubscription(deps(), request);
     await h.runWorker();
     expect(canceled.subscription).toMatchObject({ status: 'canceled', endReason: 'canceled_immediately' });
     expect(canceled.payment).toMatchObject({ amountRefunded: 2600 }); // 3900 × 20/30
+    // The same request again (its answer lost) refunds nothing more: one refund row, one gateway refund.
+    const refundsAtGateway = (await h.app.sandbox.chargeLog()).filter((c) => c.operation === 'refund').length;
+    const again = await cancelSubscription(deps(), request);
+    expect(again.payment).toMatchObject({ amountRefunded: 2600 });
+    expect(await h.app.db.kysely.selectFrom('refunds').select('id').where('payment_id', '=', canceled.payment!.id).execute()).toHaveLength(1);
+    expect((await h.app.sandbox.chargeLog()).filter((c) => c.operation === 'refund')).toHaveLength(refundsAtGateway);
     await ledgerBalanced();
     const schedules = await h.app.db.kysely.selectFrom('revenue_schedules').selectAll().where('subscription_id', '=', started.subscription.id).execute();
     expect(schedules.every((r) => r.status === 'closed' && Number(r.recognised) === Number(r.amount))).toBe(true);

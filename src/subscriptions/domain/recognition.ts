@@ -35,5 +35,5 @@ export function earnedBy(args: Omit<RecognitionArgs, 'alreadyRecognised'>): numb
 /** What a posting at `at` recognises now. */
 export function recognitionDue(args: RecognitionArgs): number {
   if (!Number.isSafeInteger(args.alreadyRecognised) || args.alreadyRecognised < 0) throw new RangeError(`alreadyRecognised must be a non-negative integer, got ${args.alreadyRecognised}`);
-  return earnedBy(args) - args.alreadyRecognised;
+  return Math.max(0, earnedBy(args) - args.alreadyRecognised);
 }
