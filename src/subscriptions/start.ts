@@ -14,7 +14,7 @@ import { authorize, mayActFor, newId, notFound, ObolError, type Caller } from '.
 import { assertCouponUsable, assertPriceId, findCouponByCode, findPrices, findTaxRate, markCouponRedeemed, reserveCoupon, type Coupon } from '../catalog/index.js';
 import { assertCustomerId, normaliseCountry } from '../checkout/index.js';
 import { beginSavePaymentMethod, completeSavePaymentMethod, executeAttempt, loadPaymentMethod, loadPaymentView, type PaymentMethodView, type PaymentView } from '../payments/index.js';
-import type { Tx } from '../platform/db/index.js';
+import { forUpdate, type Tx } from '../platform/db/index.js';
 import { clockOfCustomer, scheduleJob } from '../platform/jobs/index.js';
 import { addDays, periodOf, transitionSubscription } from './domain/index.js';
 import { beginPresentInvoicePayment, issueInvoice, JOB_KINDS } from './billing.js';
@@ -103,13 +103,12 @@ export async function startSubscription(deps: SubscriptionsDeps, props: StartSub
   const interval = price.billingInterval;
 
   const { subscriptionId, pending } = await db.transaction(async (tx) => {
-    const live = await tx
-      .selectFrom('subscriptions')
-      .select('id')
-      .where('customer_id', '=', customerId)
-      .where('product_id', '=', price.productId)
-      .where('status', 'in', [...LIVE_STATUSES])
-      .executeTakeFirst();
+    // Locking read: on MySQL it also locks the index range, so two signups racing for the same
+    // product queue here and the second sees the first.
+    const live = await forUpdate(
+      db,
+      tx.selectFrom('subscriptions').select('id').where('customer_id', '=', customerId).where('product_id', '=', price.productId).where('status', 'in', [...LIVE_STATUSES]),
+    ).executeTakeFirst();
     if (live) throw new ObolError('SUBSCRIPTION_ALREADY_EXISTS', `This customer already has a subscription to ${price.productId} (${live.id}).`, { subscriptionId: live.id });
     const id = newId('subscription', now);
     const trialEnd = trialDays > 0 ? addDays(now, trialDays) : null;

@@ -167,6 +167,17 @@ describeEachDatabase('subscription billing on test clocks', (dialect) => {
     expect(await accountBalance(h.app.db.kysely, 'deferred_revenue', 'EUR')).toBeLessThanOrEqual(-(running.total - running.tax));
   });
 
+  it('two signups racing for the same product (different requests) leave one subscription, the other refused', async () => {
+    const customerId = customer('race');
+    await clockFor(customerId, Date.UTC(2027, 3, 1, 0, 0, 0));
+    const attempt = () => startSubscription(deps(), { caller: ADMIN, customerId, priceId: 'price_plus_monthly_usd', country: 'US', paymentMethodToken: 'tok_visa', cardCountry: null, couponCode: null, trialDays: 0, requestKey: key() });
+    const results = await Promise.allSettled([attempt(), attempt(), attempt()]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'SUBSCRIPTION_ALREADY_EXISTS' });
+    expect(await h.app.db.kysely.selectFrom('subscriptions').select('id').where('customer_id', '=', customerId).execute()).toHaveLength(1);
+    expect(await h.app.db.kysely.selectFrom('payment_intents').select('id').where('customer_id', '=', customerId).execute()).toHaveLength(1);
+  });
+
   it('a downgrade from annual to monthly waits for the year to end, then bills monthly', async () => {
     const customerId = customer('downgrade');
     const t0 = Date.UTC(2027, 5, 15, 0, 0, 0);
