@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { money, parseCurrency, type CurrencyCode } from '../../money/index.js';
 import { ACCOUNT_KINDS, AUTHORIZATION_HOLDS_CONTRA, DEFERRED_REVENUE, DISCOUNTS, REFUNDS, REVENUE, accountKind, authorizationHolds, gatewayClearing, taxPayable } from './accounts.js';
 import { assertBalanced, reverse, type JournalDraft, type JournalLine } from './journal.js';
-import { authorizationPosting, authorizationReleasePosting, postedSale, refundPosting, refundTax, salePosting, saleTotal, type SaleBreakdown } from './postings.js';
+import { authorizationPosting, authorizationReleasePosting, postedSale, recognitionPosting, refundPosting, refundTax, salePosting, saleTotal, type RefundPostingArgs, type SaleBreakdown } from './postings.js';
 
 const EUR = parseCurrency('EUR') as CurrencyCode;
 const JPY = parseCurrency('JPY') as CurrencyCode;
@@ -305,6 +305,110 @@ describe('posting rules, properties', () => {
         expectWellFormed(r);
         for (const v of sumsOf([...d.lines, ...r.lines]).values()) expect(v).toBe(0);
       }),
+    );
+  });
+});
+
+describe('revenue recognition posting', () => {
+  it('moves the amount from deferred revenue to revenue, referencing the invoice', () => {
+    const d = recognitionPosting({ scheduleId: 'rs_1', invoiceId: 'in_1', amount: money(1234, EUR) });
+    expectWellFormed(d);
+    expect(d.kind).toBe('revenue_recognition');
+    expect(d.referenceType).toBe('invoice');
+    expect(d.referenceId).toBe('in_1');
+    expect(d.description).toContain('rs_1');
+    expect(d.lines).toEqual([
+      { account: DEFERRED_REVENUE, amount: money(1234, EUR) },
+      { account: REVENUE, amount: money(-1234, EUR) },
+    ]);
+  });
+
+  it('refuses an amount that is not a positive integer (nothing to recognise is not a posting)', () => {
+    for (const amount of [0, -1, -1234]) expect(() => recognitionPosting({ scheduleId: 'rs_1', invoiceId: 'in_1', amount: money(amount, EUR) })).toThrow(/positive integer/);
+    expect(() => recognitionPosting({ scheduleId: 'rs_1', invoiceId: 'in_1', amount: { amount: 1.5, currency: EUR } })).toThrow(/positive integer/);
+  });
+
+  it('balances any positive amount, in any currency (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom(EUR, JPY), (amount, currency) => {
+        const d = recognitionPosting({ scheduleId: 'rs_1', invoiceId: 'in_1', amount: money(amount, currency) });
+        expectWellFormed(d);
+        expect(sumsOf(d.lines)).toEqual(new Map([[DEFERRED_REVENUE, amount], [REVENUE, -amount]]));
+      }),
+    );
+  });
+});
+
+describe('refund of service not yet delivered (fromDeferred)', () => {
+  // A subscription period: 1000 deferred + 200 tax, captured in full.
+  const sale: SaleBreakdown = { currency: EUR, revenue: 0, deferredRevenue: 1000, tax: 200, discount: 0 };
+  const refund = (amount: number, fromDeferred: number | undefined, before = 0): JournalDraft => {
+    const args: RefundPostingArgs = {
+      paymentId: 'pay_1',
+      refundId: 're_1',
+      connector: 'sandbox',
+      refund: money(amount, EUR),
+      capturedTotal: money(1200, EUR),
+      refundedBefore: money(before, EUR),
+      sale,
+      total: money(1200, EUR),
+      taxCountry: 'FR',
+    };
+    return refundPosting(fromDeferred === undefined ? args : { ...args, fromDeferred });
+  };
+
+  it('splits the refund before tax between deferred revenue and refunds', () => {
+    // 600 refunded: tax back 100, 500 before tax, of which 300 was never earned.
+    const d = refund(600, 300);
+    expectWellFormed(d);
+    expect(sumsOf(d.lines)).toEqual(new Map([['gateway_clearing:sandbox', -600], ['tax_payable:FR', 100], [DEFERRED_REVENUE, 300], [REFUNDS, 200]]));
+  });
+
+  it('takes it all from deferred revenue when none was earned, and none by default', () => {
+    expect(sumsOf(refund(600, 500).lines)).toEqual(new Map([['gateway_clearing:sandbox', -600], ['tax_payable:FR', 100], [DEFERRED_REVENUE, 500]]));
+    expect(sumsOf(refund(600, undefined).lines)).toEqual(new Map([['gateway_clearing:sandbox', -600], ['tax_payable:FR', 100], [REFUNDS, 500]]));
+    expect(refund(600, 0)).toEqual(refund(600, undefined));
+  });
+
+  it('refuses a fromDeferred outside 0..the refund before tax', () => {
+    // 401 refunded after 400: taxBack(801) − taxBack(400) = 134 − 67 = 67, so 334 before tax.
+    expect(() => refund(401, 335, 400)).toThrow(/outside 0\.\.334/);
+    expect(() => refund(401, 334, 400)).not.toThrow();
+    for (const bad of [-1, 501, 600, 0.5, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => refund(600, bad)).toThrow(/fromDeferred/);
+  });
+
+  it('balances any refund with any valid fromDeferred, and refuses any other (property)', () => {
+    fc.assert(
+      fc.property(capturedSaleArb, fc.nat(), fc.nat(), fc.nat(), fc.integer({ min: 1, max: 1000 }), ({ sale: s, captured }, a, b, pick, over) => {
+        const before = a % captured;
+        const amount = 1 + (b % (captured - before));
+        const args: RefundPostingArgs = {
+          paymentId: 'pay_1',
+          refundId: 're_1',
+          connector: 'sandbox',
+          refund: money(amount, EUR),
+          capturedTotal: money(captured, EUR),
+          refundedBefore: money(before, EUR),
+          sale: s,
+          total: money(saleTotal(s), EUR),
+          taxCountry: 'FR',
+        };
+        const tax = refundTax(args);
+        const exTax = amount - tax;
+        const fromDeferred = pick % (exTax + 1);
+        const d = refundPosting({ ...args, fromDeferred });
+        expectWellFormed(d);
+        const sums = sumsOf(d.lines);
+        expect(sums.get('gateway_clearing:sandbox')).toBe(-amount);
+        expect(sums.get('tax_payable:FR') ?? 0).toBe(tax);
+        expect(sums.get(DEFERRED_REVENUE) ?? 0).toBe(fromDeferred);
+        expect(sums.get(REFUNDS) ?? 0).toBe(exTax - fromDeferred);
+        // Only debits besides the clearing credit.
+        for (const l of d.lines) if (l.account !== 'gateway_clearing:sandbox') expect(l.amount.amount).toBeGreaterThan(0);
+        expect(() => refundPosting({ ...args, fromDeferred: exTax + over })).toThrow(/fromDeferred/);
+        expect(() => refundPosting({ ...args, fromDeferred: -over })).toThrow(/fromDeferred/);
+      }),
+      { numRuns: 500 },
     );
   });
 });
