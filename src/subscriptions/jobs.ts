@@ -51,9 +51,9 @@ async function periodEnd(deps: SubscriptionsDeps, job: ClaimedJob): Promise<void
     const sub = await lockSubscription(db, tx, job.subjectId);
     if (!sub) return null;
     const status = statusOf(sub);
-    // Only the job of the current period acts; a stale one (after a plan change re-anchored the
-    // periods) or one for an ended subscription has nothing to do.
-    if (job.key !== periodEndKey(sub.id, sub.current_period_end)) return null;
+    // Only the job due at the current period's end acts; a stale one (after a plan change
+    // re-anchored the periods) or one for an ended subscription has nothing to do.
+    if (job.runAt !== sub.current_period_end) return null;
     if (status === 'canceled' || status === 'incomplete_expired' || status === 'incomplete') return null;
     const now = await deps.clocks.now(sub.test_clock_id, tx);
     if (sub.cancel_at_period_end === 1) {

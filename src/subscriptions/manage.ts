@@ -237,7 +237,8 @@ export async function changeSubscriptionPlan(deps: SubscriptionsDeps, props: Cha
       },
       now,
     );
-    await scheduleJob(tx, { kind: JOB_KINDS.periodEnd, key: periodEndKey(sub.id, period.end), subjectId: sub.id, clockId: sub.test_clock_id, runAt: period.end, now });
+    // Its own key: an earlier cycle may have ended at this same instant (keys are never reused).
+    await scheduleJob(tx, { kind: JOB_KINDS.periodEnd, key: `${periodEndKey(sub.id, period.end)}:change:${sub.version}`, subjectId: sub.id, clockId: sub.test_clock_id, runAt: period.end, now });
     await emitSubscriptionEvent(tx, 'subscription.plan_changed', updated, now, { reason: `upgrade to ${price.id}`, invoiceId: invoice.id });
     if (invoice.total === 0) {
       await settlePaidInvoice(deps, tx, { invoiceId: invoice.id, paymentId: null, savedPaymentMethodId: null, now });

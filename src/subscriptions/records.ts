@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { parseCurrency, type CurrencyCode } from '../money/index.js';
 import { dbInt, forUpdate, type Db, type Executor, type InvoicesTable, type SubscriptionsTable } from '../platform/db/index.js';
 import { isBillingInterval, isTaxBehavior, type BillingInterval, type TaxBehavior } from '../catalog/index.js';
-import { isInvoiceStatus, isSubscriptionStatus, type InvoiceStatus, type SubscriptionStatus } from './domain/index.js';
+import { isInvoiceStatus, isSubscriptionStatus, isTerminal, type InvoiceStatus, type SubscriptionStatus } from './domain/index.js';
 
 export type SubscriptionRow = SubscriptionsTable;
 export type InvoiceRow = InvoicesTable;
@@ -152,9 +152,16 @@ export async function lockInvoice(db: Db, tx: Executor, id: string): Promise<Inv
   return row ? normaliseInvoice(row) : undefined;
 }
 
+/** The unique `live_key` of a subscription in `status`: set while it lives, null once it has ended. */
+export function liveKeyOf(row: Pick<SubscriptionRow, 'id' | 'customer_id' | 'product_id' | 'status'>): string | null {
+  if (!isSubscriptionStatus(row.status)) throw new Error(`corrupt subscription ${row.id}: status ${row.status}`);
+  return isTerminal(row.status) ? null : `${row.customer_id}|${row.product_id}`;
+}
+
 /** Writes the changed columns, guarded by the version (the row lock is the first line). */
 export async function saveSubscription(tx: Executor, before: SubscriptionRow, changes: Partial<SubscriptionRow>, now: number): Promise<SubscriptionRow> {
-  const next = { ...before, ...changes, updated_at: now, version: before.version + 1 };
+  const changed = { ...before, ...changes };
+  const next = { ...changed, live_key: liveKeyOf(changed), updated_at: now, version: before.version + 1 };
   const { id: _id, ...rest } = next;
   const res = await tx.updateTable('subscriptions').set(rest).where('id', '=', before.id).where('version', '=', before.version).executeTakeFirst();
   if (Number(res.numUpdatedRows) !== 1) throw new Error(`subscription ${before.id} changed concurrently`);

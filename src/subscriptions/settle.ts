@@ -116,12 +116,17 @@ export async function settlePaidInvoice(
  */
 async function restartBilling(tx: Tx, sub: SubscriptionRow, now: number): Promise<Partial<SubscriptionRow>> {
   await cancelJobsOf(tx, { subjectId: sub.id, kinds: [JOB_KINDS.periodEnd], now });
-  await scheduleJob(tx, { kind: JOB_KINDS.periodEnd, key: periodEndKey(sub.id, now), subjectId: sub.id, clockId: sub.test_clock_id, runAt: now, now });
+  // Its own key: the period-end job of a period that ended at this very instant has run already.
+  await scheduleJob(tx, { kind: JOB_KINDS.periodEnd, key: `${periodEndKey(sub.id, now)}:restart:${sub.version}`, subjectId: sub.id, clockId: sub.test_clock_id, runAt: now, now });
   return { billing_anchor: now, period_index: -1, current_period_start: sub.current_period_start, current_period_end: now, pending_price_id: null };
 }
 
 export const incompleteExpiryKey = (subscriptionId: string): string => `sub:${subscriptionId}:incomplete_expiry`;
-/** One key per period end instant: a plan change re-anchors periods, and their jobs must not collide. */
+/**
+ * The renewal job's key for a period ending at `periodEnd` (a rerun of the job schedules the same
+ * next one). Which job acts is decided by its due time, not its key: a plan change or a restart
+ * re-anchors periods and schedules under keys of its own.
+ */
 export const periodEndKey = (subscriptionId: string, periodEnd: number): string => `sub:${subscriptionId}:period_end:${periodEnd}`;
 
 /**

@@ -14,13 +14,13 @@ import { authorize, mayActFor, newId, notFound, ObolError, type Caller } from '.
 import { assertCouponUsable, assertPriceId, findCouponByCode, findPrices, findTaxRate, markCouponRedeemed, reserveCoupon, type Coupon } from '../catalog/index.js';
 import { assertCustomerId, normaliseCountry } from '../checkout/index.js';
 import { beginSavePaymentMethod, completeSavePaymentMethod, executeAttempt, loadPaymentMethod, loadPaymentView, type PaymentMethodView, type PaymentView } from '../payments/index.js';
-import { forUpdate, type Tx } from '../platform/db/index.js';
+import { isUniqueViolation, type Tx } from '../platform/db/index.js';
 import { clockOfCustomer, scheduleJob } from '../platform/jobs/index.js';
 import { addDays, periodOf, transitionSubscription } from './domain/index.js';
 import { beginPresentInvoicePayment, issueInvoice, JOB_KINDS } from './billing.js';
 import type { SubscriptionsDeps } from './deps.js';
 import { emitSubscriptionEvent } from './events.js';
-import { derivedKey, loadInvoiceView, loadSubscriptionView, lockSubscription, normaliseSubscription, saveSubscription, statusOf, type InvoiceView, type SubscriptionRow, type SubscriptionView } from './records.js';
+import { derivedKey, liveKeyOf, loadInvoiceView, loadSubscriptionView, lockSubscription, normaliseSubscription, saveSubscription, statusOf, type InvoiceView, type SubscriptionRow, type SubscriptionView } from './records.js';
 import { expireIncomplete, incompleteExpiryKey, periodEndKey, settlePaidInvoice } from './settle.js';
 
 export const TOKEN_PATTERN = /^[A-Za-z0-9_\-:.]{3,255}$/;
@@ -103,13 +103,8 @@ export async function startSubscription(deps: SubscriptionsDeps, props: StartSub
   const interval = price.billingInterval;
 
   const { subscriptionId, pending } = await db.transaction(async (tx) => {
-    // Locking read: on MySQL it also locks the index range, so two signups racing for the same
-    // product queue here and the second sees the first.
-    const live = await forUpdate(
-      db,
-      tx.selectFrom('subscriptions').select('id').where('customer_id', '=', customerId).where('product_id', '=', price.productId).where('status', 'in', [...LIVE_STATUSES]),
-    ).executeTakeFirst();
-    if (live) throw new ObolError('SUBSCRIPTION_ALREADY_EXISTS', `This customer already has a subscription to ${price.productId} (${live.id}).`, { subscriptionId: live.id });
+    const live = await tx.selectFrom('subscriptions').select('id').where('customer_id', '=', customerId).where('product_id', '=', price.productId).where('status', 'in', [...LIVE_STATUSES]).executeTakeFirst();
+    if (live) throw alreadySubscribed(price.productId, live.id);
     const id = newId('subscription', now);
     const trialEnd = trialDays > 0 ? addDays(now, trialDays) : null;
     const anchor = trialEnd ?? now;
@@ -148,11 +143,21 @@ export async function startSubscription(deps: SubscriptionsDeps, props: StartSub
       dunning_retries: 0,
       dunning_deadline: null,
       create_request_key: props.requestKey,
+      live_key: liveKeyOf({ id, customer_id: customerId, product_id: price.productId, status: 'incomplete' }),
       created_at: now,
       updated_at: now,
       version: 0,
     };
-    await tx.insertInto('subscriptions').values(sub).execute();
+    try {
+      await tx.insertInto('subscriptions').values(sub).execute();
+    } catch (err) {
+      // A signup racing this one got there first: `live_key` is unique (one live subscription per product).
+      if (!isUniqueViolation(err)) throw err;
+      const winner = await tx.selectFrom('subscriptions').select(['id', 'create_request_key']).where('live_key', '=', sub.live_key).executeTakeFirst();
+      if (winner === undefined) throw err;
+      if (winner.create_request_key === props.requestKey) throw new ObolError('IDEMPOTENCY_REQUEST_IN_PROGRESS', 'This signup is already being processed; repeat the request to see its outcome.');
+      throw alreadySubscribed(price.productId, winner.id);
+    }
     if (coupon !== null) {
       await reserveCoupon(db, tx, { coupon, customerId, sessionId: id, now });
       await markCouponRedeemed(tx, { couponId: coupon.id, sessionId: id });
@@ -170,6 +175,10 @@ export async function startSubscription(deps: SubscriptionsDeps, props: StartSub
   });
   await runPending(deps, subscriptionId, pending);
   return resultOf(deps, subscriptionId);
+}
+
+function alreadySubscribed(productId: string, subscriptionId: string): ObolError {
+  return new ObolError('SUBSCRIPTION_ALREADY_EXISTS', `This customer already has a subscription to ${productId} (${subscriptionId}).`, { subscriptionId });
 }
 
 /** A saved method waiting to be sent, remembered on the subscription until it is answered. */

@@ -29,6 +29,8 @@ export interface TestClocksTable {
   /** ready, advancing. */
   status: string;
   advance_to: number | null;
+  /** The advance that holds the clock (a random token); every write of an advance is conditional on it. */
+  advance_owner: string | null;
   /** System time until which an advance holds the clock. */
   lease_until: number | null;
   created_at: number;

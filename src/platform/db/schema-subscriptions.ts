@@ -41,6 +41,8 @@ export interface SubscriptionsTable {
   dunning_retries: number;
   dunning_deadline: number | null;
   create_request_key: string;
+  /** `<customer>|<product>` while live (not canceled or expired), else null: unique. */
+  live_key: string | null;
   created_at: number;
   updated_at: number;
   version: number;

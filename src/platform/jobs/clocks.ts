@@ -11,9 +11,10 @@
  *                                  │ a job failed: ready at that job's time, the job still pending
  *                                  │ the process died: a worker resumes it once the lease passes
  */
+import { randomUUID } from 'node:crypto';
 import { newId, ObolError, type Clock } from '../../kernel/index.js';
-import { dbInt, type Db, type Executor, type TestClocksTable } from '../db/index.js';
-import type { JobRunner } from './jobs.js';
+import { dbInt, isUniqueViolation, type Db, type Executor, type TestClocksTable } from '../db/index.js';
+import { DEFAULT_JOB_LEASE_MS, type JobRunner } from './jobs.js';
 
 export interface ClockSource {
   /** Now, in the time of the given test clock, or of the system clock when `clockId` is null. */
@@ -61,8 +62,11 @@ export const MAX_CLOCK_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
 /** One advance moves a clock at most this far, so a typo cannot run centuries of renewals. */
 export const MAX_ADVANCE_MS = 5 * 366 * 86_400_000;
 const MAX_NAME_LENGTH = 200;
-/** An advance renews its hold on the clock as it goes; a hold not renewed for this long was lost with its process. */
-export const CLOCK_LEASE_MS = 2 * 60_000;
+/**
+ * An advance renews its hold on the clock before each job; a hold not renewed for this long was
+ * lost with its process. Longer than a job's own lease, so no job outlives the hold it ran under.
+ */
+export const CLOCK_LEASE_MS = DEFAULT_JOB_LEASE_MS + 60_000;
 /** A bound on the jobs one advance runs: far above a few years of any one customer's renewals. */
 const MAX_JOBS_PER_ADVANCE = 1_000_000;
 
@@ -76,7 +80,7 @@ export async function createTestClock(db: Db, args: { readonly name: string; rea
   const name = args.name.trim();
   if (name.length === 0 || name.length > MAX_NAME_LENGTH) throw new ObolError('VALIDATION_FAILED', `name must be 1 to ${MAX_NAME_LENGTH} characters.`, { field: 'name' });
   assertClockTime('frozenTime', args.frozenTime);
-  const row: TestClocksTable = { id: newId('testClock', args.now), name, frozen_time: args.frozenTime, status: 'ready', advance_to: null, lease_until: null, created_at: args.now, updated_at: args.now };
+  const row: TestClocksTable = { id: newId('testClock', args.now), name, frozen_time: args.frozenTime, status: 'ready', advance_to: null, advance_owner: null, lease_until: null, created_at: args.now, updated_at: args.now };
   await db.kysely.insertInto('test_clocks').values(row).execute();
   return view(row);
 }
@@ -93,6 +97,10 @@ export async function attachCustomerToClock(db: Db, args: { readonly clockId: st
     if (current === args.clockId) return;
     if (current !== null) throw new ObolError('TEST_CLOCK_IN_USE', 'This customer is already attached to another test clock.', { field: 'customerId' });
     await tx.insertInto('test_clock_customers').values({ customer_id: args.customerId, clock_id: args.clockId, created_at: args.now }).execute();
+  }).catch(async (err: unknown) => {
+    // Attached concurrently: to this clock, nothing to do; to another, the same refusal as above.
+    if (!isUniqueViolation(err)) throw err;
+    if ((await clockOfCustomer(db.kysely, args.customerId)) !== args.clockId) throw new ObolError('TEST_CLOCK_IN_USE', 'This customer is already attached to another test clock.', { field: 'customerId' });
   });
 }
 
@@ -114,15 +122,16 @@ export async function advanceTestClock(deps: AdvanceDeps, args: { readonly clock
   if (args.to <= clock.frozenTime) throw new ObolError('TEST_CLOCK_ADVANCE_INVALID', `A clock only moves forward: it reads ${new Date(clock.frozenTime).toISOString()}.`, { field: 'to' });
   if (args.to - clock.frozenTime > MAX_ADVANCE_MS) throw new ObolError('TEST_CLOCK_ADVANCE_INVALID', 'One advance moves a clock at most five years.', { field: 'to' });
   const now = system.now();
+  const owner = randomUUID();
   const taken = await db.kysely
     .updateTable('test_clocks')
-    .set({ status: 'advancing', advance_to: args.to, lease_until: now + CLOCK_LEASE_MS, updated_at: now })
+    .set({ status: 'advancing', advance_to: args.to, advance_owner: owner, lease_until: now + CLOCK_LEASE_MS, updated_at: now })
     .where('id', '=', clock.id)
     .where('frozen_time', '=', clock.frozenTime)
     .where((eb) => eb.or([eb('status', '=', 'ready'), eb('lease_until', '<=', now)]))
     .executeTakeFirst();
   if (Number(taken.numUpdatedRows) !== 1) throw new ObolError('TEST_CLOCK_IN_USE', 'This clock is being advanced; wait until it is ready.', { field: 'clockId' });
-  return runAdvance(deps, clock.id, args.to);
+  return runAdvance(deps, { clockId: clock.id, to: args.to, owner });
 }
 
 /** Advances that a dead process left half done, taken over once their hold has lapsed (a worker task). */
@@ -132,22 +141,38 @@ export async function resumeAdvances(deps: AdvanceDeps): Promise<number> {
   let resumed = 0;
   for (const row of stale) {
     if (row.advance_to === null) continue;
+    const owner = randomUUID();
     const taken = await deps.db.kysely
       .updateTable('test_clocks')
-      .set({ lease_until: now + CLOCK_LEASE_MS, updated_at: now })
+      .set({ advance_owner: owner, lease_until: now + CLOCK_LEASE_MS, updated_at: now })
       .where('id', '=', row.id)
       .where('status', '=', 'advancing')
       .where('lease_until', '=', row.lease_until)
       .executeTakeFirst();
     if (Number(taken.numUpdatedRows) !== 1) continue;
-    await runAdvance(deps, row.id, dbInt(row.advance_to)).catch(() => undefined);
+    // A job that fails again leaves the clock ready at its time, for the admin to see and advance again.
+    await runAdvance(deps, { clockId: row.id, to: dbInt(row.advance_to), owner }).catch(() => undefined);
     resumed += 1;
   }
   return resumed;
 }
 
-async function runAdvance(deps: AdvanceDeps, clockId: string, to: number): Promise<TestClockView> {
+/**
+ * Runs the clock's due jobs in order, then rests it at `to`. Every write is conditional on still
+ * holding the clock (`owner`): an advance whose hold lapsed and was taken over stops, and never
+ * marks the clock ready under the advance that took over.
+ */
+async function runAdvance(deps: AdvanceDeps, args: { readonly clockId: string; readonly to: number; readonly owner: string }): Promise<TestClockView> {
   const { db, runner, system } = deps;
+  const { clockId, to, owner } = args;
+  const held = (now: number) => db.kysely.updateTable('test_clocks').set({ lease_until: now + CLOCK_LEASE_MS, updated_at: now }).where('id', '=', clockId).where('advance_owner', '=', owner);
+  const release = (frozenTime: number | null, now: number) =>
+    db.kysely
+      .updateTable('test_clocks')
+      .set({ status: 'ready', advance_to: null, advance_owner: null, lease_until: null, updated_at: now, ...(frozenTime === null ? {} : { frozen_time: frozenTime }) })
+      .where('id', '=', clockId)
+      .where('advance_owner', '=', owner)
+      .execute();
   for (let ran = 0; ; ran++) {
     if (ran >= MAX_JOBS_PER_ADVANCE) throw new Error(`test clock ${clockId}: more than ${MAX_JOBS_PER_ADVANCE} jobs in one advance (a job that keeps rescheduling itself?)`);
     const next = await db.kysely
@@ -162,30 +187,19 @@ async function runAdvance(deps: AdvanceDeps, clockId: string, to: number): Promi
       .executeTakeFirst();
     if (!next) break;
     const now = system.now();
-    // The clock reads the job's due time while it runs (never going back), and the hold is renewed.
-    await db.kysely.updateTable('test_clocks').set({ lease_until: now + CLOCK_LEASE_MS, updated_at: now }).where('id', '=', clockId).execute();
-    await setClockTime(db, clockId, dbInt(next.run_at), now);
+    // The hold is renewed, and the clock reads the job's due time while it runs (never going back).
+    if (Number((await held(now).executeTakeFirst()).numUpdatedRows) !== 1) throw new Error(`test clock ${clockId}: this advance lost its hold on the clock to another one`);
+    await db.kysely.updateTable('test_clocks').set({ frozen_time: dbInt(next.run_at), updated_at: now }).where('id', '=', clockId).where('advance_owner', '=', owner).where('frozen_time', '<', dbInt(next.run_at)).execute();
     try {
       await runner.runClaimed(next);
     } catch (err) {
-      await db.kysely.updateTable('test_clocks').set({ status: 'ready', advance_to: null, lease_until: null, updated_at: system.now() }).where('id', '=', clockId).execute();
+      await release(null, system.now());
       throw err;
     }
   }
-  const now = system.now();
-  await db.kysely.updateTable('test_clocks').set({ status: 'ready', advance_to: null, lease_until: null, updated_at: now }).where('id', '=', clockId).execute();
-  await setClockTime(db, clockId, to, now);
+  // Every job up to `to` ran: the clock rests there (it read at most `to` while they ran).
+  await release(to, system.now());
   const done = await getTestClock(db.kysely, clockId);
   if (!done) throw new Error(`test clock ${clockId} vanished while advancing`);
   return done;
-}
-
-/** Moves the clock to `to` unless it already reads later (a clock never goes back). */
-async function setClockTime(db: Db, clockId: string, to: number, now: number): Promise<void> {
-  await db.kysely
-    .updateTable('test_clocks')
-    .set({ frozen_time: to, updated_at: now })
-    .where('id', '=', clockId)
-    .where('frozen_time', '<', to)
-    .execute();
 }

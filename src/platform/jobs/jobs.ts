@@ -175,7 +175,9 @@ export function createJobRunner(args: JobRunnerArgs): JobRunner {
     const changes = outcome.ok
       ? { status: 'done', lease_until: null, last_error: null }
       : { lease_until: now + jobBackoffMs(job.attempts), last_error: String(outcome.err instanceof Error ? outcome.err.message : outcome.err).slice(0, 1000) };
-    // Conditional on our claim: a job canceled (or taken over) meanwhile keeps what happened to it.
+    // Conditional on our claim: a job another runner took over (its lease had passed) keeps what
+    // that runner records. One canceled while it ran is still marked done when it succeeded: it
+    // did run (a handler may cancel its own subject's jobs, itself among them).
     await db.kysely
       .updateTable('scheduled_jobs')
       .set({ ...changes, updated_at: now, version: version + 1 })

@@ -42,6 +42,8 @@ export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> 
     .addColumn('frozen_time', 'bigint', (c) => c.notNull())
     .addColumn('status', 'varchar(10)', (c) => c.notNull())
     .addColumn('advance_to', 'bigint')
+    // Which advance holds the clock (a random token per advance), until when.
+    .addColumn('advance_owner', 'varchar(100)')
     .addColumn('lease_until', 'bigint')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())

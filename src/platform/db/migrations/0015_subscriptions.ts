@@ -55,10 +55,15 @@ export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> 
     .addColumn('dunning_retries', 'integer', (c) => c.notNull())
     .addColumn('dunning_deadline', 'bigint')
     .addColumn('create_request_key', 'varchar(255)', (c) => c.notNull())
+    // `<customer>|<product>` while the subscription is live, null once it ended: unique, so a
+    // customer holds at most one live subscription per product whatever races (a locking read
+    // cannot promise that under READ COMMITTED, which takes no gap locks).
+    .addColumn('live_key', 'varchar(140)')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .addColumn('version', 'integer', (c) => c.notNull())
     .addUniqueConstraint('subscriptions_customer_request_uq', ['customer_id', 'create_request_key'])
+    .addUniqueConstraint('subscriptions_live_uq', ['live_key'])
     .execute();
   await db.schema.createIndex('subscriptions_customer_idx').on('subscriptions').columns(['customer_id', 'status']).execute();
 
