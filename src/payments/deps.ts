@@ -2,7 +2,7 @@ import type { Clock } from '../kernel/index.js';
 import type { SaleBreakdown } from '../ledger/index.js';
 import type { Db, Tx } from '../platform/db/index.js';
 import type { Connector } from './connectors/port.js';
-import { saleOf, type IntentRow, type RefundView } from './records.js';
+import { saleOf, type IntentRow, type RefundView, type SaleRef } from './records.js';
 
 /**
  * What payments needs from the context that sold something (checkout today, subscriptions
@@ -38,10 +38,11 @@ export interface PaymentHooks {
 
 /**
  * One set of hooks per kind of sale, chosen by what each payment pays for: a checkout session's
- * payments go to checkout, an invoice's to subscriptions.
+ * payments go to checkout, an invoice's to subscriptions. `hooksFor` is asked at each call, so a
+ * context that itself needs payments (subscriptions) can supply its hooks once it exists.
  */
-export function hooksBySale(bySale: { readonly checkout_session: PaymentHooks; readonly invoice: PaymentHooks }): PaymentHooks {
-  const of = (intent: IntentRow): PaymentHooks => bySale[saleOf(intent).kind];
+export function hooksBySale(hooksFor: (kind: SaleRef['kind']) => PaymentHooks): PaymentHooks {
+  const of = (intent: IntentRow): PaymentHooks => hooksFor(saleOf(intent).kind);
   return {
     saleFor: (tx, intent) => of(intent).saleFor(tx, intent),
     onAuthorized: (tx, intent, now) => of(intent).onAuthorized(tx, intent, now),

@@ -89,12 +89,19 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
   }
   const { sandbox } = gateways;
   logger.info({ connectors: gateways.enabled }, 'payment connectors enabled');
+  const checkoutHooks = checkoutPaymentHooks({ db });
+  // Assigned below, before any payment can run: subscriptions' hooks need the payments deps.
+  let invoiceHooks: PaymentHooks | undefined;
   const payments: PaymentsDeps = {
     db,
     clock,
     connectors: gateways.registry,
     // An invoice's payment reports to subscriptions, which need payments: bound once both exist.
-    hooks: hooksBySale({ checkout_session: checkoutPaymentHooks({ db }), invoice: lateHooks(() => invoiceHooks) }),
+    hooks: hooksBySale((kind) => {
+      if (kind === 'checkout_session') return checkoutHooks;
+      if (invoiceHooks === undefined) throw new Error('an invoice payment reached payments before subscriptions were wired');
+      return invoiceHooks;
+    }),
     maxFailedAttempts: config.paymentMaxFailedAttempts,
     acquirerCountries: config.acquirerCountries,
     supportRefundLimits: config.supportRefundLimits,
@@ -111,7 +118,7 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     testClocksEnabled: config.testClocks,
   };
   assertPolicy(subscriptions.dunning);
-  const invoiceHooks: PaymentHooks = subscriptionPaymentHooks(subscriptions);
+  invoiceHooks = subscriptionPaymentHooks(subscriptions);
   const jobs = createJobRunner({
     db,
     system: clock,
@@ -149,21 +156,6 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
       dynamoDb?.close();
       await db.close();
     },
-  };
-}
-
-/** Hooks resolved at call time, for the two contexts that need each other. */
-function lateHooks(get: () => PaymentHooks): PaymentHooks {
-  return {
-    saleFor: (tx, intent) => get().saleFor(tx, intent),
-    onAuthorized: (tx, intent, now) => get().onAuthorized(tx, intent, now),
-    onSucceeded: (tx, intent, now) => get().onSucceeded(tx, intent, now),
-    onDeclined: (tx, intent, now) => get().onDeclined(tx, intent, now),
-    onFailed: (tx, intent, now) => get().onFailed(tx, intent, now),
-    onCanceled: (tx, intent, now) => get().onCanceled(tx, intent, now),
-    onRefunded: (tx, intent, refund, now) => get().onRefunded(tx, intent, refund, now),
-    onDisputeLost: (tx, intent, now) => get().onDisputeLost(tx, intent, now),
-    refundFromDeferred: async (tx, intent, args) => (await get().refundFromDeferred?.(tx, intent, args)) ?? 0,
   };
 }
 
