@@ -16,6 +16,13 @@ import { normaliseAttempt } from './records.js';
  */
 export const PENDING_GRACE_MS = 120_000;
 
+type Found = Extract<RetrieveOutcome, { status: 'found' }>;
+
+/** An outcome of one of the operations a payment attempt makes (gatewayKeyOf): an attempt's outcome. */
+function isAttemptOutcome(found: Found): found is Extract<Found, { operation: 'authorize' | 'resume' | 'charge_off_session' }> {
+  return found.operation === 'authorize' || found.operation === 'resume' || found.operation === 'charge_off_session';
+}
+
 export interface ReconcileArgs {
   /** `unknown` calls whose last update is older than this are examined. */
   readonly olderThanMs: number;
@@ -60,7 +67,7 @@ export async function resolveUnknownOutcomes(deps: PaymentsDeps, args: Reconcile
         return { connector: row.connector, retrieve: { idempotencyKey: key, operation } };
       },
       async apply(id, found) {
-        if (found.operation !== 'authorize' && found.operation !== 'resume' && found.operation !== 'charge_off_session') return false;
+        if (!isAttemptOutcome(found)) return false;
         await applyAuthorizeOutcome(deps, id, found.outcome);
         return true;
       },
@@ -162,5 +169,5 @@ export async function resolveAttempt(deps: PaymentsDeps, attemptId: string): Pro
   if (!connector) throw new Error(`connector ${attempt.connector} is not configured`);
   const { operation, key } = gatewayKeyOf(attempt);
   const found = await connector.retrieve({ idempotencyKey: key, operation });
-  if (found.status === 'found' && (found.operation === 'authorize' || found.operation === 'resume')) await applyAuthorizeOutcome(deps, attempt.id, found.outcome);
+  if (found.status === 'found' && isAttemptOutcome(found)) await applyAuthorizeOutcome(deps, attempt.id, found.outcome);
 }

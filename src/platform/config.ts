@@ -778,8 +778,8 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
   subscriptionIncompleteExpiryHours: {
     name: 'SUBSCRIPTION_INCOMPLETE_EXPIRY_HOURS',
     default: '23',
-    description: "How long a new subscription waits for its first payment (a 3-D Secure challenge, a retry with another card) before it expires.",
-    schema: integer(1, 720, 'hours'),
+    description: "How long a new subscription waits for its first payment or its card's saving (a 3-D Secure challenge, a retry with another card) before it expires: at most 23, so it expires before its first trial day or period could end.",
+    schema: integer(1, 23, 'hours'),
   },
   testClocks: {
     name: 'TEST_CLOCKS',

@@ -165,7 +165,7 @@ export async function markInvoicePaid(tx: Tx, invoice: InvoiceRow, paymentId: st
 export async function openRevenueSchedule(
   deps: SubscriptionsDeps,
   tx: Tx,
-  args: { readonly invoice: InvoiceRow; readonly sub: SubscriptionRow; readonly carriedOver: number; readonly serviceStart: number; readonly now: number },
+  args: { readonly invoice: InvoiceRow; readonly sub: SubscriptionRow; readonly paymentId: string | null; readonly carriedOver: number; readonly serviceStart: number; readonly now: number },
 ): Promise<void> {
   const { invoice, sub, now } = args;
   const amount = invoice.net + args.carriedOver;
@@ -177,6 +177,7 @@ export async function openRevenueSchedule(
       id,
       invoice_id: invoice.id,
       subscription_id: sub.id,
+      payment_id: args.paymentId,
       currency: invoice.currency,
       amount,
       recognised: 0,
@@ -241,10 +242,14 @@ export async function activeSchedules(tx: Executor, subscriptionId: string): Pro
   return rows.map((r) => r.id);
 }
 
-/** Shrinks a schedule by a refunded amount (ex-tax) not yet recognised; returns how much it took. */
-export async function takeFromSchedule(db: Db, tx: Tx, args: { readonly invoiceId: string; readonly upTo: number; readonly at: number; readonly now: number }): Promise<number> {
-  const row = await tx.selectFrom('revenue_schedules').select('id').where('invoice_id', '=', args.invoiceId).executeTakeFirst();
-  if (!row) return 0;
+/**
+ * How much of a refund (ex-tax) of `paymentId` comes out of deferred revenue: what its schedule
+ * has not yet recognised, which the schedule then gives up. A payment that never opened a schedule
+ * (one that could not be applied to its invoice, and is given back whole) deferred all of it.
+ */
+export async function takeFromSchedule(db: Db, tx: Tx, args: { readonly invoiceId: string; readonly paymentId: string; readonly upTo: number; readonly at: number; readonly now: number }): Promise<number> {
+  const row = await tx.selectFrom('revenue_schedules').select('id').where('invoice_id', '=', args.invoiceId).where('payment_id', '=', args.paymentId).executeTakeFirst();
+  if (!row) return args.upTo;
   await recogniseSchedule(db, tx, { scheduleId: row.id, at: args.at, now: args.now });
   const locked = await forUpdate(db, tx.selectFrom('revenue_schedules').selectAll().where('id', '=', row.id)).executeTakeFirstOrThrow();
   const unrecognised = dbInt(locked.amount) - dbInt(locked.recognised);

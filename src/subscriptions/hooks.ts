@@ -57,7 +57,7 @@ export function subscriptionPaymentHooks(deps: SubscriptionsDeps): PaymentHooks 
     async refundFromDeferred(tx, intent, args) {
       // Service not yet delivered is given back out of deferred revenue, up to what is unearned.
       const at = await clockNow(tx, intent);
-      return takeFromSchedule(deps.db, tx, { invoiceId: invoiceIdOf(intent), upTo: args.exTax, at, now: args.now });
+      return takeFromSchedule(deps.db, tx, { invoiceId: invoiceIdOf(intent), paymentId: intent.id, upTo: args.exTax, at, now: args.now });
     },
     async onDisputeLost(tx: Tx, intent: IntentRow) {
       const now = await clockNow(tx, intent);

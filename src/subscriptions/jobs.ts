@@ -19,7 +19,7 @@ import { findPrices } from '../catalog/index.js';
 import { issueInvoice, JOB_KINDS, recogniseSchedule } from './billing.js';
 import type { SubscriptionsDeps } from './deps.js';
 import { periodOf } from './domain/index.js';
-import { currencyOf, intervalOf, invoiceStatusOf, lockInvoice, lockSubscription, saveInvoice, saveSubscription, statusOf, type InvoiceRow, type SubscriptionRow } from './records.js';
+import { currencyOf, intervalOf, invoiceStatusOf, lockInvoice, lockSubscription, openChargesOf, saveInvoice, saveSubscription, statusOf, type InvoiceRow, type SubscriptionRow } from './records.js';
 import { endSubscription, exhaustDunning, expireIncomplete, periodEndKey, recordFailedPaymentWithoutMethod, settlePaidInvoice } from './settle.js';
 
 /**
@@ -112,23 +112,14 @@ async function retryPayment(deps: SubscriptionsDeps, job: ClaimedJob): Promise<v
     const invoice = await lockInvoice(db, tx, job.subjectId);
     if (!sub || !invoice) return null;
     if (invoiceStatusOf(invoice) !== 'open' || statusOf(sub) !== 'past_due' || sub.dunning_state !== 'retrying') return null;
-    // Already charging this invoice (a crash after the attempt was committed): let that attempt finish.
-    if (await hasOpenAttempt(tx, invoice.id)) return null;
+    // Already charging this invoice (a crash after the attempt was committed, or the learner paying
+    // it through 3-D Secure right now): that payment decides; a second one could charge twice.
+    const open = await openChargesOf(tx, invoice.id);
+    if (open.atGateway || open.awaitingAuthentication.length > 0) return null;
     const now = await deps.clocks.now(sub.test_clock_id, tx);
     return chargeInvoice(deps, tx, { sub, invoice, requestKey: job.key, now });
   });
   if (attemptId !== null) await executeAttempt(deps.payments, attemptId);
-}
-
-async function hasOpenAttempt(tx: Tx, invoiceId: string): Promise<boolean> {
-  const row = await tx
-    .selectFrom('payment_attempts')
-    .innerJoin('payment_intents', 'payment_intents.id', 'payment_attempts.payment_id')
-    .select('payment_attempts.id')
-    .where('payment_intents.invoice_id', '=', invoiceId)
-    .where('payment_attempts.status', 'in', ['pending', 'unknown'])
-    .executeTakeFirst();
-  return row !== undefined;
 }
 
 async function dunningDeadline(deps: SubscriptionsDeps, job: ClaimedJob): Promise<void> {
@@ -142,6 +133,8 @@ async function dunningDeadline(deps: SubscriptionsDeps, job: ClaimedJob): Promis
     // A retry is still scheduled (retry days never lie after the deadline): its outcome decides,
     // so the last retry day is tried even when it falls on the deadline itself.
     if (sub.dunning_state === 'retrying') return;
+    // A charge still at the gateway decides first: the job runs again later (it throws to be retried).
+    if ((await openChargesOf(tx, invoice.id)).atGateway) throw new Error(`a charge of invoice ${invoice.id} is still in flight at its dunning deadline`);
     const now = await deps.clocks.now(sub.test_clock_id, tx);
     await exhaustDunning(deps, tx, { sub, invoice, now });
   });
@@ -152,8 +145,8 @@ async function incompleteExpiry(deps: SubscriptionsDeps, job: ClaimedJob): Promi
   await db.transaction(async (tx) => {
     const sub = await lockSubscription(db, tx, job.subjectId);
     if (!sub || statusOf(sub) !== 'incomplete') return;
-    // A payment still in flight decides first; the job runs again later (it throws to be retried).
-    if (sub.latest_invoice_id !== null && (await hasOpenAttempt(tx, sub.latest_invoice_id))) throw new Error(`first payment of ${sub.id} is still in flight`);
+    // A payment still at the gateway decides first; the job runs again later (it throws to be retried).
+    if (sub.latest_invoice_id !== null && (await openChargesOf(tx, sub.latest_invoice_id)).atGateway) throw new Error(`first payment of ${sub.id} is still in flight`);
     const now = await deps.clocks.now(sub.test_clock_id, tx);
     await expireIncomplete(deps, tx, { sub, now, reason: 'first payment not completed in time' });
   });

@@ -23,18 +23,13 @@ import type { Tx } from '../platform/db/index.js';
 import { cancelJobsOf, scheduleJob } from '../platform/jobs/index.js';
 import { beginPresentInvoicePayment, issueInvoice, JOB_KINDS } from './billing.js';
 import type { SubscriptionsDeps } from './deps.js';
-import { monthsPer, periodOf, unusedTimeCredit } from './domain/index.js';
+import { monthsPer, periodOf, unusedShare, unusedTimeCredit, type PeriodShare } from './domain/index.js';
 import { emitSubscriptionEvent } from './events.js';
 import { chargeInvoice } from './jobs.js';
-import { attemptOfRequest, currencyOf, derivedKey, intervalOf, invoiceStatusOf, lockInvoice, lockSubscription, saveSubscription, statusOf, taxBehaviorOf, type SubscriptionRow } from './records.js';
-import { endSubscription, finishSchedules, periodEndKey, settlePaidInvoice } from './settle.js';
+import { attemptOfRequest, SUBSCRIPTIONS_SERVICE, type InvoiceRow, currencyOf, derivedKey, intervalOf, invoiceStatusOf, lockInvoice, lockSubscription, openChargesOf, saveSubscription, statusOf, taxBehaviorOf, type SubscriptionRow } from './records.js';
+import { cancelAwaitingAuthentication, endSubscription, finishSchedules, periodEndKey, settlePaidInvoice } from './settle.js';
 import { resultOf, TOKEN_PATTERN, type SubscriptionResult } from './start.js';
 
-/**
- * A prorated refund is the subscription's own decision, made when its owner cancels: it is
- * issued as the service itself, not as the learner (who may not refund payments).
- */
-const SUBSCRIPTIONS_SERVICE: Caller = { actor: { subject: 'obol:subscriptions', roles: ['service'], customerId: null, kind: 'service' }, requestId: null, ip: null };
 
 export interface SubscriptionRef {
   readonly caller: Caller;
@@ -78,11 +73,10 @@ export async function cancelSubscription(deps: SubscriptionsDeps, props: CancelS
   const { db } = deps;
   const found = await owned(deps, props);
   if (props.atPeriodEnd && props.refund !== 'none') throw new ObolError('VALIDATION_FAILED', 'A cancellation at the period end refunds nothing: the period is used in full.', { field: 'refund' });
-  const refundKey = derivedKey('refund', props.requestKey);
   // A repeat of a cancellation that already happened reports where it got to (and finishes its
   // refund, should the first run have stopped before sending it).
   if (statusOf(found) === 'canceled' && found.end_reason !== null) {
-    await finishCancellationRefund(deps, found, refundKey);
+    await finishCancellationRefunds(deps, found, props.requestKey);
     return resultOf(deps, found.id);
   }
   if (props.atPeriodEnd && found.cancel_at_period_end === 1) return resultOf(deps, found.id);
@@ -91,41 +85,47 @@ export async function cancelSubscription(deps: SubscriptionsDeps, props: CancelS
     const now = await deps.clocks.now(sub.test_clock_id, tx);
     if (props.atPeriodEnd) {
       if (statusOf(sub) === 'incomplete') throw new ObolError('SUBSCRIPTION_NOT_ACTIVE', 'This subscription has not started; cancel it now instead.', { status: sub.status });
+      // Its period is already over (an unpaid subscription, or one in dunning past its period's
+      // end, whose renewal did not happen): there is no end left to wait for.
+      if (now >= sub.current_period_end) {
+        await endSubscription(deps, tx, { sub, reason: 'canceled_at_period_end', at: now, now });
+        return false;
+      }
       const scheduled = await saveSubscription(tx, sub, { cancel_at_period_end: 1, canceled_at: now }, now);
       await emitSubscriptionEvent(tx, 'subscription.cancel_scheduled', scheduled, now);
       return false;
     }
     const trial = statusOf(sub) === 'trialing';
-    const refund = props.refund === 'prorated' && !trial ? await proratedRefund(tx, sub, now) : null;
-    await endSubscription(deps, tx, { sub, reason: trial ? 'trial_canceled' : 'canceled_immediately', at: now, now, keepDeferred: refund !== null });
-    // The refund commits with the cancellation: neither happens without the other.
-    if (refund !== null) {
-      const caller = { ...SUBSCRIPTIONS_SERVICE, requestId: props.caller.requestId, ip: props.caller.ip };
-      await beginRefund(deps.payments, tx, { caller, paymentId: refund.paymentId, amount: refund.amount, reason: 'subscription_canceled', requestKey: refundKey });
+    const refunds = props.refund === 'prorated' && !trial ? await proratedRefunds(tx, sub, now) : [];
+    await endSubscription(deps, tx, { sub, reason: trial ? 'trial_canceled' : 'canceled_immediately', at: now, now, keepDeferred: refunds.length > 0 });
+    // The refunds commit with the cancellation: neither happens without the other.
+    const caller = { ...SUBSCRIPTIONS_SERVICE, requestId: props.caller.requestId, ip: props.caller.ip };
+    for (const [n, refund] of refunds.entries()) {
+      await beginRefund(deps.payments, tx, { caller, paymentId: refund.paymentId, amount: refund.amount, reason: 'subscription_canceled', requestKey: refundKeyOf(props.requestKey, n) });
     }
-    return refund !== null;
+    return refunds.length > 0;
   });
-  if (refunding) await finishCancellationRefund(deps, found, refundKey);
+  if (refunding) await finishCancellationRefunds(deps, found, props.requestKey);
   return resultOf(deps, found.id);
 }
 
 /**
- * Sends a cancellation's committed refund (if it is still to be sent), then recognises whatever
- * the refund did not take out of deferred revenue: the service ended with the subscription.
+ * Sends a cancellation's committed refunds (those still to be sent), then recognises whatever the
+ * refunds did not take out of deferred revenue: the service ended with the subscription.
  */
-async function finishCancellationRefund(deps: SubscriptionsDeps, sub: SubscriptionRow, refundKey: string): Promise<void> {
+async function finishCancellationRefunds(deps: SubscriptionsDeps, sub: SubscriptionRow, requestKey: string): Promise<void> {
   const { db } = deps;
-  const refund = await db.kysely
+  const refunds = await db.kysely
     .selectFrom('refunds')
     .innerJoin('payment_intents', 'payment_intents.id', 'refunds.payment_id')
     .innerJoin('invoices', 'invoices.id', 'payment_intents.invoice_id')
     .select('refunds.id')
     .where('invoices.subscription_id', '=', sub.id)
-    .where('refunds.request_idempotency_key', '=', refundKey)
-    .executeTakeFirst();
-  if (refund === undefined) return;
+    .where('refunds.request_idempotency_key', 'in', Array.from({ length: MAX_CREDIT_CHAIN }, (_, n) => refundKeyOf(requestKey, n)))
+    .execute();
+  if (refunds.length === 0) return;
   try {
-    await executeRefund(deps.payments, refund.id);
+    for (const refund of refunds) await executeRefund(deps.payments, refund.id);
   } finally {
     await db.transaction(async (tx) => {
       const now = await deps.clocks.now(sub.test_clock_id, tx);
@@ -134,17 +134,48 @@ async function finishCancellationRefund(deps: SubscriptionsDeps, sub: Subscripti
   }
 }
 
-/** The unused part of the current period's paid invoice, as a refund of its payment. */
-async function proratedRefund(tx: Tx, sub: SubscriptionRow, now: number): Promise<{ readonly paymentId: string; readonly amount: number } | null> {
-  if (sub.latest_invoice_id === null) return null;
-  const invoice = await tx.selectFrom('invoices').selectAll().where('id', '=', sub.latest_invoice_id).executeTakeFirst();
-  if (!invoice || invoice.status !== 'paid' || invoice.payment_id === null || Number(invoice.total) === 0) return null;
+/** Plan changes a prorated refund reaches back through (upgrades in a row are few). */
+const MAX_CREDIT_CHAIN = 12;
+
+/**
+ * The unused part of the current period, as refunds of the payments that paid for it: the latest
+ * invoice's payment for its unused share, and, when that invoice was a plan change paid partly
+ * with credit, the earlier plan's payment for the share of its period that the credit carried,
+ * times the same unused share (and so on back). Each amount is rounded half up once.
+ */
+async function proratedRefunds(tx: Tx, sub: SubscriptionRow, now: number): Promise<readonly { readonly paymentId: string; readonly amount: number }[]> {
+  if (sub.latest_invoice_id === null) return [];
+  let invoice: InvoiceRow | undefined = await tx.selectFrom('invoices').selectAll().where('id', '=', sub.latest_invoice_id).executeTakeFirst();
+  if (!invoice || invoice.status !== 'paid' || now >= Number(invoice.period_end)) return [];
   const start = Number(invoice.period_start);
-  const end = Number(invoice.period_end);
-  if (now >= end) return null;
-  const credit = unusedTimeCredit({ paid: money(Number(invoice.total), currencyOf(invoice.currency)), periodStart: start, periodEnd: end, at: Math.max(now, start) });
-  return credit.amount > 0 ? { paymentId: invoice.payment_id, amount: credit.amount } : null;
+  const shares: PeriodShare[] = [{ num: Number(invoice.period_end) - Math.max(now, start), den: Number(invoice.period_end) - start }];
+  const refunds: { paymentId: string; amount: number }[] = [];
+  for (let link = 0; invoice !== undefined && link < MAX_CREDIT_CHAIN; link++) {
+    const amount = unusedShare(Number(invoice.total), shares);
+    if (invoice.payment_id !== null && amount > 0) refunds.push({ paymentId: invoice.payment_id, amount });
+    if (invoice.billing_reason !== 'subscription_update' || Number(invoice.credit) === 0) break;
+    const changedAt: number = Number(invoice.period_start);
+    // The plan it replaced: the paid invoice whose period the change cut short.
+    const previous: InvoiceRow | undefined = await tx
+      .selectFrom('invoices')
+      .selectAll()
+      .where('subscription_id', '=', sub.id)
+      .where('status', '=', 'paid')
+      .where('id', '!=', invoice.id)
+      .where('period_start', '<=', changedAt)
+      .where('period_end', '>', changedAt)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+    if (previous === undefined) break;
+    shares.push({ num: Number(previous.period_end) - changedAt, den: Number(previous.period_end) - Number(previous.period_start) });
+    invoice = previous;
+  }
+  return refunds;
 }
+
+/** The request key of the n-th refund of a cancellation (one per payment it refunds). */
+const refundKeyOf = (requestKey: string, n: number): string => (n === 0 ? derivedKey('refund', requestKey) : derivedKey(`refund_${n}`, requestKey));
 
 /** Withdraws a cancellation scheduled for the period end (before that end comes). */
 export async function resumeSubscription(deps: SubscriptionsDeps, props: SubscriptionRef): Promise<SubscriptionResult> {
@@ -199,6 +230,12 @@ export async function changeSubscriptionPlan(deps: SubscriptionsDeps, props: Cha
     const sub = await lockLive(deps, tx, found.id);
     if (statusOf(sub) !== 'active' || sub.price_id !== found.price_id) throw new ObolError('CONCURRENT_MODIFICATION', 'The subscription changed meanwhile; reload it and try again.');
     const now = await deps.clocks.now(sub.test_clock_id, tx);
+    // The current period must be settled first: its renewal may still be charging (its answer not
+    // in yet), and crediting or replacing a period that is not paid would pay the same days twice.
+    if (sub.latest_invoice_id !== null) {
+      const latest = await tx.selectFrom('invoices').select('status').where('id', '=', sub.latest_invoice_id).executeTakeFirst();
+      if (latest !== undefined && latest.status !== 'paid') throw new ObolError('PLAN_CHANGE_NOT_ALLOWED', 'The current period is not paid yet; change the plan once it is.', { invoiceStatus: latest.status });
+    }
     if (!upgrade) {
       const scheduled = await saveSubscription(tx, sub, { pending_price_id: price.id }, now);
       await emitSubscriptionEvent(tx, 'subscription.plan_changed', scheduled, now, { reason: `downgrade to ${price.id} at the period end` });
@@ -294,6 +331,10 @@ export async function updateSubscriptionPaymentMethod(deps: SubscriptionsDeps, p
     if (updated.latest_invoice_id === null) return null;
     const invoice = await lockInvoice(db, tx, updated.latest_invoice_id);
     if (!invoice || (invoiceStatusOf(invoice) !== 'open' && invoiceStatusOf(invoice) !== 'uncollectible')) return null;
+    // A charge of the invoice is still under way (a retry whose answer is not in, the learner
+    // authenticating a payment): it decides; should it fail, dunning's next retry uses the new method.
+    const open = await openChargesOf(tx, invoice.id);
+    if (open.atGateway || open.awaitingAuthentication.length > 0) return null;
     return chargeInvoice(deps, tx, { sub: updated, invoice, requestKey: derivedKey('retry', props.requestKey), now });
   });
   if (attemptId !== null) await executeAttempt(deps.payments, attemptId);
@@ -331,6 +372,11 @@ export async function payOpenInvoice(deps: SubscriptionsDeps, props: PayInvoiceP
     if (!invoice || (invoiceStatusOf(invoice) !== 'open' && invoiceStatusOf(invoice) !== 'uncollectible')) {
       throw new ObolError('INVOICE_NOT_PAYABLE', 'This subscription has no open invoice to pay.');
     }
+    const open = await openChargesOf(tx, invoice.id);
+    if (open.atGateway) throw new ObolError('INVOICE_PAYMENT_IN_PROGRESS', 'A payment of this invoice is still being processed; look again in a few minutes.');
+    // The learner starts over (another card, or a challenge abandoned): the earlier payment that
+    // waited for 3-D Secure may no longer complete, or the invoice could be paid twice.
+    await cancelAwaitingAuthentication(deps, tx, { invoiceId: invoice.id, reason: 'superseded', now });
     return beginPresentInvoicePayment(deps, tx, { sub, invoice, paymentMethodToken: props.paymentMethodToken, cardCountry: props.cardCountry, requestKey: props.requestKey, now });
   });
   await executeAttempt(deps.payments, attemptId);

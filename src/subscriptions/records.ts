@@ -3,6 +3,7 @@
  * plain JSON-serialisable data, so an idempotent replay returns exactly the stored view.
  */
 import { createHash } from 'node:crypto';
+import type { Caller } from '../kernel/index.js';
 import { parseCurrency, type CurrencyCode } from '../money/index.js';
 import { dbInt, forUpdate, type Db, type Executor, type InvoicesTable, type SubscriptionsTable } from '../platform/db/index.js';
 import { isBillingInterval, isTaxBehavior, type BillingInterval, type TaxBehavior } from '../catalog/index.js';
@@ -37,6 +38,13 @@ function isEndReason(v: unknown): v is EndReason {
   return typeof v === 'string' && (END_REASONS as readonly string[]).includes(v);
 }
 
+/**
+ * Subscriptions acting on their own decisions (a prorated refund when the owner cancels, giving
+ * back a payment that could not be applied): as the service itself, not as the learner (who may
+ * not refund payments).
+ */
+export const SUBSCRIPTIONS_SERVICE: Caller = { actor: { subject: 'obol:subscriptions', roles: ['service'], customerId: null, kind: 'service' }, requestId: null, ip: null };
+
 /** What the request-key columns hold. */
 const MAX_REQUEST_KEY = 255;
 
@@ -49,6 +57,25 @@ const MAX_REQUEST_KEY = 255;
 export function derivedKey(purpose: string, requestKey: string): string {
   const plain = `${purpose}:${requestKey}`;
   return plain.length <= MAX_REQUEST_KEY ? plain : `${purpose}:sha256:${createHash('sha256').update(requestKey).digest('hex')}`;
+}
+
+/** What is still moving money for an invoice: calls at the gateway, and payments waiting for 3-D Secure. */
+export interface OpenCharges {
+  /** An attempt is pending or its outcome unknown: the gateway may still charge (the reconciler will say). */
+  readonly atGateway: boolean;
+  /** Customer-present payments waiting for the learner's 3-D Secure challenge. */
+  readonly awaitingAuthentication: readonly string[];
+}
+
+export async function openChargesOf(db: Executor, invoiceId: string): Promise<OpenCharges> {
+  const rows = await db
+    .selectFrom('payment_attempts')
+    .innerJoin('payment_intents', 'payment_intents.id', 'payment_attempts.payment_id')
+    .select(['payment_attempts.status', 'payment_intents.id as payment_id'])
+    .where('payment_intents.invoice_id', '=', invoiceId)
+    .where('payment_attempts.status', 'in', ['pending', 'unknown', 'requires_action'])
+    .execute();
+  return { atGateway: rows.some((r) => r.status !== 'requires_action'), awaitingAuthentication: [...new Set(rows.filter((r) => r.status === 'requires_action').map((r) => r.payment_id))] };
 }
 
 /** A payment attempt an earlier run of the same request made on one of this subscription's invoices. */

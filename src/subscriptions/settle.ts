@@ -9,14 +9,14 @@
  *                     the dunning deadline (grace)
  *   deadline ───────▶ invoice uncollectible; cancel (revoke) or unpaid (access runs out)
  */
-import type { IntentRow } from '../payments/index.js';
+import { beginRefund, cancelPayment, type IntentRow } from '../payments/index.js';
 import type { Tx } from '../platform/db/index.js';
 import { cancelJob, cancelJobsOf, scheduleJob } from '../platform/jobs/index.js';
 import { activeSchedules, JOB_KINDS, markInvoicePaid, openRevenueSchedule, recogniseSchedule } from './billing.js';
 import type { SubscriptionsDeps } from './deps.js';
 import { decideAfterFailure, transitionInvoice, transitionSubscription, type SubscriptionEvent } from './domain/index.js';
 import { emitInvoiceEvent, emitSubscriptionEvent, type SubscriptionEventType } from './events.js';
-import { invoiceStatusOf, lockInvoice, lockSubscription, saveInvoice, saveSubscription, statusOf, type EndReason, type InvoiceRow, type SubscriptionRow } from './records.js';
+import { derivedKey, invoiceStatusOf, lockInvoice, lockSubscription, openChargesOf, saveInvoice, saveSubscription, statusOf, SUBSCRIPTIONS_SERVICE, type EndReason, type InvoiceRow, type SubscriptionRow } from './records.js';
 
 
 async function lockPair(deps: SubscriptionsDeps, tx: Tx, invoiceId: string): Promise<{ readonly sub: SubscriptionRow; readonly invoice: InvoiceRow }> {
@@ -62,10 +62,13 @@ export async function settlePaidInvoice(
 ): Promise<void> {
   const { now } = args;
   const { sub, invoice } = await lockPair(deps, tx, args.invoiceId);
-  if (invoiceStatusOf(invoice) === 'void') {
-    // A payment for an invoice that was voided meanwhile (an abandoned first payment completed
-    // after expiry): the money is real, so it is not ignored silently.
-    deps.payments.onIncident?.(new Error(`payment ${args.paymentId ?? '-'} paid voided invoice ${invoice.id}: refund it`), { operation: 'invoice_paid_after_void', id: invoice.id });
+  const status = invoiceStatusOf(invoice);
+  // Money that cannot be applied (its invoice was voided: the signup expired or the subscription
+  // ended while the charge was in flight; or another payment paid the invoice first) is given
+  // back in full, in this same transaction, and never silently kept.
+  if (status === 'void' || status === 'paid') {
+    if (status === 'paid' && invoice.payment_id === args.paymentId) return; // the same payment, applied again
+    if (args.paymentId !== null) await giveBack(deps, tx, { paymentId: args.paymentId, invoice, why: status === 'void' ? 'invoice_voided' : 'invoice_already_paid' });
     return;
   }
   const paid = await markInvoicePaid(tx, invoice, args.paymentId, now);
@@ -74,7 +77,9 @@ export async function settlePaidInvoice(
   await cancelJobsOf(tx, { subjectId: invoice.id, now });
   const next = eventAfterPaid(sub);
   if (next === null) {
-    deps.payments.onIncident?.(new Error(`invoice ${invoice.id} paid after subscription ${sub.id} ended: refund it`), { operation: 'invoice_paid_after_end', id: invoice.id });
+    // A debt of a subscription that has since ended (an uncollectible invoice, paid late): owed,
+    // so kept and earned, but it revives nothing.
+    await openRevenueSchedule(deps, tx, { invoice: paid, sub, paymentId: args.paymentId, carriedOver: 0, serviceStart: invoice.period_start, now });
     return;
   }
   // A plan change's invoice replaces the old plan's schedule: what it had not yet earned carries over.
@@ -84,7 +89,7 @@ export async function settlePaidInvoice(
       carriedOver += (await recogniseSchedule(deps.db, tx, { scheduleId, at: invoice.period_start, close: true, now })).remaining;
     }
   }
-  await openRevenueSchedule(deps, tx, { invoice: paid, sub, carriedOver, serviceStart: invoice.period_start, now });
+  await openRevenueSchedule(deps, tx, { invoice: paid, sub, paymentId: args.paymentId, carriedOver, serviceStart: invoice.period_start, now });
   // A subscription in dunning or unpaid issues no new invoice when its period ends, so paying its
   // debt after that leaves nothing paid for today: billing starts again now, with a new cycle
   // invoiced and charged at once. Paid before its period ends, the period's own renewal is ahead.
@@ -121,6 +126,16 @@ async function restartBilling(tx: Tx, sub: SubscriptionRow, now: number): Promis
   return { billing_anchor: now, period_index: -1, current_period_start: sub.current_period_start, current_period_end: now, pending_price_id: null };
 }
 
+/**
+ * Refunds a payment in full that its invoice cannot take, committed with the decision; the refund
+ * is sent after the commit by the reconciler (pending refunds are its work), and the incident is
+ * reported so that someone can tell the learner.
+ */
+async function giveBack(deps: SubscriptionsDeps, tx: Tx, args: { readonly paymentId: string; readonly invoice: InvoiceRow; readonly why: 'invoice_voided' | 'invoice_already_paid' }): Promise<void> {
+  deps.payments.onIncident?.(new Error(`payment ${args.paymentId} for invoice ${args.invoice.id} cannot be applied (${args.why}): refunded in full`), { operation: args.why, id: args.paymentId });
+  await beginRefund(deps.payments, tx, { caller: SUBSCRIPTIONS_SERVICE, paymentId: args.paymentId, amount: null, reason: args.why, requestKey: derivedKey('give_back', args.paymentId) });
+}
+
 export const incompleteExpiryKey = (subscriptionId: string): string => `sub:${subscriptionId}:incomplete_expiry`;
 /**
  * The renewal job's key for a period ending at `periodEnd` (a rerun of the job schedules the same
@@ -140,31 +155,46 @@ export async function recordFailedPayment(deps: SubscriptionsDeps, tx: Tx, args:
   if (invoiceStatus !== 'open' && invoiceStatus !== 'uncollectible') return;
   const reason = intent.last_error_reason ?? intent.last_error_code ?? 'unknown';
   await emitInvoiceEvent(tx, 'invoice.payment_failed', invoice, now, { declineCode: intent.last_error_code ?? 'unknown', declineReason: reason, declineClass: intent.last_error_class });
+  // A failure of an invoice the subscription has moved on from (a later invoice replaced it)
+  // says nothing about the subscription now.
+  if (invoice.id !== sub.latest_invoice_id) return;
   // The customer trying again by hand while dunning runs does not move its schedule.
   if (intent.initiator === 'customer' && sub.dunning_state !== null) return;
   // A first payment is the customer's, present at signup: they retry; the expiry job ends it if not.
   if (statusOf(sub) === 'incomplete') return;
   const declineClass = intent.last_error_class === 'hard' || intent.last_error_class === 'customer_action' ? intent.last_error_class : 'soft';
-  await enterDunning(deps, tx, { sub, invoice, declineClass, reason, now });
+  await enterDunning(deps, tx, { sub, invoice, declineClass, reason, declinedMethodId: intent.payment_method_id, now });
 }
 
 /** A renewal with no saved payment method to charge: dunning waits for one. */
 export async function recordFailedPaymentWithoutMethod(deps: SubscriptionsDeps, tx: Tx, args: { readonly sub: SubscriptionRow; readonly invoice: InvoiceRow; readonly now: number }): Promise<void> {
   await emitInvoiceEvent(tx, 'invoice.payment_failed', args.invoice, args.now, { declineCode: 'no_payment_method', declineReason: 'no_payment_method', declineClass: 'hard' });
-  await enterDunning(deps, tx, { ...args, declineClass: 'hard', reason: 'no_payment_method' });
+  await enterDunning(deps, tx, { ...args, declineClass: 'hard', reason: 'no_payment_method', declinedMethodId: null });
 }
 
 async function enterDunning(
   deps: SubscriptionsDeps,
   tx: Tx,
-  args: { readonly sub: SubscriptionRow; readonly invoice: InvoiceRow; readonly declineClass: 'soft' | 'hard' | 'customer_action'; readonly reason: string; readonly now: number },
+  args: {
+    readonly sub: SubscriptionRow;
+    readonly invoice: InvoiceRow;
+    readonly declineClass: 'soft' | 'hard' | 'customer_action';
+    readonly reason: string;
+    /** The saved method the declined charge used (null: none was charged). */
+    readonly declinedMethodId: string | null;
+    readonly now: number;
+  },
 ): Promise<void> {
   const { sub, invoice, now } = args;
   const from = statusOf(sub);
   if (from === 'canceled' || from === 'incomplete_expired' || from === 'unpaid' || from === 'incomplete') return;
   const firstFailedAt = sub.dunning_first_failed_at ?? now;
   const retriesDone = sub.dunning_first_failed_at === null ? 0 : sub.dunning_retries + 1;
-  const decision = decideAfterFailure({ policy: deps.dunning, firstFailedAt, retriesDone, decline: { declineClass: args.declineClass, reason: args.reason }, now });
+  const decided = decideAfterFailure({ policy: deps.dunning, firstFailedAt, retriesDone, decline: { declineClass: args.declineClass, reason: args.reason }, now });
+  // The decline was of a card the learner has already replaced (while the charge was unresolved):
+  // waiting for a new payment method would wait for what is already there, so retry with it now.
+  const replaced = args.declinedMethodId !== null && sub.payment_method_id !== null && sub.payment_method_id !== args.declinedMethodId;
+  const decision = decided.kind === 'await_payment_method' && replaced ? ({ kind: 'retry', at: now, deadline: decided.deadline } as const) : decided;
   if (decision.kind === 'exhausted') {
     await exhaustDunning(deps, tx, { sub, invoice, now });
     return;
@@ -203,6 +233,9 @@ export async function exhaustDunning(deps: SubscriptionsDeps, tx: Tx, args: { re
   }
   await cancelJobsOf(tx, { subjectId: invoice.id, now });
   if (deps.dunning.onExhausted === 'cancel') {
+    // A payment the learner has not finished authenticating may no longer complete: the
+    // subscription it would pay for ends now. (Left unpaid instead, finishing it recovers it.)
+    await cancelAwaitingAuthentication(deps, tx, { invoiceId: invoice.id, reason: 'subscription_canceled', now });
     await endSubscription(deps, tx, { sub, reason: 'payment_failed', at: now, now });
     return;
   }
@@ -222,14 +255,7 @@ export async function endSubscription(
   args: { readonly sub: SubscriptionRow; readonly reason: EndReason; readonly at: number; readonly now: number; readonly keepDeferred?: boolean },
 ): Promise<SubscriptionRow> {
   const { sub, at, now } = args;
-  const open = await tx.selectFrom('invoices').select('id').where('subscription_id', '=', sub.id).where('status', 'in', ['draft', 'open']).execute();
-  for (const { id } of open) {
-    const invoice = await lockInvoice(deps.db, tx, id);
-    if (!invoice) continue;
-    const voided = await saveInvoice(tx, invoice, { status: transitionInvoice(invoiceStatusOf(invoice), 'void'), voided_at: now }, now);
-    await cancelJobsOf(tx, { subjectId: id, now });
-    await emitInvoiceEvent(tx, 'invoice.voided', voided, now);
-  }
+  await voidOpenInvoices(deps, tx, { sub, now });
   await cancelJobsOf(tx, { subjectId: sub.id, now });
   if (args.keepDeferred !== true) await finishSchedules(deps, tx, { subscriptionId: sub.id, now });
   const updated = await saveSubscription(
@@ -252,6 +278,31 @@ export async function endSubscription(
   return updated;
 }
 
+/**
+ * Voids a subscription's unpaid invoices (it ended, or its signup expired). A payment the learner
+ * was still authenticating for one of them is canceled, so it cannot complete; one still at the
+ * gateway resolves by itself, and if it turns out paid, its money is given back (settlePaidInvoice).
+ */
+async function voidOpenInvoices(deps: SubscriptionsDeps, tx: Tx, args: { readonly sub: SubscriptionRow; readonly now: number }): Promise<void> {
+  const { sub, now } = args;
+  const open = await tx.selectFrom('invoices').select('id').where('subscription_id', '=', sub.id).where('status', 'in', ['draft', 'open']).execute();
+  for (const { id } of open) {
+    const invoice = await lockInvoice(deps.db, tx, id);
+    if (!invoice) continue;
+    await cancelAwaitingAuthentication(deps, tx, { invoiceId: id, reason: 'invoice_voided', now });
+    const voided = await saveInvoice(tx, invoice, { status: transitionInvoice(invoiceStatusOf(invoice), 'void'), voided_at: now }, now);
+    await cancelJobsOf(tx, { subjectId: id, now });
+    await emitInvoiceEvent(tx, 'invoice.voided', voided, now);
+  }
+}
+
+/** Cancels the invoice's payments that wait for the learner's 3-D Secure challenge. */
+export async function cancelAwaitingAuthentication(deps: SubscriptionsDeps, tx: Tx, args: { readonly invoiceId: string; readonly reason: string; readonly now: number }): Promise<void> {
+  for (const paymentId of (await openChargesOf(tx, args.invoiceId)).awaitingAuthentication) {
+    await cancelPayment(deps.payments, tx, { paymentId, reason: args.reason, now: args.now });
+  }
+}
+
 /** Recognises whatever is still deferred on a subscription's schedules and closes them. */
 export async function finishSchedules(deps: SubscriptionsDeps, tx: Tx, args: { readonly subscriptionId: string; readonly now: number }): Promise<void> {
   for (const scheduleId of await activeSchedules(tx, args.subscriptionId)) {
@@ -267,13 +318,7 @@ export async function finishSchedules(deps: SubscriptionsDeps, tx: Tx, args: { r
 export async function expireIncomplete(deps: SubscriptionsDeps, tx: Tx, args: { readonly sub: SubscriptionRow; readonly now: number; readonly reason: string }): Promise<void> {
   const { sub, now } = args;
   if (statusOf(sub) !== 'incomplete') return;
-  const open = await tx.selectFrom('invoices').select('id').where('subscription_id', '=', sub.id).where('status', 'in', ['draft', 'open']).execute();
-  for (const { id } of open) {
-    const invoice = await lockInvoice(deps.db, tx, id);
-    if (!invoice) continue;
-    const voided = await saveInvoice(tx, invoice, { status: transitionInvoice(invoiceStatusOf(invoice), 'void'), voided_at: now }, now);
-    await emitInvoiceEvent(tx, 'invoice.voided', voided, now);
-  }
+  await voidOpenInvoices(deps, tx, { sub, now });
   await cancelJobsOf(tx, { subjectId: sub.id, now });
   const updated = await saveSubscription(tx, sub, { status: transitionSubscription('incomplete', 'incomplete_expired'), ended_at: now, end_reason: 'incomplete_expired' }, now);
   await emitSubscriptionEvent(tx, 'subscription.canceled', updated, now, { reason: 'incomplete_expired' });

@@ -98,6 +98,8 @@ export interface RevenueSchedulesTable {
   id: string;
   invoice_id: string;
   subscription_id: string;
+  /** The payment whose sale deferred this revenue; null for an invoice with nothing to pay. */
+  payment_id: string | null;
   currency: string;
   /** Deferred at payment (the invoice's net, plus credit carried over from a replaced plan). */
   amount: number;

@@ -59,6 +59,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case 'SUBSCRIPTION_NOT_ACTIVE':
     case 'PLAN_CHANGE_NOT_ALLOWED':
     case 'INVOICE_NOT_PAYABLE':
+    case 'INVOICE_PAYMENT_IN_PROGRESS':
     case 'TEST_CLOCK_IN_USE':
       return 409;
     case 'GATEWAY_UNAVAILABLE':

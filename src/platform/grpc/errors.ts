@@ -62,6 +62,7 @@ export function grpcStatusFor(code: ErrorCode): status {
     case 'SUBSCRIPTION_NOT_ACTIVE':
     case 'PLAN_CHANGE_NOT_ALLOWED':
     case 'INVOICE_NOT_PAYABLE':
+    case 'INVOICE_PAYMENT_IN_PROGRESS':
     case 'TEST_CLOCK_ADVANCE_INVALID':
     case 'TEST_CLOCK_IN_USE':
       return status.FAILED_PRECONDITION;

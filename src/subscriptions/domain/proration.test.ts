@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { money, parseCurrency, type CurrencyCode } from '../../money/index.js';
 import { DAY_MS, periodOf } from './period.js';
-import { unusedTimeCredit } from './proration.js';
+import { unusedShare, unusedTimeCredit } from './proration.js';
 
 const EUR = parseCurrency('EUR') as CurrencyCode;
 const JPY = parseCurrency('JPY') as CurrencyCode;
@@ -107,6 +107,29 @@ describe('unusedTimeCredit', () => {
         expect(credit(paid, start, end, late)).toBeLessThanOrEqual(credit(paid, start, end, early));
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe('unusedShare', () => {
+  it('for one share is exactly the unused-time credit, and rounds a chain of shares once, half up', () => {
+    // 5900 with 15 of 31 days unused: 2854.84 → 2855, as unusedTimeCredit gives.
+    expect(unusedShare(5900, [{ num: 15, den: 31 }])).toBe(2855);
+    // The credited 15/31 of 5900, times 300 of 365 days of the next plan still unused: one exact rounding.
+    expect(unusedShare(5900, [{ num: 15, den: 31 }, { num: 300, den: 365 }])).toBe(Number((5900n * 15n * 300n * 2n + 31n * 365n) / (2n * 31n * 365n)));
+    expect(unusedShare(1, [{ num: 1, den: 2 }])).toBe(1); // a half rounds up
+    expect(unusedShare(0, [{ num: 1, den: 3 }])).toBe(0);
+    expect(() => unusedShare(100, [{ num: 4, den: 3 }])).toThrow(RangeError);
+    expect(() => unusedShare(-1, [])).toThrow(RangeError);
+  });
+
+  it('equals unusedTimeCredit for any single share (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 10_000_000_000 }), fc.integer({ min: 1, max: 400 * DAY_MS }), fc.double({ min: 0, max: 1, noNaN: true }), (paid, span, f) => {
+        const num = Math.floor(span * f);
+        expect(unusedShare(paid, [{ num, den: span }])).toBe(unusedTimeCredit({ paid: money(paid, EUR), periodStart: 0, periodEnd: span, at: span - num }).amount);
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -32,3 +32,28 @@ export function unusedTimeCredit(args: UnusedTimeArgs): Money {
   if (at < periodStart || at > periodEnd) throw new RangeError(`at ${at} lies outside the period [${periodStart}, ${periodEnd}]`);
   return money(mulDivRounded(paid.amount, periodEnd - at, periodEnd - periodStart, 'half_up'), paid.currency);
 }
+
+/** A share of a period: `num` of its `den` milliseconds. */
+export interface PeriodShare {
+  readonly num: number;
+  readonly den: number;
+}
+
+/**
+ * `paid` × the product of the shares, rounded half up once (BigInt: the products of amounts and
+ * millisecond spans exceed 2^53). A prorated refund after a plan change reaches back through the
+ * credit: what was paid for the earlier plan counts with the share of it that was unused at the
+ * change, times the share of the current period that is unused now.
+ */
+export function unusedShare(paid: number, shares: readonly PeriodShare[]): number {
+  if (!Number.isSafeInteger(paid) || paid < 0) throw new RangeError(`paid must be a non-negative integer amount, got ${paid}`);
+  let num = BigInt(paid);
+  let den = 1n;
+  for (const s of shares) {
+    if (!Number.isSafeInteger(s.num) || !Number.isSafeInteger(s.den) || s.den <= 0 || s.num < 0 || s.num > s.den) throw new RangeError(`a share must be 0..den of a positive span, got ${s.num}/${s.den}`);
+    num *= BigInt(s.num);
+    den *= BigInt(s.den);
+  }
+  // Half up for a non-negative quotient: floor((2·num + den) / (2·den)).
+  return Number((2n * num + den) / (2n * den));
+}

@@ -122,6 +122,8 @@ export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> 
     .addColumn('id', 'varchar(40)', (c) => c.primaryKey())
     .addColumn('invoice_id', 'varchar(40)', (c) => c.notNull().unique())
     .addColumn('subscription_id', 'varchar(40)', (c) => c.notNull())
+    // The payment whose sale deferred this revenue (null: an invoice paid with nothing to pay).
+    .addColumn('payment_id', 'varchar(40)')
     .addColumn('currency', 'char(3)', (c) => c.notNull())
     .addColumn('amount', 'bigint', (c) => c.notNull())
     .addColumn('recognised', 'bigint', (c) => c.notNull())
