@@ -9,7 +9,7 @@ import type { Dialect } from '../dialect.js';
  *   and `invoice_id` says which invoice a payment pays. Relaxing NOT NULL is compatible with the
  *   code already running: it only writes sessions' payments, which still carry the column.
  *   SQLite cannot drop a NOT NULL in place, so it rebuilds the table from its own stored DDL
- *   (SQLite's documented twelve-step procedure, inside the migration's transaction).
+ *   (SQLite's documented twelve-step procedure, in a transaction of its own).
  * - `initiator`: `customer` (present, may be asked for 3-D Secure) or `merchant` (a renewal
  *   charging a saved payment method, outside SCA).
  * - `payment_method_id`: the saved payment method the payment used or created.
@@ -51,15 +51,19 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
 }
 
 async function relaxSessionColumnSqlite(db: Kysely<unknown>): Promise<void> {
-  const table = await sql<{ sql: string }>`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'payment_intents'`.execute(db);
-  const ddl = table.rows[0]?.sql;
-  if (ddl === undefined) throw new Error('payment_intents is missing');
-  const relaxed = ddl.replace(/("checkout_session_id" varchar\(40\)) not null unique/i, '$1 unique');
-  if (relaxed === ddl) throw new Error(`payment_intents DDL is not what migration 0013 expects: ${ddl}`);
-  const indexes = await sql<{ sql: string }>`SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'payment_intents' AND sql IS NOT NULL`.execute(db);
-  await sql.raw(relaxed.replace(/^CREATE TABLE "payment_intents"/i, 'CREATE TABLE "payment_intents_0013"')).execute(db);
-  await sql`INSERT INTO payment_intents_0013 SELECT * FROM payment_intents`.execute(db);
-  await sql`DROP TABLE payment_intents`.execute(db);
-  await sql`ALTER TABLE payment_intents_0013 RENAME TO payment_intents`.execute(db);
-  for (const index of indexes.rows) await sql.raw(index.sql).execute(db);
+  // One transaction (Kysely's migrator runs SQLite migrations without one): a crash between the
+  // drop and the rename must not leave the database without its payments.
+  await db.transaction().execute(async (trx) => {
+    const table = await sql<{ sql: string }>`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'payment_intents'`.execute(trx);
+    const ddl = table.rows[0]?.sql;
+    if (ddl === undefined) throw new Error('payment_intents is missing');
+    const relaxed = ddl.replace(/("checkout_session_id" varchar\(40\)) not null unique/i, '$1 unique');
+    if (relaxed === ddl) throw new Error(`payment_intents DDL is not what migration 0013 expects: ${ddl}`);
+    const indexes = await sql<{ sql: string }>`SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'payment_intents' AND sql IS NOT NULL`.execute(trx);
+    await sql.raw(relaxed.replace(/^CREATE TABLE "payment_intents"/i, 'CREATE TABLE "payment_intents_0013"')).execute(trx);
+    await sql`INSERT INTO payment_intents_0013 SELECT * FROM payment_intents`.execute(trx);
+    await sql`DROP TABLE payment_intents`.execute(trx);
+    await sql`ALTER TABLE payment_intents_0013 RENAME TO payment_intents`.execute(trx);
+    for (const index of indexes.rows) await sql.raw(index.sql).execute(trx);
+  });
 }
