@@ -5,7 +5,7 @@ import { money } from '../money/index.js';
 import { beginAttempt, executeAttempt, loadPaymentView, type PaymentView } from '../payments/index.js';
 import type { Tx } from '../platform/db/index.js';
 import { enqueueEvent } from '../platform/events/index.js';
-import type { CheckoutDeps } from './deps.js';
+import type { CheckoutDeps, CheckoutOutcome } from './deps.js';
 import { saleBreakdown } from './domain/totals.js';
 import { currencyOf, loadLines, loadSessionView, lockSession, saveSession, sessionStatus, totalsOf, type CheckoutSessionView, type SessionRow } from './records.js';
 
@@ -110,7 +110,25 @@ export async function confirmCheckoutSession(deps: CheckoutDeps, props: ConfirmS
       await deps.limits.afterDeclined({ caller: props.caller, customerId: session.customerId });
     }
   }
+  if (claimed.kind !== 'existing') deps.metrics?.confirmed({ currency: session.currency, ...confirmationOutcome(claimed.kind, payment) });
   return { session, payment };
+}
+
+/** What this confirmation ended in, from its payment's latest attempt (a failover adds attempts). */
+function confirmationOutcome(kind: 'charge' | 'free', payment: PaymentView | null): { readonly outcome: CheckoutOutcome; readonly declineReason: string | null } {
+  if (kind === 'free') return { outcome: 'succeeded', declineReason: null };
+  const latest = payment?.attempts.reduce<PaymentView['attempts'][number] | undefined>((a, b) => (a === undefined || b.seq > a.seq ? b : a), undefined);
+  switch (latest?.status) {
+    case 'captured':
+    case 'authorized':
+      return { outcome: 'succeeded', declineReason: null };
+    case 'requires_action':
+      return { outcome: 'requires_action', declineReason: null };
+    case 'failed':
+      return { outcome: 'failed', declineReason: latest.declineReason ?? latest.declineCode };
+    default:
+      return { outcome: 'unknown', declineReason: null };
+  }
 }
 
 async function completeWithoutCharge(deps: CheckoutDeps, tx: Tx, sessionId: string, requestKey: string, now: number): Promise<void> {

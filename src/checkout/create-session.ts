@@ -179,6 +179,7 @@ export async function createCheckoutSession(
       await within(tx, view);
     }
   });
+  deps.metrics?.sessionCreated({ currency });
   const view = await loadSessionView(db.kysely, id);
   if (!view) throw new Error(`session ${id} vanished`);
   return view;

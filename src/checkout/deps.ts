@@ -12,6 +12,21 @@ export interface CheckoutDeps {
   readonly limits: CheckoutLimits;
   /** Encrypts billing details at rest. */
   readonly keyring: Keyring;
+  /** Where the checkout funnel is counted (absent: not counted). */
+  readonly metrics?: CheckoutMetrics;
+}
+
+/** What a confirmation ended in: paid, declined, waiting for the customer (3-D Secure), or not known yet. */
+export type CheckoutOutcome = 'succeeded' | 'failed' | 'requires_action' | 'unknown';
+
+/**
+ * The checkout funnel, as a port (the platform counts it in Prometheus). Called after the
+ * transactions it reports on have committed; a repeated request is not reported again.
+ */
+export interface CheckoutMetrics {
+  sessionCreated(args: { readonly currency: string }): void;
+  /** `declineReason`: the normalized reason of a failed confirmation, else null. */
+  confirmed(args: { readonly currency: string; readonly outcome: CheckoutOutcome; readonly declineReason: string | null }): void;
 }
 
 /**

@@ -15,6 +15,7 @@ import { createLogger } from '../platform/logging.js';
 import { loadKeyring } from '../platform/crypto/keyring.js';
 import { reencryptPersonalData } from '../platform/crypto/reencrypt.js';
 import { startWorker, type Worker } from '../platform/worker.js';
+import { startOpsServer, type OpsServer } from '../platform/observability/ops-server.js';
 import { TOKEN_USAGE, tokenCommand } from './token.js';
 
 const COMMANDS = ['serve', 'migrate', 'seed', 'token', 'reencrypt', 'rebuild-entitlements', 'help'] as const;
@@ -203,12 +204,27 @@ async function serve(config: Config): Promise<number> {
     throw err;
   }
   const roles = new Set(config.roles);
+  // Not ready until every role of this process has started (the api role's port opens last).
+  const starting = app.readiness.add('startup', async () => ({ ok: false, detail: 'starting' }));
+  // Without the api role, /healthz, /readyz and /metrics get a small listener of their own.
+  let ops: OpsServer | undefined;
+  if (!roles.has('api')) {
+    try {
+      ops = await startOpsServer(app, { host: config.host, port: config.opsPort });
+    } catch (err) {
+      logger.error({ err, host: config.host, port: config.opsPort }, 'cannot start the ops listener (is OPS_PORT in use?)');
+      await app.close();
+      return 1;
+    }
+    logger.info({ port: ops.port, endpoints: ['/healthz', '/readyz', '/metrics'], roles: [...roles] }, 'obol ops endpoints are listening');
+  }
   const server = roles.has('api') ? await createHttpServer(app) : undefined;
   let grpc: GrpcServer | undefined;
   try {
     grpc = roles.has('grpc') ? await startGrpcServer(app, { host: config.grpcHost, port: config.grpcPort }) : undefined;
   } catch (err) {
     logger.error({ err, host: config.grpcHost, port: config.grpcPort }, 'cannot start the gRPC server (is GRPC_PORT in use?)');
+    await ops?.close();
     await app.close();
     return 1;
   }
@@ -220,6 +236,7 @@ async function serve(config: Config): Promise<number> {
     // With EVENT_BUS=kafka the worker needs the brokers at start; an orchestrator restarts us.
     logger.error({ err, eventBus: config.eventBus }, 'cannot start the worker (is Kafka reachable?)');
     await grpc?.close({ graceMs: 0 });
+    await ops?.close();
     await app.close();
     return 1;
   }
@@ -229,6 +246,8 @@ async function serve(config: Config): Promise<number> {
     const port = typeof address === 'object' && address ? address.port : config.port;
     logger.info({ port, graphql: `http://localhost:${port}/graphql`, roles: [...roles], database: app.db.description }, 'obol is listening');
   }
+  starting();
+  logger.info({ roles: [...roles] }, 'obol is ready');
 
   return new Promise<number>((resolve) => {
     let shuttingDown = false;
@@ -241,10 +260,14 @@ async function serve(config: Config): Promise<number> {
         resolve(1);
       }, config.shutdownTimeoutMs);
       force.unref();
+      // Readiness fails at once, so load balancers stop sending work while in-flight work drains.
+      app.readiness.add('shutdown', async () => ({ ok: false, detail: 'shutting_down' }));
       try {
         // Both front doors drain together: health turns NOT_SERVING, in-flight calls finish.
         await Promise.all([server?.close(), grpc?.close({ graceMs: config.shutdownTimeoutMs })]);
         await worker?.stop();
+        // The ops listener answers probes and scrapes until the work is drained.
+        await ops?.close();
         await app.close();
         logger.info('stopped cleanly');
         logger.flush?.();

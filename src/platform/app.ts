@@ -23,6 +23,12 @@ import { dynamoDbIdempotencyStore, idempotencyTableSpec } from './idempotency-dy
 import { checkoutLimits } from './abuse/checkout-limits.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/index.js';
 import { loadKeyring } from './crypto/keyring.js';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { pendingMigrations } from './db/index.js';
+import { EVENT_TOPICS } from './events/index.js';
+import { createMetrics, type ObolMetrics } from './observability/metrics.js';
+import { createReadiness, type Readiness } from './observability/readiness.js';
+import { databaseSources } from './observability/sources.js';
 
 export interface App {
   readonly config: Config;
@@ -42,6 +48,10 @@ export interface App {
   readonly idempotency: IdempotencyStore;
   /** Every in-process event consumer (projections). Subscribed to `bus` here; a Kafka transport runs the same list. */
   readonly eventConsumers: readonly EventConsumer[];
+  /** This app's Prometheus registry and recorders (served at /metrics). */
+  readonly metrics: ObolMetrics;
+  /** What /readyz asks: the database and its migrations, DynamoDB where configured; the worker adds Kafka. */
+  readonly readiness: Readiness;
   close(): Promise<void>;
 }
 
@@ -58,6 +68,11 @@ export interface CreateAppArgs {
 export async function createApp(args: CreateAppArgs): Promise<App> {
   const { config, logger } = args;
   const clock = args.clock ?? systemClock;
+  const metrics = createMetrics({
+    topics: EVENT_TOPICS,
+    onSourceError: (err, source) => logger.warn({ err, source }, 'a metrics source failed; its gauge is empty in this scrape'),
+  });
+  const readiness = createReadiness({ onFailure: (check, err) => logger.warn({ err, check }, 'readiness check failed') });
   const db = openDatabase(config.database);
   try {
     if (args.migrate ?? true) {
@@ -73,15 +88,18 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     throw err;
   }
   let dynamoDb: DynamoDb | null = null;
+  let dynamoDbTables: readonly string[] = [];
   try {
-    dynamoDb = await openDynamoDbStores(config);
+    const stores = await openDynamoDbStores(config);
+    dynamoDb = stores?.dynamoDb ?? null;
+    dynamoDbTables = stores?.tables ?? [];
   } catch (err) {
     await db.close();
     throw err;
   }
   let gateways: Gateways;
   try {
-    gateways = buildGateways({ config, db, clock, ...(args.sandboxOptions ? { sandboxOptions: args.sandboxOptions } : {}) });
+    gateways = buildGateways({ config, db, clock, observeCall: (sample) => metrics.gatewayCall(sample), ...(args.sandboxOptions ? { sandboxOptions: args.sandboxOptions } : {}) });
   } catch (err) {
     dynamoDb?.close();
     await db.close();
@@ -119,15 +137,25 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
   };
   assertPolicy(subscriptions.dunning);
   invoiceHooks = subscriptionPaymentHooks(subscriptions);
+  const jobHandlers = subscriptionJobHandlers(subscriptions);
   const jobs = createJobRunner({
     db,
     system: clock,
-    handlers: subscriptionJobHandlers(subscriptions),
+    handlers: jobHandlers,
     owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
     onError: (err, job) => logger.warn({ err, job: { id: job.id, kind: job.kind, attempts: job.attempts } }, 'scheduled job failed; will retry'),
+    observer: (run) => metrics.jobRun(run),
   });
   const keyring = await loadKeyring({ config });
-  const checkout: CheckoutDeps = { db, clock, sessionTtlMs: config.checkoutSessionTtlSeconds * 1000, payments, limits: checkoutLimits({ db, clock, config }), keyring };
+  const checkout: CheckoutDeps = {
+    db,
+    clock,
+    sessionTtlMs: config.checkoutSessionTtlSeconds * 1000,
+    payments,
+    limits: checkoutLimits({ db, clock, config }),
+    keyring,
+    metrics: { sessionCreated: (a) => metrics.checkoutSessionCreated(a), confirmed: (a) => metrics.checkoutConfirmed(a) },
+  };
   const verifier = await createTokenVerifier({ config });
   const bus = new InProcessEventBus();
   // Entitlements: the write side lives in the main database; the read model there too by default.
@@ -136,6 +164,30 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
   const idempotency = config.idempotencyStore === 'dynamodb' ? dynamoDbIdempotencyStore({ dynamoDb: dynamoDb! }) : sqlIdempotencyStore(db);
   const eventConsumers: readonly EventConsumer[] = [entitlementsConsumer(entitlements)];
   subscribeConsumers({ bus, db, clock, consumers: eventConsumers });
+
+  // Scrape-time gauges and readiness: what this process can be asked about its stores.
+  metrics.declareConnectors(gateways.enabled);
+  metrics.declareJobKinds(jobHandlers.map((h) => h.kind));
+  metrics.setSources({ ...databaseSources({ db, clock }), gateways: gateways.health });
+  readiness.add('database', async () => {
+    await db.kysely.selectFrom('outbox').select('seq').limit(1).execute();
+    return { ok: true, detail: 'ok' };
+  });
+  readiness.add('migrations', async () => {
+    const pending = await pendingMigrations(db);
+    return pending.length === 0 ? { ok: true, detail: 'current' } : { ok: false, detail: { pending } };
+  });
+  if (dynamoDb !== null) {
+    const client = dynamoDb.client;
+    readiness.add('dynamodb', async () => {
+      for (const table of dynamoDbTables) {
+        const described = await client.send(new DescribeTableCommand({ TableName: table }));
+        if (described.Table?.TableStatus !== 'ACTIVE' && described.Table?.TableStatus !== 'UPDATING') return { ok: false, detail: 'tables not active' };
+      }
+      return { ok: true, detail: 'ok' };
+    });
+  }
+
   return {
     config,
     logger,
@@ -151,7 +203,10 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     jobs,
     idempotency,
     eventConsumers,
+    metrics,
+    readiness,
     async close() {
+      metrics.close();
       await bus.close();
       dynamoDb?.close();
       await db.close();
@@ -175,7 +230,7 @@ function subscribeConsumers(args: { readonly bus: InProcessEventBus; readonly db
 }
 
 /** The DynamoDB client and tables the configured stores need; null when every store is in SQL. */
-async function openDynamoDbStores(config: Config): Promise<DynamoDb | null> {
+async function openDynamoDbStores(config: Config): Promise<{ readonly dynamoDb: DynamoDb; readonly tables: readonly string[] } | null> {
   const specs: DynamoDbTableSpec[] = [];
   if (config.entitlementReadModel === 'dynamodb') specs.push(entitlementAccessTableSpec(config.dynamoDbTablePrefix));
   if (config.idempotencyStore === 'dynamodb') specs.push(idempotencyTableSpec(config.dynamoDbTablePrefix));
@@ -183,7 +238,7 @@ async function openDynamoDbStores(config: Config): Promise<DynamoDb | null> {
   const dynamoDb = openDynamoDb(config);
   try {
     await ensureDynamoDbTables(dynamoDb.client, specs);
-    return dynamoDb;
+    return { dynamoDb, tables: specs.map((s) => s.name) };
   } catch (err) {
     dynamoDb.close();
     throw err;

@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       grpcPort: 50051,
       grpcHost: '0.0.0.0',
+      opsPort: 9464,
       databaseUrl: 'sqlite:./data/obol.db',
       database: { kind: 'sqlite', file: './data/obol.db' },
       logLevel: 'info',
@@ -261,6 +262,12 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('serves the ops endpoints of a process without the api role on OPS_PORT', () => {
+    expect(loadConfig({}).opsPort).toBe(9464);
+    expect(loadConfig({ OBOL_ROLES: 'worker', OPS_PORT: '0' })).toMatchObject({ roles: ['worker'], opsPort: 0 });
+    expect(problemsOf({ OPS_PORT: '-1' })).toEqual(['OPS_PORT: must be a whole number from 0 to 65535 (got "-1")']);
+  });
+
   it('refuses unknown and empty roles', () => {
     expect(problemsOf({ OBOL_ROLES: 'api,,web' })).toEqual([
       'OBOL_ROLES: has an empty entry (got "api,,web")',
@@ -384,6 +391,7 @@ describe('CONFIG_REFERENCE', () => {
       'HOST',
       'GRPC_PORT',
       'GRPC_HOST',
+      'OPS_PORT',
       'DATABASE_URL',
       'LOG_LEVEL',
       'OBOL_ROLES',

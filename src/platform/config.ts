@@ -32,6 +32,8 @@ export interface Config {
   /** The grpc role's port and listen address. */
   readonly grpcPort: number;
   readonly grpcHost: string;
+  /** Port of the ops listener (/healthz, /readyz, /metrics) of a process without the api role. */
+  readonly opsPort: number;
   /** As given; may hold a password, so log `redactConfig(config)` instead. */
   readonly databaseUrl: string;
   /** `databaseUrl` parsed, ready for `openDatabase`. */
@@ -396,6 +398,12 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
     default: '0.0.0.0',
     description: 'Address the gRPC server listens on (an internal network only: it serves other back-end services).',
     schema: host,
+  },
+  opsPort: {
+    name: 'OPS_PORT',
+    default: '9464',
+    description: 'TCP port (on HOST) of /healthz, /readyz and /metrics for a process without the api role (--roles worker, --roles grpc); the api role serves them on PORT. 0 picks a free port.',
+    schema: integer(0, 65535),
   },
   databaseUrl: {
     name: 'DATABASE_URL',

@@ -9,12 +9,15 @@ import { createBraintreeConnector } from '../payments/connectors/braintree/index
 import { createRazorpayConnector, sqlRazorpayJournal } from '../payments/connectors/razorpay/index.js';
 import { createSandboxConnector, type SandboxOptions } from '../payments/connectors/sandbox/index.js';
 import { createStripeConnector } from '../payments/connectors/stripe/index.js';
+import { ConnectorUnavailableError, ConnectorUnknownOutcomeError } from '../payments/connectors/port.js';
 import {
   allowRequest,
+  authorizationRate,
   createAuthRate,
   createBreaker,
   DEFAULT_ROUTING_CONFIG,
   parseRoutingConfig,
+  peekStatus,
   planRoute,
   recordAuthOutcome,
   recordResult,
@@ -24,6 +27,7 @@ import {
 } from '../payments/routing/index.js';
 import { ConfigError, type Config } from './config.js';
 import type { Db } from './db/index.js';
+import type { GatewayCallSample, GatewayHealthSample, GatewayOperation, GatewayOutcome } from './observability/metrics.js';
 
 /** Every connector Obol has (enabled or not), for checking names in configuration. */
 const KNOWN_CONNECTORS: readonly string[] = ['sandbox', 'stripe', 'braintree', 'razorpay'];
@@ -33,6 +37,86 @@ export interface Gateways {
   readonly registry: ConnectorRegistry;
   /** Names of the enabled connectors, for logs and /readyz. */
   readonly enabled: readonly string[];
+  /** This process's routing health per enabled connector (breaker, recent issuer decisions), for metrics. */
+  health(): readonly GatewayHealthSample[];
+}
+
+/** Connector methods that call the gateway, by the operation name metrics report. */
+const OPERATIONS: Readonly<Record<string, GatewayOperation>> = {
+  authorize: 'authorize',
+  resume: 'resume',
+  capture: 'capture',
+  void: 'void',
+  refund: 'refund',
+  savePaymentMethod: 'save_payment_method',
+  chargeOffSession: 'charge_off_session',
+  retrieve: 'retrieve',
+};
+
+/** What a connector's answer was, as a metrics outcome (and the decline reason, if declined). */
+function outcomeOf(result: unknown): { readonly outcome: GatewayOutcome; readonly reason: string | null } {
+  const r = result as { readonly status?: unknown; readonly decline?: { readonly reason?: unknown } } | null;
+  switch (r?.status) {
+    case 'succeeded':
+    case 'requires_capture':
+    case 'saved':
+    // retrieve: the gateway answered the lookup
+    case 'found':
+    case 'not_found':
+      return { outcome: 'approved', reason: null };
+    case 'declined':
+      return { outcome: 'declined', reason: typeof r.decline?.reason === 'string' ? r.decline.reason : null };
+    case 'requires_action':
+      return { outcome: 'requires_action', reason: null };
+    case 'processing':
+      return { outcome: 'pending', reason: null };
+    default:
+      return { outcome: 'error', reason: null };
+  }
+}
+
+/**
+ * The same connector, with every gateway call timed and its outcome reported. Everything else
+ * (its name, a test gateway's challenge simulator) passes through unchanged.
+ */
+export function instrumentConnector<C extends Connector>(connector: C, observe: (sample: GatewayCallSample) => void): C {
+  // Keyed by the method itself, not its name: a method replaced on the connector (a test's fault
+  // injection) is wrapped afresh instead of the old one being called.
+  const wrapped = new WeakMap<object, unknown>();
+  return new Proxy(connector, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      const cached = wrapped.get(value);
+      if (cached !== undefined) return cached;
+      const operation = typeof property === 'string' ? OPERATIONS[property] : undefined;
+      const method = value as (...args: unknown[]) => unknown;
+      const fn =
+        operation === undefined
+          ? method.bind(target)
+          : async (...args: unknown[]) => {
+              const started = performance.now();
+              const report = (outcome: GatewayOutcome, reason: string | null) => {
+                try {
+                  observe({ connector: target.name, operation, outcome, reason, seconds: (performance.now() - started) / 1000 });
+                } catch {
+                  // Metrics never change a payment's course.
+                }
+              };
+              try {
+                const result = await method.apply(target, args);
+                const { outcome, reason } = outcomeOf(result);
+                report(outcome, reason);
+                return result;
+              } catch (err) {
+                report(err instanceof ConnectorUnavailableError ? 'unavailable' : err instanceof ConnectorUnknownOutcomeError ? 'unknown' : 'error', null);
+                throw err;
+              }
+            };
+      wrapped.set(value, fn);
+      return fn;
+    },
+  });
 }
 
 /** A simulator's (or proxy's) base URL as the SDKs want it: host, port, TLS. */
@@ -67,7 +151,14 @@ function loadRouting(json: string | null, enabled: readonly string[]): RoutingCo
   return routing;
 }
 
-export function buildGateways(args: { readonly config: Config; readonly db: Db; readonly clock: Clock; readonly sandboxOptions?: SandboxOptions }): Gateways {
+export function buildGateways(args: {
+  readonly config: Config;
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly sandboxOptions?: SandboxOptions;
+  /** Told about every gateway call (duration, outcome), for metrics. */
+  readonly observeCall?: (sample: GatewayCallSample) => void;
+}): Gateways {
   const { config, db, clock } = args;
   const sandbox = createSandboxConnector({
     db,
@@ -110,6 +201,9 @@ export function buildGateways(args: { readonly config: Config; readonly db: Db; 
       }),
     );
   }
+
+  const observeCall = args.observeCall;
+  if (observeCall) for (const [name, connector] of connectors) connectors.set(name, instrumentConnector(connector, observeCall));
 
   const routing = loadRouting(config.routingConfig, [...connectors.keys()]);
   const unknownAcquirers = Object.keys(config.acquirerCountries).filter((name) => !KNOWN_CONNECTORS.includes(name));
@@ -161,5 +255,12 @@ export function buildGateways(args: { readonly config: Config; readonly db: Db; 
       health.set(connector, { breaker: recordResult(breakerOf(connector), { ok, now }), authRate });
     },
   };
-  return { sandbox, registry, enabled: [...connectors.keys()] };
+  const healthSnapshot = (): readonly GatewayHealthSample[] => {
+    const now = clock.now();
+    return [...connectors.keys()].map((connector) => {
+      const rate = authorizationRate({ state: authRateOf(connector), now });
+      return { connector, circuitOpen: peekStatus(breakerOf(connector), now).status === 'open', authorized: rate.authorized, declined: rate.declined };
+    });
+  };
+  return { sandbox, registry, enabled: [...connectors.keys()], health: healthSnapshot };
 }

@@ -23,8 +23,6 @@ export interface Worker {
   lag(): Promise<Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>>;
 }
 
-const LAG_REPORT_INTERVAL_MS = 30_000;
-
 export function kafkaSettingsOf(app: App): KafkaSettings {
   const { config } = app;
   return { brokers: config.kafkaBrokers, clientId: config.kafkaClientId, partitions: config.kafkaTopicPartitions };
@@ -33,7 +31,8 @@ export function kafkaSettingsOf(app: App): KafkaSettings {
 export async function startWorker(app: App): Promise<Worker> {
   const { config, logger } = app;
   const kafka = config.eventBus === 'kafka' ? kafkaSettingsOf(app) : null;
-  const bus: EventBus = kafka ? new KafkaEventBus(kafka) : app.bus;
+  const kafkaBus = kafka ? new KafkaEventBus(kafka) : null;
+  const bus: EventBus = kafkaBus ?? app.bus;
   const consumers: KafkaConsumerRunner[] = [];
   if (kafka) {
     for (const consumer of app.eventConsumers) {
@@ -99,18 +98,17 @@ export async function startWorker(app: App): Promise<Worker> {
     }
     return out;
   };
-  if (consumers.length > 0) {
-    // Until the metrics endpoint exists, lag is reported in the log every 30 s (per group, topic, partition).
-    loops.push(
-      (async () => {
-        while (!stopping) {
-          await sleep(LAG_REPORT_INTERVAL_MS);
-          if (stopping) break;
-          await lag()
-            .then((byGroup) => logger.info({ lag: byGroup }, 'event consumer lag'))
-            .catch((err: unknown) => logger.warn({ err }, 'reading consumer lag failed'));
-        }
-      })(),
+  // Lag is read when /metrics is scraped (obol_consumer_lag), and readiness asks whether the
+  // Kafka clients are connected: the producer answers a metadata request, every consumer runs.
+  const removeReadiness: (() => void)[] = [];
+  if (kafkaBus) {
+    app.metrics.setSource('consumerLag', lag);
+    removeReadiness.push(
+      app.readiness.add('kafka', async () => {
+        await kafkaBus.ping();
+        const down = consumers.flatMap((c, i) => (c.connected() ? [] : [app.eventConsumers[i]?.group ?? String(i)]));
+        return down.length === 0 ? { ok: true, detail: 'ok' } : { ok: false, detail: { consumersNotConnected: down } };
+      }),
     );
   }
   logger.info({ tasks: Object.keys(tasks), eventBus: config.eventBus, consumers: app.eventConsumers.map((c) => c.group) }, 'worker started');
@@ -118,6 +116,8 @@ export async function startWorker(app: App): Promise<Worker> {
   return {
     async stop() {
       stopping = true;
+      for (const remove of removeReadiness) remove();
+      if (kafkaBus) app.metrics.setSource('consumerLag', undefined);
       for (const wake of sleeps) wake();
       await Promise.all(loops);
       // Flush: publish what committed while we were stopping.
@@ -140,7 +140,7 @@ const JOB_ROUNDS_PER_TASK = 10;
 /** The worker's periodic tasks, each one round of work. */
 export function workerTasks(app: App, bus: EventBus = app.bus) {
   return {
-    relay: () => relayOutboxOnce({ db: app.db, bus, clock: app.clock }).then(() => undefined),
+    relay: () => relayOutboxOnce({ db: app.db, bus, clock: app.clock, onPublished: (event) => app.metrics.eventPublished(event) }).then(() => undefined),
     reconcile: () => resolveUnknownOutcomes(app.payments, { olderThanMs: app.config.reconcileAfterSeconds * 1000 }).then(() => undefined),
     expire: () => expireCheckoutSessions(app.checkout).then(() => undefined),
     webhooks: () => processWebhooksOnce({ db: app.db, clock: app.clock, payments: app.payments, logger: app.logger }).then(() => undefined),

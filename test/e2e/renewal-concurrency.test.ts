@@ -82,7 +82,7 @@ suite(`${COUNT} renewals at one instant, two worker processes, MariaDB (${MYSQL_
     renewalAt = [...ends][0]!;
     expect(renewalAt).toBeLessThanOrEqual(Date.now());
 
-    const workerEnv = { ...process.env, ...env, LOG_LEVEL: 'info', WORKER_POLL_INTERVAL_MS: '50', PORT: '0', HOST: '127.0.0.1', GRPC_PORT: '0', GRPC_HOST: '127.0.0.1' };
+    const workerEnv = { ...process.env, ...env, LOG_LEVEL: 'info', WORKER_POLL_INTERVAL_MS: '50', PORT: '0', HOST: '127.0.0.1', GRPC_PORT: '0', GRPC_HOST: '127.0.0.1', OPS_PORT: '0' };
     for (let i = 0; i < 2; i++) {
       const child = spawn(process.execPath, [OBOL_BIN, 'serve', '--roles', 'worker'], { env: workerEnv });
       children.push(child);

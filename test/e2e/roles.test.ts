@@ -52,6 +52,8 @@ describeWithKafka('api and worker as separate processes on MariaDB and Kafka', (
       HOST: '127.0.0.1',
       GRPC_PORT: '0',
       GRPC_HOST: '127.0.0.1',
+      // The worker process serves /healthz, /readyz and /metrics on a port of its own.
+      OPS_PORT: '0',
       AUTH_DEV_KEY_FILE: join(dir, 'signing-key.json'),
       DEV_ENCRYPTION_KEY_FILE: join(dir, 'encryption-keys.json'),
       EVENT_BUS: 'kafka',

@@ -20,7 +20,18 @@ export interface Db {
    * so the whole function is retried (a few times): nothing outside the database happens inside.
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** The connection pool's use, for metrics; absent where there is no pool (SQLite: one connection). */
+  poolStats?(): PoolStats;
   close(): Promise<void>;
+}
+
+export interface PoolStats {
+  /** Connections checked out. */
+  readonly used: number;
+  /** Open connections idle in the pool. */
+  readonly free: number;
+  /** Requests waiting for a connection. */
+  readonly queued: number;
 }
 
 export type DatabaseLocation =
@@ -136,8 +147,24 @@ function openMysql(url: string): Db {
         }
       }
     },
+    poolStats: () => mysqlPoolStats(pool),
     close: () => kysely.destroy(),
   };
+}
+
+/**
+ * mysql2 keeps its pool's connections in three queues and has no public accessor for their
+ * sizes; these fields have been stable across mysql2 releases, and a missing one reads as 0.
+ */
+function mysqlPoolStats(pool: object): PoolStats {
+  const size = (field: string): number => {
+    const queue = (pool as Record<string, unknown>)[field];
+    const length = typeof queue === 'object' && queue !== null ? (queue as { length?: unknown }).length : undefined;
+    return typeof length === 'number' ? length : 0;
+  };
+  const all = size('_allConnections');
+  const free = size('_freeConnections');
+  return { used: Math.max(0, all - free), free, queued: size('_connectionQueue') };
 }
 
 /**

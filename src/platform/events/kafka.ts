@@ -98,6 +98,11 @@ export class KafkaEventBus implements EventBus {
     });
   }
 
+  /** One metadata round trip to the brokers on the producer's connection (readiness). */
+  async ping(): Promise<void> {
+    await this.#producer.metadata({ topics: [], forceUpdate: true });
+  }
+
   async close(): Promise<void> {
     await this.#producer.close();
   }
@@ -106,6 +111,8 @@ export class KafkaEventBus implements EventBus {
 export interface KafkaConsumerRunner {
   /** Lag per topic and partition (messages not yet committed by the group). */
   lag(): Promise<ReadonlyMap<string, readonly bigint[]>>;
+  /** Whether the consumer is running and holds a connection to the brokers (readiness). */
+  connected(): boolean;
   stop(): Promise<void>;
 }
 
@@ -236,6 +243,7 @@ export async function runKafkaConsumer(args: RunKafkaConsumerArgs): Promise<Kafk
 
   return {
     lag: async () => kafka.getLag({ topics }),
+    connected: () => !stopping && kafka.isConnected(),
     async stop() {
       stopping = true;
       clearInterval(idleCommit);

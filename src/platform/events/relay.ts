@@ -79,6 +79,8 @@ export async function relayOutboxOnce(args: {
   /** Default: one identity per process. */
   readonly holder?: string;
   readonly leaseMs?: number;
+  /** Told about each event once the bus has it and its row is marked published (metrics). */
+  readonly onPublished?: (event: { readonly topic: string; readonly type: string; readonly data: unknown }) => void;
 }): Promise<RelayResult> {
   const { db, bus, clock } = args;
   const shards = await holdRelayShards({ db, holder: args.holder ?? PROCESS_RELAY_ID, now: clock.now(), leaseMs: args.leaseMs ?? DEFAULT_RELAY_LEASE_MS });
@@ -96,8 +98,10 @@ export async function relayOutboxOnce(args: {
   const blocked = new Set<string>();
   for (const row of rows) {
     if (blocked.has(row.aggregate_id)) continue;
+    let event: CloudEvent;
     try {
-      await bus.publish([{ topic: row.topic as EventTopic, key: row.aggregate_id, event: JSON.parse(row.payload) as CloudEvent }]);
+      event = JSON.parse(row.payload) as CloudEvent;
+      await bus.publish([{ topic: row.topic as EventTopic, key: row.aggregate_id, event }]);
       await db.kysely.updateTable('outbox').set({ published_at: clock.now() }).where('seq', '=', row.seq).where('published_at', 'is', null).execute();
       published++;
     } catch (err) {
@@ -109,6 +113,12 @@ export async function relayOutboxOnce(args: {
         .set((eb) => ({ attempts: eb('attempts', '+', 1), last_error: message.slice(0, 1000) }))
         .where('seq', '=', row.seq)
         .execute();
+      continue;
+    }
+    try {
+      args.onPublished?.({ topic: row.topic, type: event.type, data: event.data });
+    } catch {
+      // An observer never holds up the relay.
     }
   }
   return { published, failed, shards };

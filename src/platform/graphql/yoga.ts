@@ -3,6 +3,7 @@ import { GraphQLError } from 'graphql';
 import { createSchema, createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../app.js';
+import { graphqlMetricsPlugin } from '../observability/graphql-metrics.js';
 import { toGraphQLError } from './errors.js';
 import { resolvers, type GraphQLContext } from './resolvers.js';
 import { typeDefs } from './typeDefs.js';
@@ -14,8 +15,9 @@ export interface ServerContext {
 
 export function createGraphQL(app: App): YogaServerInstance<ServerContext, GraphQLContext> {
   const { config, logger } = app;
+  const schema = createSchema<GraphQLContext & ServerContext>({ typeDefs, resolvers: resolvers as never });
   return createYoga<ServerContext, GraphQLContext>({
-    schema: createSchema<GraphQLContext & ServerContext>({ typeDefs, resolvers: resolvers as never }),
+    schema,
     graphqlEndpoint: '/graphql',
     graphiql: config.graphiql,
     landingPage: false,
@@ -37,6 +39,8 @@ export function createGraphQL(app: App): YogaServerInstance<ServerContext, Graph
       },
     },
     plugins: [
+      // First, so its timing includes the limits below and it sees every operation they refuse.
+      graphqlMetricsPlugin({ metrics: app.metrics, schema }),
       EnvelopArmorPlugin({
         maxDepth: { n: config.graphqlMaxDepth },
         costLimit: { maxCost: config.graphqlMaxCost },

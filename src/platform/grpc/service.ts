@@ -140,6 +140,7 @@ async function handleUnary(
   const { name, method, handler, call, callback } = args;
   const { logger } = app;
   const started = Date.now();
+  const startedPrecise = performance.now();
   const requestId = requestIdOf(call.metadata);
   const deadline = deadlineMs(call.getDeadline());
   const headers = new Metadata();
@@ -183,6 +184,8 @@ async function handleUnary(
     code = error.code;
     callback(error);
   } finally {
+    const seconds = (performance.now() - startedPrecise) / 1000;
+    app.metrics.grpcRequest({ method: name, code: status[code] ?? 'UNKNOWN', seconds });
     logger.info({ requestId, method: name, code: status[code], ms: Date.now() - started }, 'grpc call');
   }
 }

@@ -1,11 +1,12 @@
 /**
- * The api role's HTTP server: GraphQL at /graphql, liveness and readiness probes. Card data is
- * refused here, before anything parses, stores or logs a request (invariant 6).
+ * The api role's HTTP server: GraphQL at /graphql, liveness and readiness probes, Prometheus
+ * metrics at /metrics. Card data is refused here, before anything parses, stores or logs a
+ * request (invariant 6).
  */
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ObolError, isObolError, type ErrorCode } from '../../kernel/index.js';
 import type { App } from '../app.js';
-import { pendingMigrations } from '../db/index.js';
+import { registerOpsRoutes } from '../observability/ops-server.js';
 import { httpStatusFor } from '../graphql/errors.js';
 import { createGraphQL } from '../graphql/yoga.js';
 import { assertNoCardData, CARD_DATA_MESSAGE, findCardNumber } from '../security/card-guard.js';
@@ -19,6 +20,8 @@ declare module 'fastify' {
     caller: Caller | null;
   }
 }
+
+const OPS_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 
 function sendError(reply: FastifyReply, code: ErrorCode, message: string, details?: Record<string, unknown>) {
   return reply
@@ -61,8 +64,17 @@ export async function createHttpServer(app: App): Promise<FastifyInstance> {
     reply.header('x-request-id', req.id);
   });
   server.addHook('onResponse', async (req, reply) => {
-    logger.info({ requestId: req.id, method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    const path = req.url.split('?')[0] ?? '';
+    // Probes and scrapes come every few seconds: logged at debug unless they fail.
+    const level = OPS_PATHS.has(path) && reply.statusCode < 400 ? 'debug' : 'info';
+    logger[level]({ requestId: req.id, method: req.method, path, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
+
+  // A GraphQL request refused before it reached GraphQL (token, card data, body) is still a failed
+  // operation for the metrics; GraphQL answers its own errors, so none of those arrive here.
+  const refusedGraphQL = (req: FastifyRequest, reply: FastifyReply, code: ErrorCode) => {
+    if (req.routeOptions.url === '/graphql') app.metrics.graphqlRequest({ field: 'unknown', type: 'unknown', ok: false, seconds: reply.elapsedTime / 1000, errorCodes: [code] });
+  };
 
   server.setErrorHandler((err: unknown, req, reply) => {
     if (isAuthenticationError(err)) {
@@ -70,13 +82,17 @@ export async function createHttpServer(app: App): Promise<FastifyInstance> {
       logger.info({ requestId: req.id, reason: err.reason }, 'bearer token refused');
       reply.header('www-authenticate', 'Bearer error="invalid_token"');
     }
-    if (isObolError(err)) return sendError(reply, err.code, err.message, err.details ? { ...err.details } : undefined);
+    const send = (code: ErrorCode, message: string, details?: Record<string, unknown>) => {
+      refusedGraphQL(req, reply, code);
+      return sendError(reply, code, message, details);
+    };
+    if (isObolError(err)) return send(err.code, err.message, err.details ? { ...err.details } : undefined);
     const e = err as { code?: string; statusCode?: number; message?: string };
-    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 'INPUT_TOO_LARGE', `The request body is larger than ${config.bodyLimitBytes} bytes.`);
-    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 'VALIDATION_FAILED', 'Send application/json.');
-    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return sendError(reply, 'VALIDATION_FAILED', 'The request could not be parsed as JSON.');
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return send('INPUT_TOO_LARGE', `The request body is larger than ${config.bodyLimitBytes} bytes.`);
+    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return send('VALIDATION_FAILED', 'Send application/json.');
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return send('VALIDATION_FAILED', 'The request could not be parsed as JSON.');
     logger.error({ err, requestId: req.id }, 'unhandled error');
-    return sendError(reply, 'INTERNAL', 'Internal error');
+    return send('INTERNAL', 'Internal error');
   });
 
   server.decorateRequest('caller', null);
@@ -89,19 +105,8 @@ export async function createHttpServer(app: App): Promise<FastifyInstance> {
     secrets: { stripe: config.stripeWebhookSecrets, braintree: config.braintreeWebhookKeys, razorpay: config.razorpayWebhookSecrets },
   });
 
-  server.get('/healthz', async () => ({ status: 'ok' }));
-
-  server.get('/readyz', async (_req, reply) => {
-    try {
-      await app.db.kysely.selectFrom('outbox').select('seq').limit(1).execute();
-      const pending = await pendingMigrations(app.db);
-      if (pending.length > 0) return reply.status(503).send({ status: 'not_ready', database: 'ok', migrations: { pending } });
-      return { status: 'ready', database: 'ok', migrations: 'current' };
-    } catch (err) {
-      logger.warn({ err }, 'readiness check failed');
-      return reply.status(503).send({ status: 'not_ready', database: 'unreachable' });
-    }
-  });
+  // /healthz, /readyz (database, migrations, and DynamoDB and Kafka where configured), /metrics.
+  registerOpsRoutes(server, app);
 
   server.route({
     url: '/graphql',

@@ -117,6 +117,18 @@ export interface JobRunnerArgs {
   /** How long a claim holds before another worker may take the job over; longer than any handler runs. */
   readonly leaseMs?: number;
   readonly onError?: (err: unknown, job: ClaimedJob) => void;
+  /** Told about every run once it is recorded (metrics: lateness, outcome). */
+  readonly observer?: (run: JobRunReport) => void;
+}
+
+export interface JobRunReport {
+  readonly kind: string;
+  readonly clockId: string | null;
+  /** Due time, in its clock's time. */
+  readonly runAt: number;
+  /** System time at which this run started. */
+  readonly startedAt: number;
+  readonly ok: boolean;
 }
 
 export interface RunDueArgs {
@@ -191,16 +203,26 @@ export function createJobRunner(args: JobRunnerArgs): JobRunner {
     const claimed = await claim(row, options);
     if (claimed === null) return false;
     const handler = handlers.get(claimed.job.kind);
+    const startedAt = system.now();
+    const observe = (ok: boolean) => {
+      try {
+        args.observer?.({ kind: claimed.job.kind, clockId: claimed.job.clockId, runAt: claimed.job.runAt, startedAt, ok });
+      } catch {
+        // An observer never changes a job's course.
+      }
+    };
     try {
       if (!handler) throw new Error(`no handler for job kind ${claimed.job.kind}`);
       await handler.run(claimed.job);
     } catch (err) {
       await finish(claimed.job, claimed.version, { ok: false, err });
+      observe(false);
       args.onError?.(err, claimed.job);
       if (options.rethrow) throw err;
       return true;
     }
     await finish(claimed.job, claimed.version, { ok: true });
+    observe(true);
     return true;
   }
 
