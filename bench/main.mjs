@@ -132,7 +132,8 @@ async function main() {
   const log = (line) => process.stdout.write(`${line}\n`);
   const host = await machine();
   log(`obol bench: ${host.nproc} cores (${host.cpuModel}), ${host.memoryGiB} GiB, node ${host.node}, MariaDB ${host.mariadb}; load average ${host.loadAverageAtStart.join(' ')}`);
-  if (host.loadAverageAtStart[0] > host.nproc * 0.5) log(`  note: the machine is busy (load ${host.loadAverageAtStart[0]} on ${host.nproc} cores); figures will be lower and noisier`);
+  const load1 = host.loadAverageAtStart[0] ?? 0;
+  if (load1 > host.nproc * 0.5) log(`  note: the machine is busy (load ${load1} on ${host.nproc} cores); figures will be lower and noisier`);
   if (opts.dialects.includes('mysql') && !(await mysqlReachable())) {
     log(`  MariaDB at ${MYSQL_ADMIN_URL} does not answer: the MySQL runs are skipped`);
     opts.dialects = opts.dialects.filter((d) => d !== 'mysql');

@@ -66,7 +66,7 @@ export function markdownReport(results) {
     parts.push(
       '### Checkout (GraphQL create + confirm, sandbox gateway) vs raw driver\n\n' +
         table(
-          ['database', 'clients', 'Obol checkouts/s', 'p50 ms', 'p99 ms', 'confirm p99 ms', 'errors', 'raw checkouts/s', 'raw p50 ms', 'raw p99 ms', '**Obol ÷ raw**', 'Obol CPU', 'generator CPU'],
+          ['database', 'clients', 'Obol checkouts/s', 'p50 ms', 'p99 ms', 'confirm p99 ms', 'errors', 'raw checkouts/s', 'raw p50 ms', 'raw p99 ms', '**Obol ÷ raw**', 'Obol CPU', 'generator CPU', 'raw client CPU'],
           results.checkout.flatMap((c) =>
             c.rows.map((r) => [
               dbName(c.dialect),
@@ -82,6 +82,7 @@ export function markdownReport(results) {
               `**${f2(r.ratio)}**`,
               pct(r.obol.obolCpu),
               pct(r.obol.generatorCpu),
+              pct(r.raw.generatorCpu),
             ]),
           ),
         ) +

@@ -13,7 +13,7 @@ import http from 'node:http';
  *
  * One operation of one client. `phase(name, ms)` records a sub-step's latency (confirm inside a
  * checkout). Throwing counts an error; the client carries on.
- * @typedef {(client: number, seq: number, phase: (name: string, ms: number) => void) => Promise<void>} Operation
+ * @typedef {(client: number, seq: number, phase: (name: string, ms: number) => void) => Promise<unknown>} Operation
  */
 
 /** @param {number[]} sorted @param {number} q */

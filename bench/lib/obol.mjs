@@ -106,7 +106,9 @@ export function obolEnv(database) {
  * @returns {Promise<ObolProcess>}
  */
 export function startObol({ database, roles, env = {} }) {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/obol.js'), 'serve', '--roles', roles], {
+  // e.g. BENCH_OBOL_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile Obol under load.
+  const nodeArgs = (process.env.BENCH_OBOL_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/obol.js'), 'serve', '--roles', roles], {
     cwd: ROOT,
     env: { ...process.env, ...obolEnv(database), PORT: '0', GRPC_PORT: '0', OPS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -136,7 +136,7 @@ export function rawExecutor(database, plan) {
           });
         }
       },
-      close: async () => db.close(),
+      close: async () => void db.close(),
     };
   }
   const u = new URL(database.url);
