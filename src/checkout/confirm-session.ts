@@ -8,6 +8,7 @@ import { enqueueEvent } from '../platform/events/index.js';
 import type { CheckoutDeps, CheckoutOutcome } from './deps.js';
 import { saleBreakdown } from './domain/totals.js';
 import { currencyOf, loadLines, loadSessionView, lockSession, saveSession, sessionStatus, totalsOf, type CheckoutSessionView, type SessionRow } from './records.js';
+import { traced } from '../platform/observability/tracing.js';
 
 export interface ConfirmSessionProps {
   readonly caller: Caller;
@@ -36,7 +37,7 @@ const TOKEN_PATTERN = /^[A-Za-z0-9_\-:.]{3,255}$/;
  * commits a payment attempt, calls the gateway outside any transaction, and applies the outcome.
  * A zero total (100 % coupon) completes at once without a charge.
  */
-export async function confirmCheckoutSession(deps: CheckoutDeps, props: ConfirmSessionProps): Promise<ConfirmSessionResult> {
+async function confirmCheckoutSessionUntraced(deps: CheckoutDeps, props: ConfirmSessionProps): Promise<ConfirmSessionResult> {
   const { db, clock } = deps;
   const { actor } = props.caller;
   authorize(actor, 'checkout.confirm');
@@ -179,3 +180,6 @@ export async function enqueueCheckoutCompleted(
     },
   });
 }
+
+/** Each call is one span of the trace it belongs to (platform/observability/tracing.ts). */
+export const confirmCheckoutSession = traced('checkout.confirm_session', confirmCheckoutSessionUntraced);

@@ -9,6 +9,7 @@ import { computeTotals, MAX_QUANTITY, type PricedItem } from './domain/totals.js
 
 export { MAX_QUANTITY };
 import { loadSessionView, type CheckoutSessionView } from './records.js';
+import { traced } from '../platform/observability/tracing.js';
 
 export const MAX_ITEMS = 50;
 /** No single checkout above this many minor units (10 billion): a typo guard, far above any real cart. */
@@ -44,7 +45,7 @@ export function normaliseCountry(value: string): string {
  * event, and the idempotency record through `within`). Every rule is checked before anything is
  * written, so a refused request changes nothing.
  */
-export async function createCheckoutSession(
+async function createCheckoutSessionUntraced(
   deps: CheckoutDeps,
   props: CreateSessionProps,
   within?: (tx: Tx, view: CheckoutSessionView) => Promise<void>,
@@ -184,3 +185,6 @@ export async function createCheckoutSession(
   if (!view) throw new Error(`session ${id} vanished`);
   return view;
 }
+
+/** Each call is one span of the trace it belongs to (platform/observability/tracing.ts). */
+export const createCheckoutSession = traced('checkout.create_session', createCheckoutSessionUntraced);

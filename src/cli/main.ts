@@ -17,6 +17,11 @@ import { reencryptPersonalData } from '../platform/crypto/reencrypt.js';
 import { startWorker, type Worker } from '../platform/worker.js';
 import { startOpsServer, type OpsServer } from '../platform/observability/ops-server.js';
 import { TOKEN_USAGE, tokenCommand } from './token.js';
+import { setupTracing, type TracingSettings } from '../platform/observability/tracing.js';
+import { createRequire } from 'node:module';
+
+/** The package's version, for the spans' service.version. */
+const OBOL_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 const COMMANDS = ['serve', 'migrate', 'seed', 'token', 'reencrypt', 'rebuild-entitlements', 'help'] as const;
 type Command = (typeof COMMANDS)[number];
@@ -191,6 +196,28 @@ async function seed(config: Config): Promise<number> {
 }
 
 async function serve(config: Config): Promise<number> {
+  // Before anything else, so every span and log line of this process belongs to its trace.
+  const tracing = setupTracing({ settings: tracingSettings(config) });
+  const code = await serveTraced(config);
+  // Exports what is buffered; an unreachable collector must not hold the exit past the grace period.
+  await Promise.race([tracing.shutdown().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, TRACES_FLUSH_MS).unref())]);
+  return code;
+}
+
+const TRACES_FLUSH_MS = 3_000;
+
+function tracingSettings(config: Config): TracingSettings {
+  return {
+    exporter: config.tracesExporter,
+    otlpEndpoint: config.otlpTracesEndpoint,
+    otlpHeaders: config.otlpHeaders,
+    sampleRatio: config.tracesSampleRatio,
+    serviceName: config.serviceName,
+    serviceVersion: OBOL_VERSION,
+  };
+}
+
+async function serveTraced(config: Config): Promise<number> {
   const logger = createLogger({ level: config.logLevel, name: 'obol' });
   logger.info({ config: redactConfig(config) }, 'starting obol');
   let app;

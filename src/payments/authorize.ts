@@ -42,6 +42,7 @@ import {
   type SaleRef,
 } from './records.js';
 import { recordSavedPaymentMethod } from './payment-methods.js';
+import { traced } from '../platform/observability/tracing.js';
 
 export interface BeginAttemptArgs {
   /** What the payment pays for. */
@@ -324,7 +325,7 @@ export interface ExecuteOptions {
  * whatever comes back. Safe to call again for the same attempt: the gateway key makes a repeat
  * the same request.
  */
-export async function executeAttempt(deps: PaymentsDeps, attemptId: string, options: ExecuteOptions = { firstSend: true }): Promise<void> {
+async function executeAttemptUntraced(deps: PaymentsDeps, attemptId: string, options: ExecuteOptions = { firstSend: true }): Promise<void> {
   const row = await deps.db.kysely.selectFrom('payment_attempts').selectAll().where('id', '=', attemptId).executeTakeFirst();
   if (!row) throw new Error(`attempt ${attemptId} not found`);
   const attempt = normaliseAttempt(row);
@@ -699,7 +700,7 @@ export interface CompleteThreeDSecureProps {
 }
 
 /** Resumes an authorization that waited for 3-D Secure; returns the payment afterwards. */
-export async function completeThreeDSecure(deps: PaymentsDeps, props: CompleteThreeDSecureProps): Promise<PaymentView> {
+async function completeThreeDSecureUntraced(deps: PaymentsDeps, props: CompleteThreeDSecureProps): Promise<PaymentView> {
   const { db, clock } = deps;
   authorize(props.caller.actor, 'payment.authenticate');
   const view = await loadPaymentView(db.kysely, props.paymentId);
@@ -735,3 +736,7 @@ export async function completeThreeDSecure(deps: PaymentsDeps, props: CompleteTh
   if (!after) throw new Error('payment vanished');
   return after;
 }
+
+/** Each call is one span of the trace it belongs to (platform/observability/tracing.ts). */
+export const executeAttempt = traced('payments.execute_attempt', executeAttemptUntraced);
+export const completeThreeDSecure = traced('payments.complete_three_d_secure', completeThreeDSecureUntraced);

@@ -28,6 +28,7 @@ import {
   type PaymentView,
   type RefundView,
 } from './records.js';
+import { traced } from '../platform/observability/tracing.js';
 
 export const OPERATION_RESULTS = ['succeeded', 'failed', 'pending'] as const;
 export type OperationResult = (typeof OPERATION_RESULTS)[number];
@@ -99,7 +100,7 @@ export interface CaptureProps {
   readonly requestKey: string;
 }
 
-export async function capturePayment(deps: PaymentsDeps, props: CaptureProps): Promise<OperationOutcome> {
+async function capturePaymentUntraced(deps: PaymentsDeps, props: CaptureProps): Promise<OperationOutcome> {
   return runPaymentOperation(deps, { caller: props.caller, kind: 'capture', paymentId: props.paymentId, amount: props.amount, requestKey: props.requestKey });
 }
 
@@ -109,7 +110,7 @@ export interface VoidProps {
   readonly requestKey: string;
 }
 
-export async function voidPayment(deps: PaymentsDeps, props: VoidProps): Promise<OperationOutcome> {
+async function voidPaymentUntraced(deps: PaymentsDeps, props: VoidProps): Promise<OperationOutcome> {
   return runPaymentOperation(deps, { caller: props.caller, kind: 'void', paymentId: props.paymentId, amount: null, requestKey: props.requestKey });
 }
 
@@ -246,7 +247,7 @@ export interface RefundProps {
   readonly requestKey: string;
 }
 
-export async function refundPayment(deps: PaymentsDeps, props: RefundProps): Promise<RefundOutcomeView> {
+async function refundPaymentUntraced(deps: PaymentsDeps, props: RefundProps): Promise<RefundOutcomeView> {
   const { db } = deps;
   const refundId = await db.transaction((tx) => beginRefund(deps, tx, props));
   await executeRefund(deps, refundId);
@@ -401,3 +402,8 @@ export async function applyRefundOutcome(deps: PaymentsDeps, refundId: string, o
     await enqueueEvent(tx, { type: 'refund.succeeded', aggregateType: 'payment', aggregateId: intent.id, now, data: { ...eventBase, fullyRefunded: updated.amount_refunded === updated.amount_captured } });
   });
 }
+
+/** Each call is one span of the trace it belongs to (platform/observability/tracing.ts). */
+export const capturePayment = traced('payments.capture', capturePaymentUntraced);
+export const voidPayment = traced('payments.void', voidPaymentUntraced);
+export const refundPayment = traced('payments.refund', refundPaymentUntraced);

@@ -9,6 +9,7 @@ import type { PaymentsDeps } from './deps.js';
 import { applyAuthorizeOutcome, executeAttempt, gatewayKeyOf, markAttemptUnknown } from './authorize.js';
 import { applyOperationOutcome, applyRefundOutcome, executeOperation, executeRefund } from './operations.js';
 import { normaliseAttempt } from './records.js';
+import { inSpan, traced } from '../platform/observability/tracing.js';
 
 /**
  * A `pending` call may simply still be in flight, so it is left alone for longer than any
@@ -144,7 +145,8 @@ export async function resolveUnknownOutcomes(deps: PaymentsDeps, args: Reconcile
     for (const { id } of due) {
       examined++;
       try {
-        await resolveOne(kind, id);
+        // Each resolution is an operation of its own: a trace with the gateway lookup in it.
+        await inSpan('payments.reconcile', { attributes: { 'obol.reconcile.table': kind.table, 'obol.reconcile.id': id } }, () => resolveOne(kind, id));
       } catch (err) {
         // One call that cannot be resolved (a bug, a database error) must not stop the others.
         deps.onIncident?.(err, { operation: `reconcile:${kind.table}`, id });
@@ -161,7 +163,7 @@ export async function resolveUnknownOutcomes(deps: PaymentsDeps, args: Reconcile
 }
 
 /** Resolves one attempt now (a gateway webhook said something changed): the same steps as the reconciler. */
-export async function resolveAttempt(deps: PaymentsDeps, attemptId: string): Promise<void> {
+async function resolveAttemptUntraced(deps: PaymentsDeps, attemptId: string): Promise<void> {
   const row = await deps.db.kysely.selectFrom('payment_attempts').selectAll().where('id', '=', attemptId).executeTakeFirst();
   if (!row || (row.status !== 'pending' && row.status !== 'unknown')) return;
   const attempt = normaliseAttempt(row);
@@ -171,3 +173,6 @@ export async function resolveAttempt(deps: PaymentsDeps, attemptId: string): Pro
   const found = await connector.retrieve({ idempotencyKey: key, operation });
   if (found.status === 'found' && isAttemptOutcome(found)) await applyAuthorizeOutcome(deps, attempt.id, found.outcome);
 }
+
+/** Each call is one span of the trace it belongs to (platform/observability/tracing.ts). */
+export const resolveAttempt = traced('payments.resolve_attempt', resolveAttemptUntraced);

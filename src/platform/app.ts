@@ -13,9 +13,10 @@ import { randomBytes } from 'node:crypto';
 import type { createSandboxConnector, SandboxOptions } from '../payments/connectors/sandbox/index.js';
 import { buildGateways, type Gateways } from './gateways.js';
 import { seedDemoCatalog } from '../catalog/index.js';
-import type { Config } from './config.js';
+import type { Config, LogModule } from './config.js';
+import { moduleLogger } from './logging.js';
 import { migrateToLatest, openDatabase, type Db } from './db/index.js';
-import { deliverOnce, InProcessEventBus, type EventConsumer } from './events/index.js';
+import { deliverTraced, InProcessEventBus, type EventConsumer } from './events/index.js';
 import { dynamoDbEntitlementReadModel, entitlementAccessTableSpec, entitlementsConsumer, sqlEntitlementReadModel, type EntitlementsDeps } from '../entitlements/index.js';
 import { ensureDynamoDbTables, openDynamoDb, type DynamoDb, type DynamoDbTableSpec } from './dynamodb.js';
 import { sqlIdempotencyStore, type IdempotencyStore } from './idempotency.js';
@@ -33,6 +34,8 @@ import { databaseSources } from './observability/sources.js';
 export interface App {
   readonly config: Config;
   readonly logger: Logger;
+  /** A module's logger (its lines say `module`; LOG_MODULE_LEVELS may set its level apart). */
+  logFor(module: LogModule): Logger;
   readonly clock: Clock;
   readonly db: Db;
   readonly bus: InProcessEventBus;
@@ -66,8 +69,15 @@ export interface CreateAppArgs {
 }
 
 export async function createApp(args: CreateAppArgs): Promise<App> {
-  const { config, logger } = args;
+  const { config, logger: root } = args;
   const clock = args.clock ?? systemClock;
+  const moduleLoggers = new Map<LogModule, Logger>();
+  const logFor = (module: LogModule): Logger => {
+    let found = moduleLoggers.get(module);
+    if (found === undefined) moduleLoggers.set(module, (found = moduleLogger(root, module, config.logModuleLevels)));
+    return found;
+  };
+  const logger = logFor('ops');
   const metrics = createMetrics({
     topics: EVENT_TOPICS,
     onSourceError: (err, source) => logger.warn({ err, source }, 'a metrics source failed; its gauge is empty in this scrape'),
@@ -123,7 +133,7 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     maxFailedAttempts: config.paymentMaxFailedAttempts,
     acquirerCountries: config.acquirerCountries,
     supportRefundLimits: config.supportRefundLimits,
-    onIncident: (err, context) => logger.warn({ err, ...context }, 'payment incident: needs attention if it persists'),
+    onIncident: (err, context) => logFor('payments').warn({ err, ...context }, 'payment incident: needs attention if it persists'),
   };
   const clocks = clockSource({ db, system: clock });
   const subscriptions: SubscriptionsDeps = {
@@ -143,7 +153,7 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
     system: clock,
     handlers: jobHandlers,
     owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
-    onError: (err, job) => logger.warn({ err, job: { id: job.id, kind: job.kind, attempts: job.attempts } }, 'scheduled job failed; will retry'),
+    onError: (err, job) => logFor('jobs').warn({ err, job: { id: job.id, kind: job.kind, attempts: job.attempts } }, 'scheduled job failed; will retry'),
     observer: (run) => metrics.jobRun(run),
   });
   const keyring = await loadKeyring({ config });
@@ -190,7 +200,8 @@ export async function createApp(args: CreateAppArgs): Promise<App> {
 
   return {
     config,
-    logger,
+    logger: root,
+    logFor,
     clock,
     db,
     bus,
@@ -222,8 +233,8 @@ function subscribeConsumers(args: { readonly bus: InProcessEventBus; readonly db
   const { bus, db, clock } = args;
   for (const consumer of args.consumers) {
     for (const type of consumer.types) {
-      bus.subscribe(type, async (event) => {
-        await deliverOnce({ db, consumer, event, now: clock.now() });
+      bus.subscribe(type, async (event, topic, headers) => {
+        await deliverTraced({ db, consumer, event, now: clock.now(), topic, headers });
       });
     }
   }

@@ -24,6 +24,12 @@ describe('loadConfig', () => {
       databaseUrl: 'sqlite:./data/obol.db',
       database: { kind: 'sqlite', file: './data/obol.db' },
       logLevel: 'info',
+      logModuleLevels: {},
+      tracesExporter: 'none',
+      otlpTracesEndpoint: 'http://localhost:4318/v1/traces',
+      otlpHeaders: {},
+      tracesSampleRatio: 1,
+      serviceName: 'obol',
       roles: ['api', 'grpc', 'worker'],
       checkoutSessionTtlSeconds: 1800,
       paymentMaxFailedAttempts: 5,
@@ -246,6 +252,35 @@ describe('loadConfig', () => {
     expect(problemsOf({ ENCRYPTION_KEYS: secret, ENCRYPTION_KEYS_FILE: '/k' }).join(' ')).not.toContain('QUFB');
   });
 
+  it('reads log levels per module and names an unknown module or level', () => {
+    expect(loadConfig({ LOG_MODULE_LEVELS: 'payments=debug, events = warn' }).logModuleLevels).toEqual({ payments: 'debug', events: 'warn' });
+    expect(() => loadConfig({ LOG_MODULE_LEVELS: 'paymnts=debug' })).toThrow(/LOG_MODULE_LEVELS: has an unknown module "paymnts" \(modules: http, graphql/);
+    expect(() => loadConfig({ LOG_MODULE_LEVELS: 'payments=loud' })).toThrow(/LOG_MODULE_LEVELS: has an unknown level "loud" for payments/);
+    expect(() => loadConfig({ LOG_MODULE_LEVELS: 'payments' })).toThrow(/LOG_MODULE_LEVELS: must be a comma-separated list of module=level/);
+  });
+
+  it('reads the OpenTelemetry exporter settings and never prints the OTLP headers', () => {
+    const config = loadConfig({
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://collector.internal:4318/v1/traces',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-honeycomb-team=s3cr3t%2Bkey, X-Dataset=obol',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+      OTEL_SERVICE_NAME: 'obol-api',
+    });
+    expect(config).toMatchObject({ tracesExporter: 'otlp', otlpTracesEndpoint: 'https://collector.internal:4318/v1/traces', otlpHeaders: { 'x-honeycomb-team': 's3cr3t+key', 'x-dataset': 'obol' }, tracesSampleRatio: 0.25, serviceName: 'obol-api' });
+    expect(JSON.stringify(redactConfig(config))).not.toContain('s3cr3t');
+    const refused = (() => {
+      try {
+        loadConfig({ OTEL_TRACES_EXPORTER: 'jaeger', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'collector:4318', OTEL_EXPORTER_OTLP_HEADERS: 'novalue,k=%zz s3cr3t', OTEL_TRACES_SAMPLER_ARG: '25' });
+      } catch (err) {
+        return err as ConfigError;
+      }
+      throw new Error('accepted');
+    })();
+    expect(refused.problems.map((p) => p.split(':')[0])).toEqual(['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_TRACES_SAMPLER_ARG']);
+    expect(refused.message).not.toContain('s3cr3t');
+  });
+
   it('accepts roles with spaces and repeats, keeping each once', () => {
     expect(loadConfig({ OBOL_ROLES: ' api , worker,api' }).roles).toEqual(['api', 'worker']);
   });
@@ -394,6 +429,12 @@ describe('CONFIG_REFERENCE', () => {
       'OPS_PORT',
       'DATABASE_URL',
       'LOG_LEVEL',
+      'LOG_MODULE_LEVELS',
+      'OTEL_TRACES_EXPORTER',
+      'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      'OTEL_EXPORTER_OTLP_HEADERS',
+      'OTEL_TRACES_SAMPLER_ARG',
+      'OTEL_SERVICE_NAME',
       'OBOL_ROLES',
       'CHECKOUT_SESSION_TTL_SECONDS',
       'PAYMENT_MAX_FAILED_ATTEMPTS',
@@ -477,6 +518,8 @@ describe('CONFIG_REFERENCE', () => {
       'KAFKA_BROKERS',
       'DYNAMODB_ENDPOINT',
       'DYNAMODB_REGION',
+      'LOG_MODULE_LEVELS',
+      'OTEL_EXPORTER_OTLP_HEADERS',
     ]);
     for (const entry of CONFIG_REFERENCE) {
       if (!optional.has(entry.name)) expect(entry.default, entry.name).not.toBe('');

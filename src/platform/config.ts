@@ -18,6 +18,13 @@ export type NodeEnv = (typeof NODE_ENVS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** The parts of Obol whose log level can be set apart (LOG_MODULE_LEVELS); each line names its module. */
+export const LOG_MODULES = ['http', 'graphql', 'grpc', 'webhooks', 'payments', 'subscriptions', 'jobs', 'events', 'worker', 'ops'] as const;
+export type LogModule = (typeof LOG_MODULES)[number];
+
+export const TRACES_EXPORTERS = ['none', 'otlp', 'console'] as const;
+export type TracesExporter = (typeof TRACES_EXPORTERS)[number];
+
 /** Every role the design declares; see DESIGN.md "Shape". */
 export const ROLES = ['api', 'grpc', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
@@ -39,6 +46,16 @@ export interface Config {
   /** `databaseUrl` parsed, ready for `openDatabase`. */
   readonly database: DatabaseLocation;
   readonly logLevel: LogLevel;
+  /** Levels of single modules, overriding logLevel for their lines. */
+  readonly logModuleLevels: Readonly<Partial<Record<LogModule, LogLevel>>>;
+  /** Where spans go: none (ids only, for logs and events), otlp, or console. */
+  readonly tracesExporter: TracesExporter;
+  readonly otlpTracesEndpoint: string;
+  /** Secret: may hold a vendor's API key. */
+  readonly otlpHeaders: Readonly<Record<string, string>>;
+  /** Share of new traces recorded (0..1); a caller's sampling decision is followed. */
+  readonly tracesSampleRatio: number;
+  readonly serviceName: string;
   readonly roles: readonly Role[];
   readonly checkoutSessionTtlSeconds: number;
   readonly paymentMaxFailedAttempts: number;
@@ -348,6 +365,47 @@ const acquirerCountries = z.string().transform((raw, ctx): Readonly<Record<strin
   return Object.freeze(out);
 });
 
+const logModuleLevels = z.string().transform((raw, ctx): Readonly<Partial<Record<LogModule, LogLevel>>> => {
+  const out: Partial<Record<LogModule, LogLevel>> = {};
+  if (raw.trim() === '' || raw.trim() === 'none') return Object.freeze(out);
+  for (const part of raw.split(',')) {
+    const m = /^\s*([a-z]+)\s*=\s*([a-z]+)\s*$/.exec(part);
+    if (!m) return fail(ctx, 'must be a comma-separated list of module=level, such as payments=debug,events=warn');
+    const [, module, level] = m as unknown as [string, string, string];
+    if (!(LOG_MODULES as readonly string[]).includes(module)) return fail(ctx, `has an unknown module "${module}" (modules: ${LOG_MODULES.join(', ')})`);
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) return fail(ctx, `has an unknown level "${level}" for ${module} (levels: ${LOG_LEVELS.join(', ')})`);
+    out[module as LogModule] = level as LogLevel;
+  }
+  return Object.freeze(out);
+});
+
+/** OTEL_EXPORTER_OTLP_HEADERS: `key=value,key=value`, values URL-encoded (the OpenTelemetry convention). */
+const otlpHeaders = z.string().transform((raw, ctx): Readonly<Record<string, string>> => {
+  const out: Record<string, string> = {};
+  if (raw.trim() === '') return Object.freeze(out);
+  for (const part of raw.split(',')) {
+    const eq = part.indexOf('=');
+    const key = part.slice(0, eq).trim();
+    if (eq <= 0 || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(key)) return fail(ctx, 'must be a comma-separated list of header=value');
+    try {
+      out[key.toLowerCase()] = decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      return fail(ctx, `has a value for ${key} that is not valid URL encoding`);
+    }
+  }
+  return Object.freeze(out);
+});
+
+const httpUrl = z.string().transform((raw, ctx) => {
+  try {
+    const u = new URL(raw);
+    if (u.protocol === 'http:' || u.protocol === 'https:') return raw;
+  } catch {
+    // reported below
+  }
+  return fail(ctx, 'must be an http:// or https:// URL');
+});
+
 const roles = z.string().transform((raw, ctx): readonly Role[] => {
   const names = raw.split(',').map((r) => r.trim());
   const problems: string[] = [];
@@ -417,6 +475,43 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
     default: 'info',
     description: `Least severe log level written: ${LOG_LEVELS.join(', ')}.`,
     schema: oneOf(LOG_LEVELS),
+  },
+  logModuleLevels: {
+    name: 'LOG_MODULE_LEVELS',
+    default: '',
+    description: `Levels for single modules, overriding LOG_LEVEL for their lines: module=level pairs, such as payments=debug,events=warn. Modules: ${LOG_MODULES.join(', ')}.`,
+    schema: logModuleLevels,
+  },
+  tracesExporter: {
+    name: 'OTEL_TRACES_EXPORTER',
+    default: 'none',
+    description: `Where OpenTelemetry spans go: ${TRACES_EXPORTERS.join(', ')}. With none, trace ids are still made and propagated (logs, Kafka headers) but no span is recorded.`,
+    schema: oneOf(TRACES_EXPORTERS),
+  },
+  otlpTracesEndpoint: {
+    name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    default: 'http://localhost:4318/v1/traces',
+    description: 'OTLP over HTTP (JSON) traces endpoint of the collector, with OTEL_TRACES_EXPORTER=otlp.',
+    schema: httpUrl,
+  },
+  otlpHeaders: {
+    name: 'OTEL_EXPORTER_OTLP_HEADERS',
+    default: '',
+    description: 'Headers sent with every OTLP export, as key=value pairs (a vendor API key); secret, never printed.',
+    schema: otlpHeaders,
+    echo: () => REDACTED,
+  },
+  tracesSampleRatio: {
+    name: 'OTEL_TRACES_SAMPLER_ARG',
+    default: '1',
+    description: "Share of new traces recorded, from 0 to 1; a caller's sampled flag (traceparent) is followed.",
+    schema: probability(),
+  },
+  serviceName: {
+    name: 'OTEL_SERVICE_NAME',
+    default: 'obol',
+    description: 'service.name of the spans (per role in production: obol-api, obol-worker…).',
+    schema: z.string().transform((raw, ctx) => (/^[A-Za-z0-9._-]{1,64}$/.test(raw) ? raw : fail(ctx, 'must be 1 to 64 letters, digits, ., _ or -'))),
   },
   roles: {
     name: 'OBOL_ROLES',
@@ -927,6 +1022,7 @@ export function redactConfig(config: Config): Config {
     databaseUrl: redactUrlCredentials(config.databaseUrl),
     database,
     encryptionKeys: config.encryptionKeys === null ? null : REDACTED,
+    otlpHeaders: Object.fromEntries(Object.keys(config.otlpHeaders).map((k) => [k, REDACTED])),
     stripeWebhookSecrets: config.stripeWebhookSecrets.map(() => REDACTED),
     braintreeWebhookKeys: config.braintreeWebhookKeys.map((k) => ({ publicKey: k.publicKey, privateKey: REDACTED })),
     razorpayWebhookSecrets: config.razorpayWebhookSecrets.map(() => REDACTED),

@@ -27,6 +27,7 @@ import {
 } from '../payments/routing/index.js';
 import { ConfigError, type Config } from './config.js';
 import type { Db } from './db/index.js';
+import { inSpan, SpanKind } from './observability/tracing.js';
 import type { GatewayCallSample, GatewayHealthSample, GatewayOperation, GatewayOutcome } from './observability/metrics.js';
 
 /** Every connector Obol has (enabled or not), for checking names in configuration. */
@@ -76,8 +77,9 @@ function outcomeOf(result: unknown): { readonly outcome: GatewayOutcome; readonl
 }
 
 /**
- * The same connector, with every gateway call timed and its outcome reported. Everything else
- * (its name, a test gateway's challenge simulator) passes through unchanged.
+ * The same connector, with every gateway call timed, traced (a client span) and its outcome
+ * reported. Everything else (its name, a test gateway's challenge simulator) passes through
+ * unchanged.
  */
 export function instrumentConnector<C extends Connector>(connector: C, observe: (sample: GatewayCallSample) => void): C {
   // Keyed by the method itself, not its name: a method replaced on the connector (a test's fault
@@ -94,25 +96,29 @@ export function instrumentConnector<C extends Connector>(connector: C, observe: 
       const fn =
         operation === undefined
           ? method.bind(target)
-          : async (...args: unknown[]) => {
-              const started = performance.now();
-              const report = (outcome: GatewayOutcome, reason: string | null) => {
+          : (...args: unknown[]) =>
+              inSpan(`gateway ${target.name} ${operation}`, { kind: SpanKind.CLIENT, attributes: { 'obol.gateway.connector': target.name, 'obol.gateway.operation': operation } }, async (span) => {
+                const started = performance.now();
+                const report = (outcome: GatewayOutcome, reason: string | null) => {
+                  // A decline is the gateway's answer, not a failed call: the span stays OK.
+                  span.setAttribute('obol.gateway.outcome', outcome);
+                  if (reason !== null) span.setAttribute('obol.gateway.decline_reason', reason);
+                  try {
+                    observe({ connector: target.name, operation, outcome, reason, seconds: (performance.now() - started) / 1000 });
+                  } catch {
+                    // Metrics never change a payment's course.
+                  }
+                };
                 try {
-                  observe({ connector: target.name, operation, outcome, reason, seconds: (performance.now() - started) / 1000 });
-                } catch {
-                  // Metrics never change a payment's course.
+                  const result = await method.apply(target, args);
+                  const { outcome, reason } = outcomeOf(result);
+                  report(outcome, reason);
+                  return result;
+                } catch (err) {
+                  report(err instanceof ConnectorUnavailableError ? 'unavailable' : err instanceof ConnectorUnknownOutcomeError ? 'unknown' : 'error', null);
+                  throw err;
                 }
-              };
-              try {
-                const result = await method.apply(target, args);
-                const { outcome, reason } = outcomeOf(result);
-                report(outcome, reason);
-                return result;
-              } catch (err) {
-                report(err instanceof ConnectorUnavailableError ? 'unavailable' : err instanceof ConnectorUnknownOutcomeError ? 'unknown' : 'error', null);
-                throw err;
-              }
-            };
+              });
       wrapped.set(value, fn);
       return fn;
     },

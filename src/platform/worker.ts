@@ -29,7 +29,9 @@ export function kafkaSettingsOf(app: App): KafkaSettings {
 }
 
 export async function startWorker(app: App): Promise<Worker> {
-  const { config, logger } = app;
+  const { config } = app;
+  const logger = app.logFor('worker');
+  const eventsLogger = app.logFor('events');
   const kafka = config.eventBus === 'kafka' ? kafkaSettingsOf(app) : null;
   const kafkaBus = kafka ? new KafkaEventBus(kafka) : null;
   const bus: EventBus = kafkaBus ?? app.bus;
@@ -42,8 +44,8 @@ export async function startWorker(app: App): Promise<Worker> {
           db: app.db,
           clock: app.clock,
           consumer,
-          onError: (err, context) => logger.warn({ err, group: consumer.group, ...context }, 'event consumer failed; retrying'),
-          onDeadLetter: (info) => logger.error({ ...info, offset: String(info.offset) }, 'event dead-lettered: needs attention'),
+          onError: (err, context) => eventsLogger.warn({ err, group: consumer.group, ...context }, 'event consumer failed; retrying'),
+          onDeadLetter: (info) => eventsLogger.error({ ...info, offset: String(info.offset) }, 'event dead-lettered: needs attention'),
         }),
       );
     }
@@ -143,7 +145,7 @@ export function workerTasks(app: App, bus: EventBus = app.bus) {
     relay: () => relayOutboxOnce({ db: app.db, bus, clock: app.clock, onPublished: (event) => app.metrics.eventPublished(event) }).then(() => undefined),
     reconcile: () => resolveUnknownOutcomes(app.payments, { olderThanMs: app.config.reconcileAfterSeconds * 1000 }).then(() => undefined),
     expire: () => expireCheckoutSessions(app.checkout).then(() => undefined),
-    webhooks: () => processWebhooksOnce({ db: app.db, clock: app.clock, payments: app.payments, logger: app.logger }).then(() => undefined),
+    webhooks: () => processWebhooksOnce({ db: app.db, clock: app.clock, payments: app.payments, logger: app.logFor('webhooks') }).then(() => undefined),
     // Renewals, dunning, revenue recognition: due system-clock jobs, a few at a time, until none
     // are left due (a burst of renewals at one instant does not wait a poll interval per batch).
     jobs: async () => {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { pino } from 'pino';
+import { pino, type DestinationStream } from 'pino';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -68,7 +68,12 @@ const TABLES = [
   'scheduled_jobs',
 ] as const;
 
-export async function startHarness(dialect: TestDialect, env: Record<string, string> = {}): Promise<Harness> {
+export interface HarnessOptions {
+  /** Where the app's log lines go (a test that reads them); the run's log directory otherwise. */
+  readonly logDestination?: DestinationStream;
+}
+
+export async function startHarness(dialect: TestDialect, env: Record<string, string> = {}, options: HarnessOptions = {}): Promise<Harness> {
   const database = await createTestDatabase(dialect);
   const keys = mkdtempSync(join(tmpdir(), 'obol-keys-'));
   const config = loadConfig({
@@ -88,7 +93,7 @@ export async function startHarness(dialect: TestDialect, env: Record<string, str
   const clock = new ManualClock(Date.now());
   // Every line the app logs goes to the run's log directory; global teardown scans it for leaks.
   const logDir = process.env.OBOL_TEST_LOG_DIR;
-  const destination = logDir ? pino.destination({ dest: join(logDir, `${dialect}-${process.pid}-${randomUUID()}.log`), sync: true }) : undefined;
+  const destination = options.logDestination ?? (logDir ? pino.destination({ dest: join(logDir, `${dialect}-${process.pid}-${randomUUID()}.log`), sync: true }) : undefined);
   const logger = createLogger({ level: config.logLevel, name: 'obol-test', ...(destination ? { destination } : {}) });
   const app = await createApp({ config, logger, clock });
   const server = await createHttpServer(app);

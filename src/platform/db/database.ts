@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, MysqlDialect, SqliteDialect, type SelectQueryBuilder, type Transaction } from 'kysely';
+import { Kysely, MysqlDialect, SqliteDialect, type LogEvent, type SelectQueryBuilder, type Transaction } from 'kysely';
 import { createPool } from 'mysql2';
+import { hasActiveSpan, inSpan, recordFinishedSpan, SpanKind } from '../observability/tracing.js';
 import type { Dialect } from './dialect.js';
 import type { Database } from './schema.js';
 
@@ -104,13 +105,13 @@ function openSqlite(file: string): Db {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), log: statementSpans('sqlite') });
   return {
     kysely,
     dialect: 'sqlite',
     description: `sqlite:${file}`,
     // Kysely serialises SQLite work on its single connection, so transactions never interleave.
-    transaction: (fn) => kysely.transaction().execute(fn),
+    transaction: (fn) => transactionSpan('sqlite', () => kysely.transaction().execute(fn)),
     close: () => kysely.destroy(),
   };
 }
@@ -131,12 +132,12 @@ function openMysql(url: string): Db {
     charset: 'utf8mb4',
     timezone: 'Z',
   });
-  const kysely = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) });
+  const kysely = new Kysely<Database>({ dialect: new MysqlDialect({ pool }), log: statementSpans('mysql') });
   return {
     kysely,
     dialect: 'mysql',
     description: describeLocation({ kind: 'mysql', url }),
-    async transaction(fn) {
+    transaction: (fn) => transactionSpan('mysql', async () => {
       for (let attempt = 1; ; attempt++) {
         try {
           return await kysely.transaction().setIsolationLevel('read committed').execute(fn);
@@ -146,10 +147,37 @@ function openMysql(url: string): Db {
           await new Promise((r) => setTimeout(r, 5 * attempt + Math.floor(Math.random() * 10)));
         }
       }
-    },
+    }),
     poolStats: () => mysqlPoolStats(pool),
     close: () => kysely.destroy(),
   };
+}
+
+/**
+ * Each statement as a client span of the operation that ran it, reported by Kysely when the
+ * statement finished. The text is Kysely's parameterised SQL: values are never in it. Statements
+ * outside any traced operation (polling loops) make no spans.
+ */
+function statementSpans(system: Dialect): (event: LogEvent) => void {
+  return (event) => {
+    if (!hasActiveSpan()) return;
+    const endTime = performance.timeOrigin + performance.now();
+    const text = event.query.sql;
+    const operation = /^\s*\(?\s*([A-Za-z]+)/.exec(text)?.[1]?.toUpperCase() ?? 'QUERY';
+    recordFinishedSpan(`db ${operation}`, {
+      kind: SpanKind.CLIENT,
+      startTime: endTime - event.queryDurationMillis,
+      endTime,
+      attributes: { 'db.system.name': system === 'mysql' ? 'mysql' : 'sqlite', 'db.operation.name': operation, 'db.query.text': text.length > 2000 ? `${text.slice(0, 2000)}…` : text },
+      ...(event.level === 'error' ? { error: event.error } : {}),
+    });
+  };
+}
+
+/** A transaction (with its retries) as one span around its statements, inside a traced operation. */
+function transactionSpan<T>(system: Dialect, run: () => Promise<T>): Promise<T> {
+  if (!hasActiveSpan()) return run();
+  return inSpan('db.transaction', { kind: SpanKind.INTERNAL, attributes: { 'db.system.name': system === 'mysql' ? 'mysql' : 'sqlite' } }, run);
 }
 
 /**

@@ -16,6 +16,7 @@ import * as outboxRelayShards from './migrations/0012_outbox_relay_shards.js';
 import * as invoicePayments from './migrations/0013_invoice_payments.js';
 import * as jobsAndTestClocks from './migrations/0014_jobs_and_test_clocks.js';
 import * as subscriptions from './migrations/0015_subscriptions.js';
+import * as outboxTraceContext from './migrations/0016_outbox_trace_context.js';
 
 /**
  * Expand/contract (docs/migrations.md). An expand step only adds to the schema, or relaxes it, so
@@ -67,6 +68,7 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '0013_invoice_payments': invoicePayments,
   '0014_jobs_and_test_clocks': jobsAndTestClocks,
   '0015_subscriptions': subscriptions,
+  '0016_outbox_trace_context': outboxTraceContext,
 };
 
 /** Every bundled migration in the order it runs (by name), each with its phase. */

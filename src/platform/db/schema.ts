@@ -294,6 +294,8 @@ export interface OutboxTable {
   seq: Generated<number>;
   /** shardOf(aggregate_id): which relay lease publishes it (platform/events/relay.ts). */
   shard: Generated<number>;
+  /** W3C trace context (JSON headers) of the operation that wrote the row; null outside one. */
+  trace_context: string | null;
 }
 
 export interface IdempotencyKeysTable {

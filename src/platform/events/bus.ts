@@ -8,20 +8,25 @@ export interface PublishedEvent {
   readonly topic: EventTopic;
   readonly key: string;
   readonly event: CloudEvent;
+  /** Transport headers: the W3C trace context (`traceparent`, `tracestate`) of the publication. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface EventBus {
+  /** `kafka`, `in_process`…: names the messaging system in traces. */
+  readonly transport?: string;
   publish(events: readonly PublishedEvent[]): Promise<void>;
   close(): Promise<void>;
 }
 
-export type EventHandler = (event: CloudEvent, topic: EventTopic) => Promise<void>;
+export type EventHandler = (event: CloudEvent, topic: EventTopic, headers: Readonly<Record<string, string>>) => Promise<void>;
 
 /**
  * In-process bus: handlers run in order of subscription; a failing handler fails the publish,
  * so the relay keeps the event and tries again (handlers must be idempotent by event id).
  */
 export class InProcessEventBus implements EventBus {
+  readonly transport = 'in_process';
   readonly #handlers: { readonly pattern: string; readonly handler: EventHandler }[] = [];
 
   /** `pattern` is an event type (`payment.succeeded`), a prefix (`payment.*`) or `*`. */
@@ -35,9 +40,9 @@ export class InProcessEventBus implements EventBus {
   }
 
   async publish(events: readonly PublishedEvent[]): Promise<void> {
-    for (const { topic, event } of events) {
+    for (const { topic, event, headers } of events) {
       for (const { pattern, handler } of this.#handlers) {
-        if (matches(pattern, event.type)) await handler(event, topic);
+        if (matches(pattern, event.type)) await handler(event, topic, headers ?? {});
       }
     }
   }

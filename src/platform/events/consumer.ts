@@ -8,7 +8,10 @@
  * The same consumers run behind the in-process bus (embedded) and behind Kafka consumer groups
  * (production); only the transport differs, never the handler.
  */
+import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { isUniqueViolation, type Db, type Tx } from '../db/index.js';
+import { withLogScope } from '../logging.js';
+import { contextFromHeaders, inSpan, SpanKind } from '../observability/tracing.js';
 import type { CloudEvent, EventType } from './outbox.js';
 
 export interface EventConsumer {
@@ -37,4 +40,34 @@ export async function deliverOnce(args: { readonly db: Db; readonly consumer: Ev
     if (isUniqueViolation(err)) return 'duplicate';
     throw err;
   }
+}
+
+/**
+ * `deliverOnce` as the consumer span of the event's trace (the publication's context comes in the
+ * transport headers, Kafka's or the in-process bus's), with the event id on every log line.
+ */
+export function deliverTraced(args: {
+  readonly db: Db;
+  readonly consumer: EventConsumer;
+  readonly event: CloudEvent;
+  readonly now: number;
+  readonly topic: string;
+  /** The message's headers: a plain object or a Map (Kafka). */
+  readonly headers: unknown;
+}): Promise<DeliveryResult> {
+  const { consumer, event, topic } = args;
+  return inSpan(
+    `process ${topic}`,
+    {
+      kind: SpanKind.CONSUMER,
+      parent: contextFromHeaders(args.headers, ROOT_CONTEXT),
+      attributes: { 'messaging.operation.type': 'process', 'messaging.destination.name': topic, 'messaging.consumer.group.name': consumer.group, 'messaging.message.id': event.id, 'obol.event.type': event.type },
+    },
+    (span) =>
+      withLogScope({ eventId: event.id, consumerGroup: consumer.group }, async () => {
+        const result = await deliverOnce(args);
+        span.setAttribute('obol.delivery', result);
+        return result;
+      }),
+  );
 }

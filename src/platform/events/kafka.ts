@@ -17,7 +17,7 @@ import { Admin, Consumer, Producer, stringDeserializers, stringSerializers, type
 import type { Clock } from '../../kernel/index.js';
 import type { Db } from '../db/index.js';
 import type { EventBus, PublishedEvent } from './bus.js';
-import { deliverOnce, type EventConsumer } from './consumer.js';
+import { deliverTraced, type EventConsumer } from './consumer.js';
 import { EVENT_TOPICS, EVENT_TYPES, topicOfType, type CloudEvent, type EventTopic, type EventType } from './outbox.js';
 
 /** The topics a consumer must subscribe to for its event types. */
@@ -63,6 +63,7 @@ export async function ensureTopics(settings: KafkaSettings, extra: readonly stri
 }
 
 export class KafkaEventBus implements EventBus {
+  readonly transport = 'kafka';
   readonly #producer: Producer<string, string, string, string>;
   readonly #settings: KafkaSettings;
   /** Obol's topics, made sure of once: with auto-creation off, a send to a missing topic never succeeds. */
@@ -89,11 +90,11 @@ export class KafkaEventBus implements EventBus {
     });
     await this.#topicsReady;
     await this.#producer.send({
-      messages: events.map(({ topic, key, event }) => ({
+      messages: events.map(({ topic, key, event, headers }) => ({
         topic,
         key,
         value: JSON.stringify(event),
-        headers: { 'content-type': 'application/cloudevents+json', ce_id: event.id, ce_type: event.type },
+        headers: { ...headers, 'content-type': 'application/cloudevents+json', ce_id: event.id, ce_type: event.type },
       })),
     });
   }
@@ -199,7 +200,7 @@ export async function runKafkaConsumer(args: RunKafkaConsumerArgs): Promise<Kafk
     if (!consumer.types.includes(event.type)) return; // another consumer's event on a shared topic
     for (let attempt = 1; ; attempt++) {
       try {
-        await deliverOnce({ db, consumer, event, now: clock.now() });
+        await deliverTraced({ db, consumer, event, now: clock.now(), topic: message.topic, headers: message.headers });
         return;
       } catch (err) {
         args.onError?.(err, { eventId: event.id, attempt });

@@ -5,6 +5,7 @@
  */
 import { newId } from '../../kernel/index.js';
 import type { Executor } from '../db/index.js';
+import { activeTraceIds, traceHeaders } from '../observability/tracing.js';
 
 export const EVENT_TOPICS = ['obol.checkout.v1', 'obol.payments.v1', 'obol.ledger.v1', 'obol.subscriptions.v1'] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
@@ -149,6 +150,8 @@ export async function enqueueEvent<T>(tx: Executor, event: NewEvent<T>): Promise
       attempts: 0,
       last_error: null,
       shard: shardOf(event.aggregateId),
+      // The writing operation's trace, continued by the relay and the consumers (tracing.ts).
+      trace_context: activeTraceIds() === null ? null : JSON.stringify(traceHeaders()),
     })
     .execute();
   return envelope;

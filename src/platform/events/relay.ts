@@ -21,6 +21,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../kernel/index.js';
 import type { Db } from '../db/index.js';
+import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import { contextFromHeaders, inSpan, SpanKind, traceHeaders } from '../observability/tracing.js';
 import type { EventBus } from './bus.js';
 import { RELAY_SHARDS, type CloudEvent, type EventTopic } from './outbox.js';
 
@@ -87,7 +89,7 @@ export async function relayOutboxOnce(args: {
   if (shards.length === 0) return { published: 0, failed: 0, shards };
   const rows = await db.kysely
     .selectFrom('outbox')
-    .select(['seq', 'id', 'topic', 'aggregate_id', 'payload'])
+    .select(['seq', 'id', 'topic', 'aggregate_id', 'payload', 'trace_context'])
     .where('published_at', 'is', null)
     .where('shard', 'in', shards)
     .orderBy('seq')
@@ -101,8 +103,21 @@ export async function relayOutboxOnce(args: {
     let event: CloudEvent;
     try {
       event = JSON.parse(row.payload) as CloudEvent;
-      await bus.publish([{ topic: row.topic as EventTopic, key: row.aggregate_id, event }]);
-      await db.kysely.updateTable('outbox').set({ published_at: clock.now() }).where('seq', '=', row.seq).where('published_at', 'is', null).execute();
+      const parsed = event;
+      // The publication continues the trace of the operation that wrote the row; the headers
+      // carry this span's context on to the consumers.
+      await inSpan(
+        `publish ${row.topic}`,
+        {
+          kind: SpanKind.PRODUCER,
+          parent: storedContext(row.trace_context),
+          attributes: { 'messaging.system': bus.transport ?? 'unknown', 'messaging.operation.type': 'send', 'messaging.destination.name': row.topic, 'messaging.message.id': row.id, 'obol.event.type': parsed.type },
+        },
+        async () => {
+          await bus.publish([{ topic: row.topic as EventTopic, key: row.aggregate_id, event: parsed, headers: traceHeaders() }]);
+          await db.kysely.updateTable('outbox').set({ published_at: clock.now() }).where('seq', '=', row.seq).where('published_at', 'is', null).execute();
+        },
+      );
       published++;
     } catch (err) {
       failed++;
@@ -122,6 +137,16 @@ export async function relayOutboxOnce(args: {
     }
   }
   return { published, failed, shards };
+}
+
+/** A row's stored trace context; a row without one (or with a damaged one) starts a trace of its own. */
+function storedContext(stored: string | null): Context {
+  if (stored === null) return ROOT_CONTEXT;
+  try {
+    return contextFromHeaders(JSON.parse(stored) as unknown, ROOT_CONTEXT);
+  } catch {
+    return ROOT_CONTEXT;
+  }
 }
 
 /** Age in ms of the oldest unpublished event (0 when none): the backlog signal operators watch. */

@@ -14,7 +14,8 @@ export interface ServerContext {
 }
 
 export function createGraphQL(app: App): YogaServerInstance<ServerContext, GraphQLContext> {
-  const { config, logger } = app;
+  const { config } = app;
+  const logger = app.logFor('graphql');
   const schema = createSchema<GraphQLContext & ServerContext>({ typeDefs, resolvers: resolvers as never });
   return createYoga<ServerContext, GraphQLContext>({
     schema,

@@ -32,7 +32,7 @@ export function createHealthService(app: App, serviceNames: readonly string[]): 
       await app.db.kysely.selectFrom('outbox').select('seq').limit(1).execute();
       return true;
     } catch (err) {
-      app.logger.warn({ err }, 'grpc health check: database unreachable');
+      app.logFor('grpc').warn({ err }, 'grpc health check: database unreachable');
       return false;
     }
   }

@@ -86,7 +86,7 @@ export async function startGrpcServer(app: App, args: { readonly host: string; r
       closing ??= new Promise<void>((resolve) => {
         health.shutdown();
         const force = setTimeout(() => {
-          app.logger.warn({ graceMs }, 'grpc calls still running after the grace period; cancelling them');
+          app.logFor('grpc').warn({ graceMs }, 'grpc calls still running after the grace period; cancelling them');
           server.forceShutdown();
           resolve();
         }, graceMs);

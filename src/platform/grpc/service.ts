@@ -21,6 +21,9 @@ import { isAuthenticationError, parseBearer, type Principal } from '../auth/inde
 import { runIdempotent, type IdempotencyContext } from '../idempotency.js';
 import { assertNoCardData, findCardNumber } from '../security/card-guard.js';
 import { toServiceError } from './errors.js';
+import { ROOT_CONTEXT, SpanStatusCode, type Span } from '@opentelemetry/api';
+import { withLogScope } from '../logging.js';
+import { contextFromHeaders, inSpan, SpanKind } from '../observability/tracing.js';
 
 /** What a handler knows about its call besides the request. */
 export interface CallContext {
@@ -127,21 +130,37 @@ export function bindService<S extends GenServiceMethods>(
   return { definition, implementation };
 }
 
-async function handleUnary(
-  app: App,
-  args: {
-    readonly name: string;
-    readonly method: DescMethod;
-    readonly handler: (req: unknown, ctx: CallContext) => Promise<MessageInitShape<DescMessage>>;
-    readonly call: ServerUnaryCall<MessageShape<DescMessage>, unknown>;
-    readonly callback: sendUnaryData<unknown>;
-  },
-): Promise<void> {
-  const { name, method, handler, call, callback } = args;
-  const { logger } = app;
+interface UnaryArgs {
+  readonly name: string;
+  readonly method: DescMethod;
+  readonly handler: (req: unknown, ctx: CallContext) => Promise<MessageInitShape<DescMessage>>;
+  readonly call: ServerUnaryCall<MessageShape<DescMessage>, unknown>;
+  readonly callback: sendUnaryData<unknown>;
+}
+
+/** Status codes that are the server's failure rather than the caller's (OpenTelemetry's rule for gRPC servers). */
+const SERVER_FAULTS: ReadonlySet<status> = new Set([status.UNKNOWN, status.DEADLINE_EXCEEDED, status.UNIMPLEMENTED, status.INTERNAL, status.UNAVAILABLE, status.DATA_LOSS]);
+
+/** One call: a server span continuing the caller's W3C trace (metadata), and a log scope with its request id. */
+function handleUnary(app: App, args: UnaryArgs): Promise<void> {
+  const requestId = requestIdOf(args.call.metadata);
+  const service = args.name.slice(0, args.name.indexOf('/'));
+  return inSpan(
+    args.name,
+    {
+      kind: SpanKind.SERVER,
+      parent: contextFromHeaders(args.call.metadata.getMap(), ROOT_CONTEXT),
+      attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': args.method.name, 'obol.request_id': requestId },
+    },
+    (span) => withLogScope({ requestId }, () => handleUnaryInScope(app, { ...args, requestId, span })),
+  );
+}
+
+async function handleUnaryInScope(app: App, args: UnaryArgs & { readonly requestId: string; readonly span: Span }): Promise<void> {
+  const { name, method, handler, call, callback, requestId, span } = args;
+  const logger = app.logFor('grpc');
   const started = Date.now();
   const startedPrecise = performance.now();
-  const requestId = requestIdOf(call.metadata);
   const deadline = deadlineMs(call.getDeadline());
   const headers = new Metadata();
   headers.set('x-request-id', requestId);
@@ -185,6 +204,8 @@ async function handleUnary(
     callback(error);
   } finally {
     const seconds = (performance.now() - startedPrecise) / 1000;
+    span.setAttribute('rpc.grpc.status_code', code);
+    if (SERVER_FAULTS.has(code)) span.setStatus({ code: SpanStatusCode.ERROR, message: status[code] ?? 'UNKNOWN' });
     app.metrics.grpcRequest({ method: name, code: status[code] ?? 'UNKNOWN', seconds });
     logger.info({ requestId, method: name, code: status[code], ms: Date.now() - started }, 'grpc call');
   }

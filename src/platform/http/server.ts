@@ -13,11 +13,16 @@ import { assertNoCardData, CARD_DATA_MESSAGE, findCardNumber } from '../security
 import { isAuthenticationError, parseBearer } from '../auth/index.js';
 import { registerWebhookRoutes } from '../webhooks/index.js';
 import type { Caller } from '../../kernel/index.js';
+import { withLogScope } from '../logging.js';
+import { contextFromHeaders, recordFailure, SpanKind, startSpan, withContext } from '../observability/tracing.js';
+import { ROOT_CONTEXT, SpanStatusCode, type Span } from '@opentelemetry/api';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated caller of this request, or null when it carried no token. */
     caller: Caller | null;
+    /** This request's server span; null for probes and scrapes, which are not traced. */
+    span: Span | null;
   }
 }
 
@@ -31,7 +36,8 @@ function sendError(reply: FastifyReply, code: ErrorCode, message: string, detail
 }
 
 export async function createHttpServer(app: App): Promise<FastifyInstance> {
-  const { config, logger } = app;
+  const { config } = app;
+  const logger = app.logFor('http');
   const server = Fastify({
     logger: false,
     trustProxy: config.trustProxy,
@@ -60,10 +66,39 @@ export async function createHttpServer(app: App): Promise<FastifyInstance> {
   });
   const yoga = createGraphQL(app);
 
+  // Everything this request does runs inside its log scope (each line carries requestId) and, but
+  // for probes and scrapes, inside its server span, which continues the caller's W3C trace. Hooks
+  // run in sequence from `done`, so the context set here holds through the handler.
+  server.decorateRequest('span', null);
+  server.addHook('onRequest', (req, _reply, done) => {
+    const path = req.url.split('?')[0] ?? '';
+    if (OPS_PATHS.has(path)) {
+      withLogScope({ requestId: req.id }, done);
+      return;
+    }
+    // The route pattern, never the raw path: a path is the caller's text and could hold anything.
+    const route = req.routeOptions.url ?? 'unmatched';
+    const { span, context } = startSpan(`${req.method} ${route}`, {
+      kind: SpanKind.SERVER,
+      parent: contextFromHeaders(req.headers, ROOT_CONTEXT),
+      attributes: { 'http.request.method': req.method, 'http.route': route, 'obol.request_id': req.id },
+    });
+    req.span = span;
+    withContext(context, () => withLogScope({ requestId: req.id }, done));
+  });
+  server.addHook('onRequestAbort', async (req) => {
+    req.span?.setStatus({ code: SpanStatusCode.ERROR, message: 'client closed the connection' });
+    req.span?.end();
+  });
   server.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
   server.addHook('onResponse', async (req, reply) => {
+    if (req.span !== null) {
+      req.span.setAttribute('http.response.status_code', reply.statusCode);
+      if (reply.statusCode >= 500) req.span.setStatus({ code: SpanStatusCode.ERROR });
+      req.span.end();
+    }
     const path = req.url.split('?')[0] ?? '';
     // Probes and scrapes come every few seconds: logged at debug unless they fail.
     const level = OPS_PATHS.has(path) && reply.statusCode < 400 ? 'debug' : 'info';
@@ -92,6 +127,7 @@ export async function createHttpServer(app: App): Promise<FastifyInstance> {
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return send('VALIDATION_FAILED', 'Send application/json.');
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return send('VALIDATION_FAILED', 'The request could not be parsed as JSON.');
     logger.error({ err, requestId: req.id }, 'unhandled error');
+    if (req.span !== null) recordFailure(req.span, err);
     return send('INTERNAL', 'Internal error');
   });
 
@@ -101,7 +137,7 @@ export async function createHttpServer(app: App): Promise<FastifyInstance> {
   await registerWebhookRoutes(server, {
     db: app.db,
     clock: app.clock,
-    logger,
+    logger: app.logFor('webhooks'),
     secrets: { stripe: config.stripeWebhookSecrets, braintree: config.braintreeWebhookKeys, razorpay: config.razorpayWebhookSecrets },
   });
 

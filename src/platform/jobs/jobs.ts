@@ -22,6 +22,9 @@
 import { newId } from '../../kernel/index.js';
 import type { Clock } from '../../kernel/index.js';
 import { dbInt, isUniqueViolation, type Db, type Executor, type ScheduledJobsTable, type Tx } from '../db/index.js';
+import type { Span } from '@opentelemetry/api';
+import { withLogScope } from '../logging.js';
+import { inSpan, recordFailure } from '../observability/tracing.js';
 
 export const JOB_STATUSES = ['pending', 'done', 'canceled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -202,6 +205,15 @@ export function createJobRunner(args: JobRunnerArgs): JobRunner {
   async function run(row: ScheduledJobsTable, options: { readonly ignoreLease: boolean; readonly rethrow: boolean }): Promise<boolean> {
     const claimed = await claim(row, options);
     if (claimed === null) return false;
+    // A job is an operation of its own (a trace, or a child of the request advancing a test clock),
+    // and its log lines say which job they belong to.
+    const { id, kind } = claimed.job;
+    return inSpan(`job ${kind}`, { attributes: { 'obol.job.kind': kind, 'obol.job.id': id } }, (span) =>
+      withLogScope({ jobId: id, jobKind: kind }, () => runClaimedJob(claimed, span, options)),
+    );
+  }
+
+  async function runClaimedJob(claimed: { readonly job: ClaimedJob; readonly version: number }, span: Span, options: { readonly rethrow: boolean }): Promise<boolean> {
     const handler = handlers.get(claimed.job.kind);
     const startedAt = system.now();
     const observe = (ok: boolean) => {
@@ -215,6 +227,7 @@ export function createJobRunner(args: JobRunnerArgs): JobRunner {
       if (!handler) throw new Error(`no handler for job kind ${claimed.job.kind}`);
       await handler.run(claimed.job);
     } catch (err) {
+      recordFailure(span, err);
       await finish(claimed.job, claimed.version, { ok: false, err });
       observe(false);
       args.onError?.(err, claimed.job);

@@ -1,6 +1,8 @@
 /**
  * GraphQL metrics as a Yoga plugin: per operation, its first root field (bounded by the schema),
- * its type, whether it answered errors and how long it took, and each distinct error code.
+ * its type, whether it answered errors and how long it took, and each distinct error code. The
+ * same labels name the request's server span (`mutation confirmCheckoutSession`), so traces are
+ * found by operation rather than all under `POST /graphql`.
  *
  * Timing starts when Yoga has the operation's parameters and ends with its result, so parse,
  * validation and execution are inside it. Parse and validation failures are operations too
@@ -8,6 +10,7 @@
  */
 import { Kind, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { trace } from '@opentelemetry/api';
 import { isErrorCode } from '../../kernel/index.js';
 import type { ObolMetrics } from './metrics.js';
 
@@ -79,6 +82,11 @@ export function graphqlMetricsPlugin(args: { readonly metrics: ObolMetrics; read
   const record = (state: OperationState | undefined, result: unknown) => {
     const errors = errorsOf(result);
     const { field, type } = operationLabels(schema, state?.document, state?.operationName ?? null);
+    const span = trace.getActiveSpan();
+    if (span !== undefined) {
+      span.updateName(`${type} ${field}`);
+      span.setAttributes({ 'graphql.operation.type': type, 'obol.graphql.field': field, ...(state?.operationName ? { 'graphql.operation.name': state.operationName.slice(0, 100) } : {}) });
+    }
     metrics.graphqlRequest({
       field,
       type,

@@ -31,7 +31,7 @@ export async function startOpsServer(app: App, args: { readonly host: string; re
   const server = Fastify({ logger: false, return503OnClosing: false, requestTimeout: 10_000, keepAliveTimeout: 5_000 });
   registerOpsRoutes(server, app);
   server.setErrorHandler((err: unknown, _req, reply) => {
-    app.logger.error({ err }, 'ops endpoint failed');
+    app.logFor('ops').error({ err }, 'ops endpoint failed');
     return reply.status(500).send({ status: 'error' });
   });
   await server.listen({ host: args.host, port: args.port });

@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../kernel/index.js';
 import { applyGatewayFact, mapBraintreeNotification, mapRazorpayEvent, mapStripeEvent, type GatewayFact, type PaymentsDeps } from '../../payments/index.js';
 import type { Db } from '../db/index.js';
+import { withLogScope } from '../logging.js';
+import { inSpan, recordFailure, SpanKind } from '../observability/tracing.js';
 import { claimWebhooks, markFailed, markProcessed, type ClaimedWebhook } from './inbox.js';
 
 function factOf(event: ClaimedWebhook): GatewayFact {
@@ -30,15 +32,22 @@ export async function processWebhooksOnce(args: { readonly db: Db; readonly cloc
   const events = await claimWebhooks(db, { limit: args.limit ?? 50, now: clock.now() });
   for (const event of events) {
     const ref = { gateway: event.gateway, eventId: event.eventId };
-    try {
-      const { outcome } = await applyGatewayFact(payments, factOf(event), event.occurredAt ?? event.receivedAt);
-      await markProcessed(db, { ...ref, now: clock.now() });
-      logger.info({ ...ref, type: event.type, outcome }, 'webhook processed');
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      const { status } = await markFailed(db, { ...ref, error: message, now: clock.now() });
-      logger.warn({ ...ref, type: event.type, attempt: event.attempt, status, err }, 'webhook processing failed');
-    }
+    // Each delivery is an operation of its own: a span (its statements and gateway calls under it)
+    // and log lines that name the delivery.
+    await inSpan('webhook.process', { kind: SpanKind.CONSUMER, attributes: { 'obol.webhook.gateway': event.gateway, 'obol.webhook.event_id': event.eventId, 'obol.webhook.type': event.type.slice(0, 100) } }, (span) =>
+      withLogScope({ webhookEventId: event.eventId, gateway: event.gateway }, async () => {
+        try {
+          const { outcome } = await applyGatewayFact(payments, factOf(event), event.occurredAt ?? event.receivedAt);
+          await markProcessed(db, { ...ref, now: clock.now() });
+          logger.info({ ...ref, type: event.type, outcome }, 'webhook processed');
+        } catch (err) {
+          recordFailure(span, err);
+          const message = err instanceof Error ? err.message : String(err);
+          const { status } = await markFailed(db, { ...ref, error: message, now: clock.now() });
+          logger.warn({ ...ref, type: event.type, attempt: event.attempt, status, err }, 'webhook processing failed');
+        }
+      }),
+    );
   }
   return events.length;
 }
