@@ -270,32 +270,6 @@ const grpcCases: fc.Arbitrary<GrpcCase> = fc.record({
   auth: fc.constantFrom('service', 'service', 'service', 'none', 'junk'),
 });
 
-/**
- * KNOWN BUG (reported to the lead; src/platform/graphql/yoga.ts is not ours to edit): a query over
- * GRAPHQL_MAX_ALIASES, GRAPHQL_MAX_COST or GRAPHQL_MAX_DEPTH is answered HTTP 500 (with code
- * VALIDATION_FAILED). graphql-armor's Envelop plugins throw from inside validation by default
- * (`propagateOnRejection: true`), and a throw from validation is a server error to Yoga. The fix
- * is `propagateOnRejection: false` with an `onReject` handler that calls `context.reportError`, so
- * the limit becomes an ordinary validation error. Until then these answers are counted apart
- * (`knownLimitBug=`) rather than failing every run; the `it.fails` test below pins the bug and
- * turns red once it is fixed, to be flipped to `it` and this allowance removed.
- */
-function isKnownLimitBug(status: number, body: string): boolean {
-  return status === 500 && /"Syntax Error: [^"]*limit of \d+ exceeded/i.test(body);
-}
-
-/**
- * KNOWN BUG (reported to the lead; src/platform/grpc/service.ts is not ours to edit): a message
- * that is not valid protobuf is answered INTERNAL, because Obol's `requestDeserialize`
- * (`fromBinary`) throws and grpc-js turns any deserializer throw into INTERNAL "Error
- * deserializing request". The caller sent garbage: INVALID_ARGUMENT (Obol's VALIDATION_FAILED)
- * is the right answer, which needs a deserializer that does not throw but hands the handler a
- * marker it refuses. Counted apart (`knownDecodeBug=`) and pinned by an `it.fails` test below.
- */
-function isKnownDecodeBug(code: grpc.status, details: string): boolean {
-  return code === grpc.status.INTERNAL && details.startsWith('Error deserializing request');
-}
-
 /** Statuses that mean the server failed rather than refused. */
 const SERVER_FAULT_STATUSES = new Set([grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.DATA_LOSS]);
 
@@ -337,7 +311,7 @@ describe(`faults: malformed input over GraphQL, gRPC and webhooks [${dialect}]`,
         serverErrors.push(what);
         throw new Error(what);
       };
-      const counts = { graphql: 0, webhooks: 0, grpc: 0, refused: 0, knownLimitBug: 0, knownDecodeBug: 0 };
+      const counts = { graphql: 0, webhooks: 0, grpc: 0, refused: 0 };
 
       await fc.assert(
         fc.asyncProperty(graphqlCases, async (c) => {
@@ -348,10 +322,6 @@ describe(`faults: malformed input over GraphQL, gRPC and webhooks [${dialect}]`,
               ? await h.server.inject({ method: 'POST', url: '/graphql', payload: c.body, headers: { ...headers, authorization: `Bearer ${await adminToken()}` } })
               : await h.server.inject({ method: 'POST', url: '/graphql', payload: c.body, headers });
           counts.graphql += 1;
-          if (isKnownLimitBug(res.statusCode, res.body)) {
-            counts.knownLimitBug += 1;
-            return true;
-          }
           const internal = res.body.includes('"INTERNAL"');
           if (res.statusCode >= 400 || res.body.includes('"errors"')) counts.refused += 1;
           if (res.statusCode >= 500 || internal) fail(`graphql answered ${res.statusCode} ${res.body.slice(0, 300)}`);
@@ -378,7 +348,7 @@ describe(`faults: malformed input over GraphQL, gRPC and webhooks [${dialect}]`,
           if (c.auth === 'junk') metadata.set('authorization', 'Bearer not.a.token');
           const serialize = requestSerializer(c.path);
           const payload = c.payload.kind === 'bytes' || serialize === undefined ? Buffer.from(c.payload.kind === 'bytes' ? c.payload.bytes : []) : serialize(c.payload.fields);
-          const { code, details } = await new Promise<{ code: grpc.status; details: string }>((resolve) => {
+          const { code } = await new Promise<{ code: grpc.status; details: string }>((resolve) => {
             client.makeUnaryRequest(
               c.path,
               (b: Buffer) => b,
@@ -391,10 +361,6 @@ describe(`faults: malformed input over GraphQL, gRPC and webhooks [${dialect}]`,
           });
           counts.grpc += 1;
           if (code !== grpc.status.OK) counts.refused += 1;
-          if (isKnownDecodeBug(code, details)) {
-            counts.knownDecodeBug += 1;
-            return;
-          }
           if (SERVER_FAULT_STATUSES.has(code)) fail(`grpc ${c.path} answered ${grpc.status[code]}`);
         }),
         { numRuns: GRPC_RUNS, seed: SEED, endOnFailure: true },
@@ -405,7 +371,7 @@ describe(`faults: malformed input over GraphQL, gRPC and webhooks [${dialect}]`,
       const attempted = counts.graphql + counts.webhooks + counts.grpc;
       printFigures(
         `malformed[${dialect}]`,
-        { attempted, succeeded: attempted - serverErrors.length - counts.knownLimitBug - counts.knownDecodeBug, lost: 0, doubled: 0, graphql: counts.graphql, webhooks: counts.webhooks, grpc: counts.grpc, refused: counts.refused, knownLimitBug: counts.knownLimitBug, knownDecodeBug: counts.knownDecodeBug, serverErrors: serverErrors.length, tablesChanged: changed.length, seed: SEED },
+        { attempted, succeeded: attempted - serverErrors.length, lost: 0, doubled: 0, graphql: counts.graphql, webhooks: counts.webhooks, grpc: counts.grpc, refused: counts.refused, serverErrors: serverErrors.length, tablesChanged: changed.length, seed: SEED },
         startedAt,
       );
       expect(serverErrors).toEqual([]);
@@ -415,13 +381,14 @@ describe(`faults: malformed input over GraphQL, gRPC and webhooks [${dialect}]`,
     byProfile(240_000, 1_800_000),
   );
 
-  it.fails('KNOWN BUG: a query over the alias or cost limit is a client error (HTTP < 500), not a server error', async () => {
+  // Both were server errors until the malformed-input run found them (graphql/yoga.ts, grpc/service.ts).
+  it('answers a query over the alias limit as a client error (HTTP < 500), not a server error', async () => {
     const aliases = `{ ${Array.from({ length: 20 }, (_, i) => `a${i}: prices(country: "US", currency: "USD") { id }`).join(' ')} }`;
     const res = await h.server.inject({ method: 'POST', url: '/graphql', payload: JSON.stringify({ query: aliases }), headers: { 'content-type': 'application/json', authorization: `Bearer ${await adminToken()}` } });
     expect(res.statusCode).toBeLessThan(500);
   });
 
-  it.fails('KNOWN BUG: a gRPC request that is not valid protobuf is INVALID_ARGUMENT, not INTERNAL', async () => {
+  it('answers a gRPC request that is not valid protobuf with INVALID_ARGUMENT, not INTERNAL', async () => {
     const metadata = new grpc.Metadata();
     metadata.set('authorization', `Bearer ${service}`);
     const code = await new Promise<grpc.status>((resolve) => {

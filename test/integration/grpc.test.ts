@@ -557,4 +557,16 @@ describeEachDatabase('gRPC API', (dialect) => {
     expect(card).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, obolCode: 'CARD_DATA_REFUSED' });
     expect(card.message).not.toContain('4242');
   });
+
+  it('refuses bytes that are not the request message as INVALID_ARGUMENT, not as a server error', async () => {
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', `Bearer ${service}`);
+    // 0xf1 0xd0: a field tag whose varint never ends.
+    const error = await new Promise<grpc.ServiceError | null>((resolve) =>
+      payments.makeUnaryRequest('/obol.v1.PaymentService/GetPayment', (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0xf1, 0xd0]), metadata, { deadline: Date.now() + 10_000 }, (err) => resolve(err)),
+    );
+    expect(error).not.toBeNull();
+    expect(failureOf(error!)).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, obolCode: 'VALIDATION_FAILED' });
+    expect(error!.details).toMatch(/not a valid obol\.v1\.GetPaymentRequest message/);
+  });
 });

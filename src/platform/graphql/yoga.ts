@@ -1,5 +1,5 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type ValidationContext } from 'graphql';
 import { createSchema, createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../app.js';
@@ -43,16 +43,33 @@ export function createGraphQL(app: App): YogaServerInstance<ServerContext, Graph
       // First, so its timing includes the limits below and it sees every operation they refuse.
       graphqlMetricsPlugin({ metrics: app.metrics, schema }),
       EnvelopArmorPlugin({
-        maxDepth: { n: config.graphqlMaxDepth },
-        costLimit: { maxCost: config.graphqlMaxCost },
-        maxAliases: { n: config.graphqlMaxAliases },
-        maxDirectives: { n: 20 },
+        maxDepth: { n: config.graphqlMaxDepth, ...REPORT_AS_VALIDATION_ERROR },
+        costLimit: { maxCost: config.graphqlMaxCost, ...REPORT_AS_VALIDATION_ERROR },
+        maxAliases: { n: config.graphqlMaxAliases, ...REPORT_AS_VALIDATION_ERROR },
+        maxDirectives: { n: 20, ...REPORT_AS_VALIDATION_ERROR },
+        // The token limit acts while parsing: its throw is a syntax error, which is the caller's.
         maxTokens: { n: 2000 },
         blockFieldSuggestion: { enabled: config.nodeEnv === 'production' },
       }),
     ],
   });
 }
+
+/**
+ * A limit the operation goes over is the caller's mistake (HTTP 400, VALIDATION_FAILED). Armor's
+ * rules throw by default, and a throw from inside validation is a server error to Yoga (HTTP 500);
+ * reported to the validation context instead, it is an ordinary validation error.
+ */
+const REPORT_AS_VALIDATION_ERROR: { propagateOnRejection: boolean; onReject: ((ctx: ValidationContext | null, error: GraphQLError) => void)[] } = {
+  propagateOnRejection: false,
+  onReject: [
+    (ctx: ValidationContext | null, error: GraphQLError) => {
+      // Every rule Obol enables runs with a context; without one, refusing is still the answer.
+      if (ctx === null) throw error;
+      ctx.reportError(error);
+    },
+  ],
+};
 
 /**
  * Duck-typed: graphql ships CommonJS and ESM builds, and a plugin may load the other one, so

@@ -66,6 +66,9 @@ export function assertBeforeDeadline(deadline: number, now: number): void {
   if (now >= deadline) throw new GrpcStatusError(status.DEADLINE_EXCEEDED, 'The deadline passed before the request could start.');
 }
 
+/** What the server's deserializer hands on for bytes that are not the method's request message. */
+class UndecodableRequest {}
+
 /** The grpc-js definition of a generated service: paths and serializers only, unary methods only. */
 export function serviceDefinition(service: DescService): ServiceDefinition {
   const definition: Record<string, ServiceDefinition[string]> = {};
@@ -84,7 +87,15 @@ export function methodDefinition(service: DescService, method: DescMethod): Serv
     requestStream: method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming',
     responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
     requestSerialize: (value: MessageShape<DescMessage>) => Buffer.from(toBinary(input, value)),
-    requestDeserialize: (bytes: Buffer) => fromBinary(input, bytes),
+    // Never throws: grpc-js answers a deserializer's throw with INTERNAL, but bytes that are not
+    // the method's message are the caller's mistake, refused as INVALID_ARGUMENT by the handler.
+    requestDeserialize: (bytes: Buffer) => {
+      try {
+        return fromBinary(input, bytes);
+      } catch {
+        return new UndecodableRequest();
+      }
+    },
     responseSerialize: (value: MessageShape<DescMessage>) => Buffer.from(toBinary(output, value)),
     responseDeserialize: (bytes: Buffer) => fromBinary(output, bytes),
     originalName: method.localName,
@@ -168,6 +179,7 @@ async function handleUnaryInScope(app: App, args: UnaryArgs & { readonly request
   let code: status = status.OK;
   try {
     assertBeforeDeadline(deadline, Date.now());
+    if ((call.request as unknown) instanceof UndecodableRequest) throw new ObolError('VALIDATION_FAILED', `The request is not a valid ${method.input.typeName} message (protobuf).`);
     // Invariant 6: card data is refused before anything reads, stores or logs the request.
     assertNoCardData(call.request, 'request');
     const principal = await authenticate(app, call.metadata);
