@@ -269,6 +269,9 @@ describe('loadConfig', () => {
     });
     expect(config).toMatchObject({ tracesExporter: 'otlp', otlpTracesEndpoint: 'https://collector.internal:4318/v1/traces', otlpHeaders: { 'x-honeycomb-team': 's3cr3t+key', 'x-dataset': 'obol' }, tracesSampleRatio: 0.25, serviceName: 'obol-api' });
     expect(JSON.stringify(redactConfig(config))).not.toContain('s3cr3t');
+    // Unset, the name says the role of a one-role process, so each Deployment's spans are apart.
+    expect(loadConfig({ OBOL_ROLES: 'worker' }).serviceName).toBe('obol-worker');
+    expect(loadConfig({ OBOL_ROLES: 'api,worker' }).serviceName).toBe('obol');
     const refused = (() => {
       try {
         loadConfig({ OTEL_TRACES_EXPORTER: 'jaeger', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'collector:4318', OTEL_EXPORTER_OTLP_HEADERS: 'novalue,k=%zz s3cr3t', OTEL_TRACES_SAMPLER_ARG: '25' });
@@ -530,7 +533,7 @@ describe('CONFIG_REFERENCE', () => {
   it('documents defaults that are the values actually used', () => {
     const defaults = loadConfig({});
     for (const entry of CONFIG_REFERENCE) {
-      if (entry.name === 'SEED_DEMO_CATALOG' || entry.name === 'GRAPHIQL' || entry.name === 'AUTH_MODE' || entry.name === 'TEST_CLOCKS') continue;
+      if (entry.name === 'SEED_DEMO_CATALOG' || entry.name === 'GRAPHIQL' || entry.name === 'AUTH_MODE' || entry.name === 'TEST_CLOCKS' || entry.name === 'OTEL_SERVICE_NAME') continue;
       // Setting a variable to its documented default changes nothing.
       expect(loadConfig({ [entry.name]: entry.default }), entry.name).toEqual(defaults);
     }

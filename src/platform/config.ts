@@ -509,9 +509,10 @@ const VARIABLES: { readonly [K in VariableKey]: Variable<ConfigValues[K]> } = {
   },
   serviceName: {
     name: 'OTEL_SERVICE_NAME',
-    default: 'obol',
-    description: 'service.name of the spans (per role in production: obol-api, obol-worker…).',
+    default: 'obol-<role> for a process with one role (obol-api, obol-grpc, obol-worker), obol otherwise',
+    description: 'service.name of the spans.',
     schema: z.string().transform((raw, ctx) => (/^[A-Za-z0-9._-]{1,64}$/.test(raw) ? raw : fail(ctx, 'must be 1 to 64 letters, digits, ., _ or -'))),
+    derive: (resolved) => (resolved.roles?.length === 1 ? `obol-${resolved.roles[0]}` : 'obol'),
   },
   roles: {
     name: 'OBOL_ROLES',
