@@ -12,6 +12,9 @@
  *   OBOL_KAFKA_PORT       broker port (default 19092); the controller listens on OBOL_KAFKA_CONTROLLER_PORT (default port + 1)
  *   OBOL_DYNAMODB_PORT    DynamoDB Local port (default 18000)
  *   OBOL_KAFKA_VERSION, OBOL_DYNAMODB_VERSION   override the pinned versions
+ *   OBOL_SERVICES_KEEP_DATA=1   stop keeps the run dir (Kafka's log dirs) and start reuses it, so a
+ *                         stop/start is a broker restart with its topics and offsets intact (the
+ *                         broker-outage fault test); by default each start begins empty
  *
  * Exit codes: 0 done (status: running), 1 failed, 2 usage, 3 status: not running.
  */
@@ -53,6 +56,9 @@ const STOP_TIMEOUT_MS = 30_000;
 
 const CACHE_ROOT = resolve(process.env.OBOL_SERVICES_CACHE || join(homedir(), '.cache', 'obol', 'services'));
 const RUN_ROOT = resolve(process.env.OBOL_SERVICES_RUN || join(tmpdir(), 'obol-services'));
+const KEEP_DATA = process.env.OBOL_SERVICES_KEEP_DATA === '1';
+/** Written once a run dir is prepared; with KEEP_DATA a later start reuses such a dir as it is. */
+const PREPARED_MARKER = 'prepared';
 
 function port(name, fallback) {
   const raw = process.env[name];
@@ -489,8 +495,9 @@ async function startService(name) {
     say(`${service.title}: already running at ${service.endpoint} (pid ${existing})`);
     return;
   }
-  // A pid file without its process is left from a crash or a reboot: start afresh.
-  rmSync(runDir(name), { recursive: true, force: true });
+  // A pid file without its process is left from a crash or a reboot: start afresh (unless asked to keep the data).
+  const reuse = KEEP_DATA && existsSync(join(runDir(name), PREPARED_MARKER));
+  if (!reuse) rmSync(runDir(name), { recursive: true, force: true });
   for (const p of service.ports) {
     if (await portInUse(p)) {
       if (p === service.ports[0] && (await service.probe())) {
@@ -506,11 +513,14 @@ async function startService(name) {
   const run = runDir(name);
   mkdirSync(run, { recursive: true });
   const launchStarted = performance.now();
-  try {
-    service.prepare(dir, run);
-  } catch (error) {
-    rmSync(run, { recursive: true, force: true });
-    throw error;
+  if (!reuse) {
+    try {
+      service.prepare(dir, run);
+    } catch (error) {
+      rmSync(run, { recursive: true, force: true });
+      throw error;
+    }
+    writeFileSync(join(run, PREPARED_MARKER), '');
   }
   const log = join(run, 'service.log');
   const out = openSync(log, 'a');
@@ -538,7 +548,7 @@ async function stopService(name, { quiet = false } = {}) {
   const run = runDir(name);
   const pid = ownPid(name);
   if (pid === null) {
-    rmSync(run, { recursive: true, force: true });
+    forget(run);
     if (!quiet) say(`${service.title}: not running`);
     return;
   }
@@ -548,8 +558,14 @@ async function stopService(name, { quiet = false } = {}) {
   while (alive(pid) && performance.now() - started < STOP_TIMEOUT_MS) await sleep(100);
   if (alive(pid)) process.kill(pid, 'SIGKILL');
   while (alive(pid)) await sleep(50);
-  rmSync(run, { recursive: true, force: true });
+  forget(run);
   if (!quiet) say(`${service.title}: stopped (pid ${pid}) in ${seconds(started)}`);
+}
+
+/** After a stop: the run dir goes, or with KEEP_DATA only its pid file. */
+function forget(run) {
+  if (KEEP_DATA) rmSync(join(run, 'pid'), { force: true });
+  else rmSync(run, { recursive: true, force: true });
 }
 
 async function status(name) {

@@ -80,7 +80,8 @@ export function between(min: number, max: number): number {
  */
 export class ObolProcess {
   readonly #env: NodeJS.ProcessEnv;
-  readonly #logFile: string;
+  /** Where its output goes (the run's log directory, removed at the end of the run). */
+  readonly logFile: string;
   #child: ChildProcessWithoutNullStreams | undefined;
   #tail = '';
   starts = 0;
@@ -89,7 +90,7 @@ export class ObolProcess {
 
   constructor(env: NodeJS.ProcessEnv, label: string) {
     this.#env = env;
-    this.#logFile = join(process.env.OBOL_TEST_LOG_DIR ?? tmpdir(), `faults-${label}-${randomUUID()}.log`);
+    this.logFile = join(process.env.OBOL_TEST_LOG_DIR ?? tmpdir(), `faults-${label}-${randomUUID()}.log`);
   }
 
   get running(): boolean {
@@ -103,7 +104,7 @@ export class ObolProcess {
     this.starts += 1;
     const keep = (chunk: Buffer): void => {
       const text = chunk.toString();
-      appendFileSync(this.#logFile, text);
+      appendFileSync(this.logFile, text);
       this.#tail = (this.#tail + text).slice(-8000);
     };
     child.stdout.on('data', keep);
@@ -170,4 +171,11 @@ export function field(value: unknown, ...path: readonly string[]): unknown {
     here = (here as Record<string, unknown>)[key];
   }
   return here;
+}
+
+/** The environment as plain strings, for loadConfig. */
+export function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
 }
