@@ -194,19 +194,9 @@ describe(`faults: the Kafka broker stops under checkout load [${dialect}]`, () =
     byProfile(300_000, 900_000),
   );
 
-  /*
-   * KNOWN BUG (reported to the lead; src/platform/events/kafka.ts and worker.ts are not ours to
-   * edit): when the broker is down longer than the Kafka client's fetch retries last (a few
-   * seconds), the consumer's message stream fails ("fetch failed 4 times"), its `for await` loop
-   * ends, and runKafkaConsumer only reports it through onError, which the worker logs as "event
-   * consumer failed; retrying" without retrying anything. The consumer group member stays dead
-   * for the life of the process: every event published after the outage waits in Kafka
-   * unconsumed, so paid orders grant no access until Obol is restarted. The fix: supervise the
-   * loop (on a stream failure that is not a stop, close it and consume again after a back-off;
-   * uncommitted messages are redelivered and the inbox makes them no-ops), and let readiness
-   * report a dead loop. This test pins the bug and turns red once it is fixed: then make it `it`.
-   */
-  it.fails('KNOWN BUG: the entitlements consumer group resumes after the outage and consumes every event', (ctx) => {
+  // Found by this test: the consumer group member used to stay dead after the outage (its stream
+  // failed once the client's own retries ran out); runKafkaConsumer now rejoins with a back-off.
+  it('the entitlements consumer group resumes after the outage and consumes every event', (ctx) => {
     if (result === undefined) ctx.skip();
     expect(result?.problems.filter(isConsumerLoss)).toEqual([]);
   });

@@ -141,6 +141,9 @@ export interface DeadLetterInfo {
 }
 
 const COMMIT_EVERY = 200;
+/** First wait before a failed consumer-group member joins again; doubles up to the maximum. */
+const REJOIN_BACKOFF_MS = 500;
+const REJOIN_BACKOFF_MAX_MS = 15_000;
 const COMMIT_INTERVAL_MS = 500;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -171,14 +174,24 @@ export async function runKafkaConsumer(args: RunKafkaConsumerArgs): Promise<Kafk
   const dlq = deadLetterTopic(consumer.group);
   await ensureTopics(settings, [dlq]);
 
-  const kafka = new Consumer({
-    clientId: `${settings.clientId}-${consumer.group}`,
-    groupId: consumerGroupId(consumer.group),
-    bootstrapBrokers: [...settings.brokers],
-    deserializers: stringDeserializers,
-  });
+  const join = async () => {
+    const member = new Consumer({
+      clientId: `${settings.clientId}-${consumer.group}`,
+      groupId: consumerGroupId(consumer.group),
+      bootstrapBrokers: [...settings.brokers],
+      deserializers: stringDeserializers,
+    });
+    try {
+      return { member, stream: await member.consume({ topics, mode: 'committed', fallbackMode: 'earliest', autocommit: false, sessionTimeout: 10_000, heartbeatInterval: 1_000 }) };
+    } catch (err) {
+      await member.close().catch(() => undefined);
+      throw err;
+    }
+  };
   const deadLetters = new Producer({ clientId: `${settings.clientId}-${consumer.group}-dlq`, bootstrapBrokers: [...settings.brokers], serializers: stringSerializers, idempotent: true, acks: -1 });
-  const stream = await kafka.consume({ topics, mode: 'committed', fallbackMode: 'earliest', autocommit: false, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+  // The first join must succeed (the worker does not start without its brokers); later ones are retried.
+  let { member: kafka, stream } = await join();
+  let joined = true;
   let stopping = false;
 
   async function deadLetter(message: Message<string, string, string, string>, eventId: string | null, reason: string): Promise<void> {
@@ -226,32 +239,64 @@ export async function runKafkaConsumer(args: RunKafkaConsumerArgs): Promise<Kafk
     lastCommit = Date.now();
     for (const message of batch) await message.commit();
   }
+  // The member is supervised: when its stream fails (the brokers were gone longer than the client's
+  // own retries) or ends, it leaves and joins again after a back-off, for as long as the process
+  // runs. What it applied but had not committed is redelivered to the new member, and the inbox
+  // makes that a no-op.
   const loop = (async () => {
-    for await (const message of stream) {
-      if (stopping) break;
-      await handle(message);
-      uncommitted.set(`${message.topic}:${message.partition}`, message);
-      if (++sinceCommit >= COMMIT_EVERY || Date.now() - lastCommit >= COMMIT_INTERVAL_MS) await flush();
+    let backoff = REJOIN_BACKOFF_MS;
+    while (!stopping) {
+      try {
+        for await (const message of stream) {
+          if (stopping) break;
+          await handle(message);
+          uncommitted.set(`${message.topic}:${message.partition}`, message);
+          if (++sinceCommit >= COMMIT_EVERY || Date.now() - lastCommit >= COMMIT_INTERVAL_MS) await flush();
+          backoff = REJOIN_BACKOFF_MS;
+        }
+        if (stopping) return;
+        throw new Error('the Kafka message stream ended');
+      } catch (err) {
+        if (stopping) return;
+        joined = false;
+        args.onError?.(err, { eventId: null, attempt: 0 });
+        uncommitted.clear();
+        await stream.close().catch(() => undefined);
+        await kafka.close().catch(() => undefined);
+        while (!stopping && !joined) {
+          // In slices, so a stop does not wait out a long back-off.
+          for (const until = Date.now() + backoff; !stopping && Date.now() < until; ) await sleep(Math.min(250, until - Date.now()));
+          backoff = Math.min(backoff * 2, REJOIN_BACKOFF_MAX_MS);
+          if (stopping) return;
+          try {
+            ({ member: kafka, stream } = await join());
+            joined = true;
+          } catch (joinErr) {
+            args.onError?.(joinErr, { eventId: null, attempt: 0 });
+          }
+        }
+      }
     }
   })();
   // An idle stream still commits what it applied.
   const idleCommit = setInterval(() => {
-    if (uncommitted.size > 0 && !stopping) flush().catch((err: unknown) => args.onError?.(err, { eventId: null, attempt: 0 }));
+    if (uncommitted.size > 0 && !stopping && joined) flush().catch((err: unknown) => args.onError?.(err, { eventId: null, attempt: 0 }));
   }, COMMIT_INTERVAL_MS);
   idleCommit.unref();
-  // A failure of the loop itself (broker gone for good) surfaces through onError; the worker restarts it.
   loop.catch((err: unknown) => args.onError?.(err, { eventId: null, attempt: 0 }));
 
   return {
     lag: async () => kafka.getLag({ topics }),
-    connected: () => !stopping && kafka.isConnected(),
+    // False while the member is rejoining after a failure: readiness says so.
+    connected: () => !stopping && joined && kafka.isConnected(),
     async stop() {
       stopping = true;
       clearInterval(idleCommit);
-      await stream.close();
+      // The stream may already be closed (the member was rejoining).
+      await stream.close().catch(() => undefined);
       await loop.catch(() => undefined);
-      await flush().catch((err: unknown) => args.onError?.(err, { eventId: null, attempt: 0 }));
-      await kafka.close();
+      if (joined) await flush().catch((err: unknown) => args.onError?.(err, { eventId: null, attempt: 0 }));
+      await kafka.close().catch(() => undefined);
       await deadLetters.close();
     },
   };
