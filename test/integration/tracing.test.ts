@@ -65,12 +65,12 @@ function descends(spans: readonly ReadableSpan[], span: ReadableSpan, ancestor: 
   return false;
 }
 
-async function checkout(h: Harness, customerId: string, traceparent: string): Promise<string> {
+async function checkout(h: Harness, customerId: string, traceparent: string, extraHeaders: Record<string, string> = {}): Promise<string> {
   const learner = await h.token({ sub: customerId, roles: ['learner'] });
   const created = await h.gql(CREATE, { input: { customerId, country: 'US', items: [{ priceId: 'price_ml_certificate_usd', quantity: 1 }], idempotencyKey: randomUUID() } }, { as: learner });
   expect(created.errors).toBeUndefined();
   const sessionId = created.data!.createCheckoutSession.checkoutSession.id as string;
-  const confirmed = await h.gql(CONFIRM, { input: { sessionId, paymentMethodToken: 'tok_visa', idempotencyKey: randomUUID() } }, { as: learner, headers: { traceparent } });
+  const confirmed = await h.gql(CONFIRM, { input: { sessionId, paymentMethodToken: 'tok_visa', idempotencyKey: randomUUID() } }, { as: learner, headers: { traceparent, ...extraHeaders } });
   expect(confirmed.errors).toBeUndefined();
   expect(confirmed.data!.confirmCheckoutSession.payment.status).toBe('succeeded');
   return confirmed.data!.confirmCheckoutSession.payment.id as string;
@@ -123,6 +123,13 @@ describeEachDatabase('a checkout traced across the in-process event hop', (diale
     const servers = exporter.getFinishedSpans().filter((s) => s.name === 'mutation confirmCheckoutSession');
     expect(servers).toHaveLength(1);
     expect(servers[0]!.parentSpanContext).toBeUndefined();
+    // An oversized vendor tracestate is the caller's business: the sale goes through, the outbox row
+    // keeps what fits.
+    const caller = CALLER_TRACE();
+    const huge = Array.from({ length: 40 }, (_, i) => `vendor${i}=${'x'.repeat(200)}`).join(',');
+    await checkout(h, `cus_trace_${randomUUID().slice(0, 8)}`, caller.traceparent, { tracestate: huge });
+    await h.runWorker();
+    expect(traceOf(caller.traceId).some((s) => s.kind === SpanKind.CONSUMER)).toBe(true);
   });
 
   it('continues the trace context a gRPC caller sends in its metadata', async () => {

@@ -150,7 +150,9 @@ export async function enqueueEvent<T>(tx: Executor, event: NewEvent<T>): Promise
       attempts: 0,
       last_error: null,
       shard: shardOf(event.aggregateId),
-      // The writing operation's trace, continued by the relay and the consumers (tracing.ts).
+      // The writing operation's trace, continued by the relay and the consumers (tracing.ts). It
+      // fits the column whatever a caller sends: traceparent is 55 characters and the propagator
+      // drops a tracestate longer than 512.
       trace_context: activeTraceIds() === null ? null : JSON.stringify(traceHeaders()),
     })
     .execute();
