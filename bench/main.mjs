@@ -25,7 +25,7 @@ import { goals, markdownReport } from './report.mjs';
 
 const PARTS = ['checkout', 'entitlements', 'growth'];
 const USAGE = `usage: npm run bench -- [--quick] [--only checkout|entitlements|growth[,…]] [--db sqlite|mysql|both]
-                         [--duration <s>] [--warmup <s>] [--growth-sizes 10000,1000000]
+                         [--duration <s>] [--warmup <s>] [--growth-sizes 10000,1000000] [--growth-rounds 3]
 environment: BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_MYSQL_URL (default mysql://root@127.0.0.1:3306/test)`;
 
 function options() {
@@ -37,6 +37,7 @@ function options() {
       duration: { type: 'string' },
       warmup: { type: 'string' },
       'growth-sizes': { type: 'string' },
+      'growth-rounds': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -62,6 +63,7 @@ function options() {
     entitlementConcurrencies: quick ? [1, 8] : [1, 8, 32, 64],
     growthSizes: (values['growth-sizes'] ?? (quick ? '1000,10000' : '10000,1000000')).split(',').map(Number),
     growthConcurrency: 8,
+    growthRounds: Number(values['growth-rounds'] ?? (quick ? 1 : 3)),
   };
 }
 
@@ -163,7 +165,7 @@ async function main() {
     results.growth = [];
     for (const dialect of opts.dialects) {
       results.growth.push(
-        await benchGrowth({ dialect, sizes: opts.growthSizes, concurrency: opts.growthConcurrency, warmupMs: opts.warmupMs, durationMs: opts.durationMs, log }),
+        await benchGrowth({ dialect, sizes: opts.growthSizes, concurrency: opts.growthConcurrency, rounds: opts.growthRounds, warmupMs: opts.warmupMs, durationMs: opts.durationMs, log }),
       );
     }
   }
