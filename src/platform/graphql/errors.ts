@@ -1,5 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { isObolError, type ErrorCode, type ObolError } from '../../kernel/index.js';
+import { databaseUnavailableError, isDatabaseUnavailable } from '../db/unavailable.js';
 
 /**
  * Where a code lands when it must be expressed over HTTP (GraphQL itself answers 200 with errors;
@@ -76,14 +77,17 @@ export function httpStatusFor(code: ErrorCode): number {
   }
 }
 
-/** The typed error behind `err`, looking through the wrappers GraphQL execution adds. */
+/**
+ * The typed error behind `err`, looking through the wrappers GraphQL execution adds. A database
+ * that cannot be reached is SERVICE_UNAVAILABLE: an outage, not a bug and not the caller's fault.
+ */
 export function findObolError(err: unknown): ObolError | undefined {
   let current: unknown = err;
   for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
     if (isObolError(current)) return current;
     current = (current as { originalError?: unknown }).originalError;
   }
-  return undefined;
+  return isDatabaseUnavailable(err) ? databaseUnavailableError() : undefined;
 }
 
 /** Turns a typed Obol error into a GraphQL error with a stable `extensions.code`. */

@@ -56,6 +56,16 @@ describe('obolServiceError', () => {
     expect(JSON.stringify(error.metadata.toJSON())).not.toContain('hunter2');
     expect(toServiceError(new ObolError('NOT_FOUND', 'No payment with this id.')).unexpected).toBe(false);
   });
+
+  it('answers a database that cannot be reached with UNAVAILABLE (SERVICE_UNAVAILABLE), leaking nothing of the connection', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED db.internal:3306 (password=hunter2)'), { code: 'ECONNREFUSED', errno: -111 });
+    const { error, unexpected } = toServiceError(refused);
+    expect(unexpected).toBe(false);
+    expect(error.code).toBe(status.UNAVAILABLE);
+    expect(error.metadata.get('obol-error-code')).toEqual(['SERVICE_UNAVAILABLE']);
+    expect(JSON.stringify(error.metadata.toJSON())).not.toContain('db.internal');
+    expect(error.details).not.toContain('db.internal');
+  });
 });
 
 describe('protoFieldName', () => {

@@ -15,6 +15,7 @@ import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
 import { isObolError, type ErrorCode, type ErrorDetails } from '../../kernel/index.js';
+import { databaseUnavailableError, isDatabaseUnavailable } from '../db/unavailable.js';
 import { ErrorInfoSchema } from '../../gen/google/rpc/error_details_pb.js';
 import { StatusSchema } from '../../gen/google/rpc/status_pb.js';
 
@@ -130,5 +131,10 @@ export function obolServiceError(code: ErrorCode, message: string, details?: Err
  */
 export function toServiceError(err: unknown): { readonly error: ServiceError; readonly unexpected: boolean } {
   if (isObolError(err)) return { error: obolServiceError(err.code, err.message, err.details), unexpected: false };
+  // An unreachable database is an outage to retry through (UNAVAILABLE), not an internal error.
+  if (isDatabaseUnavailable(err)) {
+    const unavailable = databaseUnavailableError();
+    return { error: obolServiceError(unavailable.code, unavailable.message), unexpected: false };
+  }
   return { error: obolServiceError('INTERNAL', 'Internal error'), unexpected: true };
 }
