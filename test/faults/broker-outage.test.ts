@@ -19,7 +19,7 @@ import { signDevelopmentToken } from '../../src/platform/auth/index.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { createTestDatabase, type TestDatabase, type TestDialect } from '../support/databases.js';
 import { judge, outstanding, startCheckoutLoad, type Verdict } from './checkout-load.js';
-import { byProfile, freePort, isCi, ObolProcess, printFigures, sleep, stringEnv, warnSkipped } from './support.js';
+import { byProfile, freePort, isCi, ObolProcess, printFigures, sleep, stringEnv, warnSkipped, obolServeEnv } from './support.js';
 
 const OUTAGE_MS = byProfile(15_000, 60_000);
 const CLIENTS = byProfile(4, 8);
@@ -79,27 +79,10 @@ describe(`faults: the Kafka broker stops under checkout load [${dialect}]`, () =
     database = await createTestDatabase(dialect);
     const port = await freePort();
     url = `http://127.0.0.1:${port}/graphql`;
-    obolEnv = {
-      ...process.env,
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'info',
-      DATABASE_URL: database.url,
-      SEED_DEMO_CATALOG: 'true',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      GRPC_PORT: '0',
-      GRPC_HOST: '127.0.0.1',
-      AUTH_DEV_KEY_FILE: join(dir, 'signing-key.json'),
-      DEV_ENCRYPTION_KEY_FILE: join(dir, 'encryption-keys.json'),
-      EVENT_BUS: 'kafka',
-      KAFKA_BROKERS: `127.0.0.1:${kafkaPort}`,
-      KAFKA_CLIENT_ID: 'obol-faults-broker',
-      KAFKA_TOPIC_PARTITIONS: '2',
-      WORKER_POLL_INTERVAL_MS: '100',
-      RATE_LIMIT_CHECKOUT_PER_CUSTOMER: '100000',
-      RATE_LIMIT_CHECKOUT_PER_IP: '1000000',
-      CARD_TESTING_MAX_FAILURES: '1000',
-    };
+    obolEnv = obolServeEnv(
+      { databaseUrl: database.url, dir, port },
+      { EVENT_BUS: 'kafka', KAFKA_BROKERS: `127.0.0.1:${kafkaPort}`, KAFKA_CLIENT_ID: 'obol-faults-broker', KAFKA_TOPIC_PARTITIONS: '2' },
+    );
     obol = new ObolProcess(obolEnv, 'broker');
   }, 180_000);
 

@@ -19,7 +19,7 @@ import { signDevelopmentToken } from '../../src/platform/auth/index.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { createTestDatabase, type TestDatabase, type TestDialect } from '../support/databases.js';
 import { judge, resolveLeftovers, startCheckoutLoad } from './checkout-load.js';
-import { between, byProfile, freePort, ObolProcess, printFigures, sleep, stringEnv, warnSkipped } from './support.js';
+import { between, byProfile, freePort, ObolProcess, printFigures, sleep, stringEnv, warnSkipped, obolServeEnv } from './support.js';
 
 /** Kills in all, shared by the two copies. */
 const KILLS = byProfile(20, 40);
@@ -43,27 +43,15 @@ describe(`faults: kill -9 under checkout load [${dialect}]`, () => {
     if (dialect === 'sqlite') warnSkipped('crash [mysql]', 'MariaDB is not reachable, so the crash test runs on SQLite only', 'Start MariaDB (see README) to run it on MariaDB.');
     database = await createTestDatabase(dialect);
     dir = mkdtempSync(join(tmpdir(), 'obol-faults-crash-'));
-    env = {
-      ...process.env,
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'info',
-      DATABASE_URL: database.url,
-      SEED_DEMO_CATALOG: 'true',
-      HOST: '127.0.0.1',
-      GRPC_PORT: '0',
-      GRPC_HOST: '127.0.0.1',
-      AUTH_DEV_KEY_FILE: join(dir, 'signing-key.json'),
-      DEV_ENCRYPTION_KEY_FILE: join(dir, 'encryption-keys.json'),
-      EVENT_BUS: 'inprocess',
-      WORKER_POLL_INTERVAL_MS: '100',
-      RECONCILE_AFTER_SECONDS: '1',
-      // A gateway call that takes a little while widens the window in which a kill cuts one off.
-      SANDBOX_LATENCY_MS: '25',
-      // One client address and a few customers make a lot of checkouts here; the limits have their own suite.
-      RATE_LIMIT_CHECKOUT_PER_CUSTOMER: '100000',
-      RATE_LIMIT_CHECKOUT_PER_IP: '1000000',
-      CARD_TESTING_MAX_FAILURES: '1000',
-    };
+    env = obolServeEnv(
+      { databaseUrl: database.url, dir },
+      {
+        EVENT_BUS: 'inprocess',
+        RECONCILE_AFTER_SECONDS: '1',
+        // A gateway call that takes a little while widens the window in which a kill cuts one off.
+        SANDBOX_LATENCY_MS: '25',
+      },
+    );
     for (let i = 0; i < REPLICAS; i++) {
       const port = await freePort();
       replicas.push({ obol: new ObolProcess({ ...env, PORT: String(port) }, `crash-${i}`), url: `http://127.0.0.1:${port}/graphql` });

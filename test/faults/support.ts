@@ -179,3 +179,30 @@ export function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
   return out;
 }
+
+/**
+ * The environment of an `obol serve` under test: every role, on `databaseUrl`, listening on
+ * 127.0.0.1 (`port`; gRPC on any free port), development keys in `dir`, a quick worker, and rate
+ * limits out of the way (one client address and many learners make a lot of checkouts here; the
+ * limits have their own suite). `extra` adds or overrides variables.
+ */
+export function obolServeEnv(args: { readonly databaseUrl: string; readonly dir: string; readonly port?: number }, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'info',
+    DATABASE_URL: args.databaseUrl,
+    SEED_DEMO_CATALOG: 'true',
+    ...(args.port !== undefined ? { PORT: String(args.port) } : {}),
+    HOST: '127.0.0.1',
+    GRPC_PORT: '0',
+    GRPC_HOST: '127.0.0.1',
+    AUTH_DEV_KEY_FILE: join(args.dir, 'signing-key.json'),
+    DEV_ENCRYPTION_KEY_FILE: join(args.dir, 'encryption-keys.json'),
+    WORKER_POLL_INTERVAL_MS: '100',
+    RATE_LIMIT_CHECKOUT_PER_CUSTOMER: '100000',
+    RATE_LIMIT_CHECKOUT_PER_IP: '1000000',
+    CARD_TESTING_MAX_FAILURES: '1000',
+    ...extra,
+  };
+}
