@@ -49,6 +49,10 @@ export interface LoadStats {
 export interface Load {
   readonly records: ClientRecord[];
   readonly stats: LoadStats;
+  /** Answers (of any kind) received from `url` so far. */
+  answered(url: string): number;
+  /** Requests to `url` sent and not yet answered or failed. */
+  inFlight(url: string): number;
   /** Stops starting new checkouts; clients still retrying get `graceMs` more to hear an answer. */
   stop(graceMs: number): Promise<void>;
 }
@@ -65,14 +69,21 @@ export function startCheckoutLoad(args: { readonly urls: readonly string[]; read
   let stopping = false;
   let stoppedAt = Infinity;
   let graceMs = 0;
+  const answeredBy = new Map<string, number>();
+  const inFlightAt = new Map<string, number>();
+  const bump = (map: Map<string, number>, url: string, by: number): void => {
+    map.set(url, (map.get(url) ?? 0) + by);
+  };
 
   /** Sends until an answer that is not "try again" arrives, or the client is told to give up. */
   async function untilAnswered(query: string, input: Record<string, unknown>): Promise<GraphQLAnswer | null> {
     let next = between(0, urls.length - 1);
     for (;;) {
       const url = urls[next % urls.length]!;
+      bump(inFlightAt, url, 1);
       try {
-        const answer = await postGraphql(url, token, query, { i: input });
+        const answer = await postGraphql(url, token, query, { i: input }).finally(() => bump(inFlightAt, url, -1));
+        bump(answeredBy, url, 1);
         const code = errorCodeOf(answer);
         if (answer.httpStatus < 500 && (code === undefined || !RETRY_CODES.has(code))) return answer;
         if (answer.httpStatus >= 500) stats.http5xx += 1;
@@ -120,6 +131,8 @@ export function startCheckoutLoad(args: { readonly urls: readonly string[]; read
   return {
     records,
     stats,
+    answered: (url) => answeredBy.get(url) ?? 0,
+    inFlight: (url) => inFlightAt.get(url) ?? 0,
     async stop(grace: number) {
       graceMs = grace;
       stopping = true;

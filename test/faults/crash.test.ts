@@ -24,11 +24,16 @@ import { between, byProfile, freePort, ObolProcess, printFigures, sleep, stringE
 /** Kills in all, shared by the two copies. */
 const KILLS = byProfile(20, 40);
 const REPLICAS = 2;
-/** How long the process runs (after it is ready) before each kill: a random moment in this window. */
-const UPTIME_MS = byProfile([150, 1500] as const, [200, 4000] as const);
+/**
+ * When a copy dies: once it has answered a random number of requests in this range since it
+ * started (so every life serves some load, however slow the machine), at a random moment up to
+ * KILL_JITTER_MS after it next has a request in flight (so the kill cuts one off).
+ */
+const ANSWERS_PER_LIFE = byProfile([1, 3] as const, [1, 40] as const);
+const KILL_JITTER_MS = 60;
 const CLIENTS = byProfile(8, 16);
 /** After the last kill the load stops; clients still retrying get this long to hear an answer. */
-const CLIENT_GRACE_MS = byProfile(20_000, 70_000);
+const CLIENT_GRACE_MS = byProfile(8_000, 70_000);
 
 // MariaDB where it is available (as in production); SQLite otherwise, with a loud notice (CI has MariaDB).
 const dialect: TestDialect = process.env.OBOL_TEST_MYSQL === '1' ? 'mysql' : 'sqlite';
@@ -75,10 +80,19 @@ describe(`faults: kill -9 under checkout load [${dialect}]`, () => {
 
       const load = startCheckoutLoad({ urls: replicas.map((r) => r.url), token, clients: CLIENTS, label: 'crash' });
       let kills = 0;
-      /** Each copy dies at random moments of its own, until the kills are used up. */
-      async function killer(obol: ObolProcess): Promise<void> {
+      /** Waits until `condition` holds, or `ms` pass. */
+      const until = async (condition: () => boolean, ms: number): Promise<void> => {
+        const deadline = performance.now() + ms;
+        while (!condition() && performance.now() < deadline) await sleep(5);
+      };
+      /** Each copy dies at random moments of its own, under load, until the kills are used up. */
+      async function killer(obol: ObolProcess, url: string): Promise<void> {
         while (kills < KILLS) {
-          await sleep(between(UPTIME_MS[0], UPTIME_MS[1]));
+          const base = load.answered(url);
+          const answers = between(ANSWERS_PER_LIFE[0], ANSWERS_PER_LIFE[1]);
+          await until(() => load.answered(url) - base >= answers, 30_000);
+          await until(() => load.inFlight(url) > 0, 5_000);
+          await sleep(between(0, KILL_JITTER_MS));
           if (kills >= KILLS) break;
           kills += 1;
           await obol.kill9();
@@ -86,7 +100,7 @@ describe(`faults: kill -9 under checkout load [${dialect}]`, () => {
         }
       }
       try {
-        await Promise.all(replicas.map((r) => killer(r.obol)));
+        await Promise.all(replicas.map((r) => killer(r.obol, r.url)));
         // A little load on the last processes, so the final state includes ordinary traffic too.
         await sleep(1000);
       } finally {

@@ -24,7 +24,7 @@ import { describeEachDatabase } from '../support/databases.js';
 import { errorCode, startHarness, type Harness } from '../support/harness.js';
 import { between, byProfile, printFigures, sleep } from './support.js';
 
-const CHECKOUTS = byProfile(150, 1000);
+const CHECKOUTS = byProfile(60, 1000);
 const CONCURRENCY = 8;
 /** A declined payment reopens its session; the learner tries again, at most this often. */
 const MAX_TRIES = 6;

@@ -22,7 +22,7 @@ import { between, byProfile, printFigures } from './support.js';
 
 const STRIPE_SECRET = 'whsec_faults_storm';
 const RAZORPAY_SECRET = 'rzp_faults_storm_secret';
-const PAYMENTS_PER_GATEWAY = byProfile(25, 150);
+const PAYMENTS_PER_GATEWAY = byProfile(12, 150);
 /** Each event is delivered between 1 and this many times. */
 const MAX_COPIES = 5;
 const WAVES = 3;
