@@ -9,7 +9,7 @@ import { ManualClock, ObolError } from '../../kernel/index.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { loadOrCreateDevSigningKey } from './dev-key.js';
 import { AuthenticationError, UNAUTHENTICATED_MESSAGE, type AuthFailureReason } from './principal.js';
-import { createTokenVerifier, parseBearer, signDevelopmentToken, type TokenVerifier } from './verifier.js';
+import { createTokenVerifier, parseBearer, signDevelopmentToken, VERIFIED_TTL_MS, type TokenVerifier } from './verifier.js';
 
 const ISSUER = 'https://login.example.test/';
 const AUDIENCE = 'obol-api';
@@ -294,6 +294,46 @@ describe('token verification against a JWKS URL', () => {
     await expect(verifier.verify({ token: await sign(newKey) })).resolves.toMatchObject({ subject: 'cus_ada' });
     expect(fetches).toBe(1);
     expect(await refusal(verifier.verify({ token: await sign(oldKey) }))).toBe('unknown_key');
+  });
+
+  it('remembers a verified token for at most a minute: a withdrawn key stops working by then, and never past exp', async () => {
+    const key = await makeKey();
+    const replacement = await makeKey();
+    served = jwks(key);
+    const clock = new ManualClock(NOW_MS);
+    const verifier = await createTokenVerifier({ config: urlConfig(), clock, remoteJwks: { cooldownMs: 0, cacheMaxAgeMs: 1 } });
+    const token = await sign(key, { sub: 'svc_enrolment', roles: ['service'], exp: NOW + 3600 });
+    await expect(verifier.verify({ token })).resolves.toMatchObject({ kind: 'service' });
+
+    // The key is withdrawn. Within the minute the verified token is still known (no fetch, no
+    // signature check); after it, the token is checked again and refused.
+    served = jwks(replacement);
+    fetches = 0;
+    clock.advance(VERIFIED_TTL_MS - 1_000);
+    await expect(verifier.verify({ token })).resolves.toMatchObject({ kind: 'service' });
+    expect(fetches).toBe(0);
+    clock.advance(2_000);
+    expect(await refusal(verifier.verify({ token }))).toBe('unknown_key');
+
+    // A token is never remembered past its expiry (beyond the clock skew the verifier allows).
+    served = jwks(key);
+    const shortLived = await sign(key, { iat: NOW, exp: Math.floor(clock.now() / 1000) + 10 });
+    await expect(verifier.verify({ token: shortLived })).resolves.toMatchObject({ subject: 'cus_ada' });
+    clock.advance(41_000);
+    expect(await refusal(verifier.verify({ token: shortLived }))).toBe('expired');
+  });
+
+  it('never takes another token for a remembered one', async () => {
+    const key = await makeKey();
+    served = jwks(key);
+    const verifier = await createTokenVerifier({ config: urlConfig(), clock: new ManualClock(NOW_MS) });
+    const token = await sign(key, { sub: 'staff_ops', roles: ['support'] });
+    await expect(verifier.verify({ token })).resolves.toMatchObject({ kind: 'staff' });
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const tamperedSignature = `${header}.${payload}.${signature.slice(0, -2)}${signature.endsWith('AA') ? 'BB' : 'AA'}`;
+    expect(await refusal(verifier.verify({ token: tamperedSignature }))).toBe('bad_signature');
+    const otherPayload = base64url.encode(JSON.stringify({ iss: ISSUER, aud: AUDIENCE, sub: 'staff_ops', roles: ['admin'], iat: NOW, exp: NOW + 300 }));
+    expect(await refusal(verifier.verify({ token: `${header}.${otherPayload}.${signature}` }))).toBe('bad_signature');
   });
 
   it('does not refetch for unknown key ids during the cooldown, so made-up kids cannot flood the identity provider', async () => {

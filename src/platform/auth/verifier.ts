@@ -7,7 +7,7 @@
  * on the error for logs). Keys that cannot be fetched are SERVICE_UNAVAILABLE instead: that is
  * our outage, not a bad token, and a client should retry rather than log the user out.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
@@ -91,6 +91,7 @@ export async function createTokenVerifier(args: CreateTokenVerifierArgs): Promis
   const clock = args.clock ?? systemClock;
   const { source, keys } = await keySource(args);
   const guarded = guardKeySource(keys);
+  const verified = new VerifiedTokens();
   const options = {
     issuer: config.authIssuer,
     audience: config.authAudience,
@@ -105,15 +106,54 @@ export async function createTokenVerifier(args: CreateTokenVerifierArgs): Promis
       if (typeof token !== 'string' || token === '') throw new AuthenticationError('missing_token');
       if (token.length > MAX_TOKEN_LENGTH) throw new AuthenticationError('too_large');
       if (!COMPACT_JWS.test(token)) throw new AuthenticationError('malformed');
+      const now = clock.now();
+      const known = verified.get(token, now);
+      if (known !== undefined) return known;
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(token, guarded, { ...options, currentDate: new Date(clock.now()) }));
+        ({ payload } = await jwtVerify(token, guarded, { ...options, currentDate: new Date(now) }));
       } catch (err) {
         throw translate(err);
       }
-      return principalFromClaims(payload);
+      const principal = principalFromClaims(payload);
+      verified.remember(token, principal, (payload.exp ?? 0) * 1000, now);
+      return principal;
     },
   };
+}
+
+/**
+ * Tokens verified in the last minute, so a service calling many times a second with the same token
+ * is not re-verified each time (a signature check costs more than the entitlement read it
+ * guards). Keyed by the token's SHA-256, never the token; an entry ends at the token's `exp` or
+ * after VERIFIED_TTL_MS, whichever is first, so a key removed from the JWKS stops working at most
+ * that much later. Bounded: the oldest entries go first.
+ */
+export const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_MAX_ENTRIES = 10_000;
+
+class VerifiedTokens {
+  readonly #entries = new Map<string, { readonly principal: Principal; readonly until: number }>();
+
+  get(token: string, now: number): Principal | undefined {
+    const key = digest(token);
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    if (now < entry.until) return entry.principal;
+    this.#entries.delete(key);
+    return undefined;
+  }
+
+  remember(token: string, principal: Principal, expiresAt: number, now: number): void {
+    const until = Math.min(expiresAt, now + VERIFIED_TTL_MS);
+    if (until <= now) return;
+    if (this.#entries.size >= VERIFIED_MAX_ENTRIES) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(digest(token), { principal, until });
+  }
+}
+
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
 }
 
 /** Three base64url segments; jose checks the details, this keeps junk out of the parser and the logs. */
