@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, MysqlDialect, SqliteDialect, type LogEvent, type SelectQueryBuilder, type Transaction } from 'kysely';
+import { Kysely, MysqlDialect, SqliteDialect, type LogEvent, type SelectQueryBuilder, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 import { createPool } from 'mysql2';
 import { hasActiveSpan, inSpan, recordFinishedSpan, SpanKind } from '../observability/tracing.js';
 import type { Dialect } from './dialect.js';
@@ -105,7 +105,7 @@ function openSqlite(file: string): Db {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), log: statementSpans('sqlite') });
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }), log: statementSpans('sqlite') });
   return {
     kysely,
     dialect: 'sqlite',
@@ -113,6 +113,35 @@ function openSqlite(file: string): Db {
     // Kysely serialises SQLite work on its single connection, so transactions never interleave.
     transaction: (fn) => transactionSpan('sqlite', () => kysely.transaction().execute(fn)),
     close: () => kysely.destroy(),
+  };
+}
+
+/** Distinct SQL texts whose prepared statements are kept (Obol has a few hundred query shapes). */
+const SQLITE_STATEMENT_CACHE = 1_000;
+
+/**
+ * better-sqlite3 compiles a statement on every `prepare`, and Kysely prepares once per query: a
+ * checkout's fifty statements were compiled fifty times. Prepared statements are kept per SQL
+ * text instead (the least recently used leave first). Reuse is safe because Kysely runs one query
+ * at a time on the connection and finishes it before the next; SQLite recompiles a kept statement
+ * by itself after a schema change.
+ */
+function reusingStatements(sqlite: KyselySqliteDatabase): KyselySqliteDatabase {
+  const kept = new Map<string, SqliteStatement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql) {
+      const found = kept.get(sql);
+      if (found !== undefined) {
+        kept.delete(sql);
+        kept.set(sql, found);
+        return found;
+      }
+      const statement = sqlite.prepare(sql);
+      kept.set(sql, statement);
+      if (kept.size > SQLITE_STATEMENT_CACHE) kept.delete(kept.keys().next().value!);
+      return statement;
+    },
   };
 }
 
