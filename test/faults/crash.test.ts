@@ -106,7 +106,7 @@ describe(`faults: kill -9 under checkout load [${dialect}]`, () => {
       } finally {
         await load.stop(CLIENT_GRACE_MS);
       }
-      for (const r of replicas) await r.obol.stop();
+      await Promise.all(replicas.map((r) => r.obol.stop()));
       const { records, stats } = load;
 
       // ---- resolution: what the kills left behind, as the worker would resolve it later ----
