@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assertIdempotencyKey, canonicalJson, fingerprint } from './idempotency.js';
+import { assertIdempotencyKey, canonicalJson, duplicateWaitMs, fingerprint } from './idempotency.js';
 
 describe('idempotency fingerprints', () => {
   it('do not depend on the order of object keys', () => {
@@ -29,6 +29,15 @@ describe('idempotency fingerprints', () => {
     ] as const) {
       expect(() => assertIdempotencyKey(bad)).toThrow(expect.objectContaining({ code }));
     }
+  });
+});
+
+describe('how long a duplicate waits at an API edge', () => {
+  it('stays well inside the request timeout, so a waiting duplicate gets a typed answer before its connection is cut', () => {
+    expect(duplicateWaitMs(15_000)).toBe(7_500);
+    expect(duplicateWaitMs(60_000)).toBe(10_000);
+    expect(duplicateWaitMs(1_000)).toBe(500);
+    for (const timeout of [1_000, 5_000, 15_000, 30_000, 600_000]) expect(duplicateWaitMs(timeout)).toBeLessThan(timeout);
   });
 });
 

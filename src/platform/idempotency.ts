@@ -68,6 +68,16 @@ export interface IdempotencyOptions {
   readonly waitMs?: number;
 }
 
+/**
+ * How long a duplicate waits for the first request at an API edge: half the request timeout, at
+ * most 10 s. A caller whose first request is still running, or whose holder died mid-request
+ * (its claim lasts until the lock expires), then hears IDEMPOTENCY_REQUEST_IN_PROGRESS, a typed
+ * answer to retry on, instead of having its connection cut by the request timeout.
+ */
+export function duplicateWaitMs(requestTimeoutMs: number): number {
+  return Math.min(10_000, Math.floor(requestTimeoutMs / 2));
+}
+
 export const IDEMPOTENCY_STATUSES = ['in_progress', 'completed'] as const;
 export type IdempotencyStatus = (typeof IDEMPOTENCY_STATUSES)[number];
 

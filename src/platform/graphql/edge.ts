@@ -6,6 +6,7 @@ import type { GraphQLFieldResolver } from 'graphql';
 import { isCatalogId, isId, ObolError, type Caller, type IdKind } from '../../kernel/index.js';
 import { parseCurrency, toDecimalString, money as makeMoney } from '../../money/index.js';
 import type { App } from '../app.js';
+import { duplicateWaitMs } from '../idempotency.js';
 
 export interface GraphQLContext {
   readonly app: App;
@@ -81,5 +82,5 @@ function withoutKey(i: Record<string, unknown>): Record<string, unknown> {
 /** Idempotency keys are per caller: one caller can neither collide with nor replay another's. */
 export function idem(ctx: GraphQLContext, operation: string, i: Record<string, unknown>) {
   const caller = callerOf(ctx);
-  return { caller, options: { db: ctx.app.db, clock: ctx.app.clock, store: ctx.app.idempotency }, req: { scope: `${caller.actor.kind}:${caller.actor.subject}`, key: i.idempotencyKey as string, operation, request: withoutKey(i) } };
+  return { caller, options: { db: ctx.app.db, clock: ctx.app.clock, store: ctx.app.idempotency, waitMs: duplicateWaitMs(ctx.app.config.requestTimeoutMs) }, req: { scope: `${caller.actor.kind}:${caller.actor.subject}`, key: i.idempotencyKey as string, operation, request: withoutKey(i) } };
 }

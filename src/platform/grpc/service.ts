@@ -18,7 +18,7 @@ import { Metadata, status, type sendUnaryData, type ServerUnaryCall, type Servic
 import { ObolError, type Caller } from '../../kernel/index.js';
 import type { App } from '../app.js';
 import { isAuthenticationError, parseBearer, type Principal } from '../auth/index.js';
-import { runIdempotent, type IdempotencyContext } from '../idempotency.js';
+import { duplicateWaitMs, runIdempotent, type IdempotencyContext } from '../idempotency.js';
 import { assertNoCardData, findCardNumber } from '../security/card-guard.js';
 import { toServiceError } from './errors.js';
 import { ROOT_CONTEXT, SpanStatusCode, type Span } from '@opentelemetry/api';
@@ -192,7 +192,8 @@ async function handleUnaryInScope(app: App, args: UnaryArgs & { readonly request
       caller,
       idempotent: (key, execute) => {
         const { idempotencyKey: _key, ...request } = toJson(method.input, call.request) as JsonObject;
-        return runIdempotent({ db: app.db, clock: app.clock, store: app.idempotency }, { scope, key, operation: name, request }, execute);
+        // A gRPC caller's deadline is its own; the wait stays inside the HTTP edge's bound too.
+        return runIdempotent({ db: app.db, clock: app.clock, store: app.idempotency, waitMs: duplicateWaitMs(app.config.requestTimeoutMs) }, { scope, key, operation: name, request }, execute);
       },
     };
     const response = create(method.output, await handler(call.request, ctx));
