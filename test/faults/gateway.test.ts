@@ -28,6 +28,8 @@ const CHECKOUTS = byProfile(60, 1000);
 const CONCURRENCY = 8;
 /** A declined payment reopens its session; the learner tries again, at most this often. */
 const MAX_TRIES = 6;
+/** Open-breaker refusals one checkout waits out before giving up. */
+const MAX_BREAKER_REFUSALS = 50;
 /** Longer than the circuit breaker's cool-down (DEFAULT_BREAKER_CONFIG.coolDownMs). */
 const BREAKER_WAIT_MS = DEFAULT_BREAKER_CONFIG.coolDownMs + 1000;
 
@@ -56,13 +58,18 @@ async function checkout(h: Harness, args: { readonly country: string; readonly p
   const sessionId = created.data?.createCheckoutSession?.checkoutSession?.id as string | undefined;
   if (sessionId === undefined) return { paymentId: null, status: `error:${errorCode(created) ?? 'create'}` };
   let last: Outcome = { paymentId: null, status: 'not_sent' };
-  for (let i = 0; i < MAX_TRIES; i++) {
+  // A refusal by an open breaker is not a try: the client waits out the cool-down and sends again
+  // (bounded, so a breaker that never closes still ends the test).
+  let refusals = 0;
+  for (let i = 0; i < MAX_TRIES && refusals < MAX_BREAKER_REFUSALS; i++) {
     const confirmed = await h.gql(CONFIRM, { i: { sessionId, paymentMethodToken: args.token, idempotencyKey: randomUUID() } });
     const payment = confirmed.data?.confirmCheckoutSession?.payment as { id: string; status: string } | undefined;
     last = payment === undefined ? { paymentId: last.paymentId, status: `error:${errorCode(confirmed) ?? 'confirm'}` } : { paymentId: payment.id, status: payment.status };
     if (last.status === 'error:GATEWAY_UNAVAILABLE') {
       breakerRefusals.set(h, (breakerRefusals.get(h) ?? 0) + 1);
       h.clock.advance(BREAKER_WAIT_MS);
+      refusals += 1;
+      i -= 1;
       continue;
     }
     if (last.status !== 'requires_payment_method') break;

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, MysqlDialect, SqliteDialect, type LogEvent, type SelectQueryBuilder, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, MysqlDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig, type LogEvent, type SelectQueryBuilder, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 import { createPool } from 'mysql2';
 import { hasActiveSpan, inSpan, recordFinishedSpan, SpanKind } from '../observability/tracing.js';
 import type { Dialect } from './dialect.js';
@@ -105,7 +105,7 @@ function openSqlite(file: string): Db {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }), log: statementSpans('sqlite') });
+  const kysely = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: reusingStatements(sqlite) }), log: statementSpans('sqlite') });
   return {
     kysely,
     dialect: 'sqlite',
@@ -114,6 +114,32 @@ function openSqlite(file: string): Db {
     transaction: (fn) => transactionSpan('sqlite', () => kysely.transaction().execute(fn)),
     close: () => kysely.destroy(),
   };
+}
+
+/**
+ * Transactions on SQLite begin IMMEDIATE: they take the write lock at the start, waiting for it
+ * up to busy_timeout. A deferred transaction reads first and asks for the lock at its first write;
+ * if another process committed in between (several roles on one file: `obol serve --roles api`
+ * beside `--roles worker`), SQLite refuses the upgrade at once (SQLITE_BUSY_SNAPSHOT) instead of
+ * waiting, and a payment step would fail for nothing. Obol's transactions all write.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #settings: SqliteDialectConfig;
+
+  constructor(settings: SqliteDialectConfig) {
+    super(settings);
+    this.#settings = settings;
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#settings);
+  }
 }
 
 /** Distinct SQL texts whose prepared statements are kept (Obol has a few hundred query shapes). */
