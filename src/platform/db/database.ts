@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, MysqlDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig, type LogEvent, type SelectQueryBuilder, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 import { createPool } from 'mysql2';
-import { hasActiveSpan, inSpan, recordFinishedSpan, SpanKind } from '../observability/tracing.js';
+import { inSpan, isRecording, recordFinishedSpan, SpanKind } from '../observability/tracing.js';
 import type { Dialect } from './dialect.js';
 import type { Database } from './schema.js';
 
@@ -210,12 +210,12 @@ function openMysql(url: string): Db {
 
 /**
  * Each statement as a client span of the operation that ran it, reported by Kysely when the
- * statement finished. The text is Kysely's parameterised SQL: values are never in it. Statements
- * outside any traced operation (polling loops) make no spans.
+ * statement finished. The text is Kysely's parameterised SQL: values are never in it. Only inside
+ * a recorded operation: polling loops and unexported traces make no statement spans.
  */
 function statementSpans(system: Dialect): (event: LogEvent) => void {
   return (event) => {
-    if (!hasActiveSpan()) return;
+    if (!isRecording()) return;
     const endTime = performance.timeOrigin + performance.now();
     const text = event.query.sql;
     const operation = /^\s*\(?\s*([A-Za-z]+)/.exec(text)?.[1]?.toUpperCase() ?? 'QUERY';
@@ -229,9 +229,9 @@ function statementSpans(system: Dialect): (event: LogEvent) => void {
   };
 }
 
-/** A transaction (with its retries) as one span around its statements, inside a traced operation. */
+/** A transaction (with its retries) as one span around its statements, inside a recorded operation. */
 function transactionSpan<T>(system: Dialect, run: () => Promise<T>): Promise<T> {
-  if (!hasActiveSpan()) return run();
+  if (!isRecording()) return run();
   return inSpan('db.transaction', { kind: SpanKind.INTERNAL, attributes: { 'db.system.name': system === 'mysql' ? 'mysql' : 'sqlite' } }, run);
 }
 

@@ -134,17 +134,20 @@ export function startSpan(name: string, options: { readonly kind: SpanKind; read
   return { span, context: trace.setSpan(parent, span) };
 }
 
-/** Whether some span is active here: statement spans are only made inside a traced operation. */
-export function hasActiveSpan(): boolean {
-  return trace.getActiveSpan() !== undefined;
+/**
+ * Whether the operation running here is recorded. Statement and transaction spans are made only
+ * then: outside any traced operation (polling loops), and in the default setup where nothing is
+ * exported (spans carry ids but record nothing), every statement would otherwise pay for a span.
+ */
+export function isRecording(): boolean {
+  return trace.getActiveSpan()?.isRecording() ?? false;
 }
 
 /**
  * A span for work that already happened (a database statement, reported when it finished),
- * parented by the active span. Skipped where no operation is being traced (polling loops).
+ * parented by the active span. Callers check `isRecording()` first.
  */
 export function recordFinishedSpan(name: string, options: { readonly kind: SpanKind; readonly startTime: number; readonly endTime: number; readonly attributes?: Attributes; readonly error?: unknown }): void {
-  if (!hasActiveSpan()) return;
   const span = tracer().startSpan(name, { kind: options.kind, startTime: options.startTime, ...(options.attributes ? { attributes: options.attributes } : {}) });
   if (options.error !== undefined) recordFailure(span, options.error);
   span.end(options.endTime);
