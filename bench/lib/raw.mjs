@@ -12,8 +12,11 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { createPool } from 'mysql2';
 import { isWrite } from './capture.mjs';
+import { dist } from './obol.mjs';
 
 const require = createRequire(import.meta.url);
+/** @type {{ mysqlPoolOptions(url: string): import('mysql2').PoolOptions }} */
+const { mysqlPoolOptions } = await dist('platform/db/database.js');
 
 /**
  * @typedef {{ readonly statements: readonly { sql: string, params: readonly unknown[] }[], readonly transactional: boolean }} PlanUnit
@@ -116,7 +119,8 @@ export function rawExecutor(database, plan) {
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     const units = plan.units.map((u) => ({ transactional: u.transactional, statements: u.statements.map((s) => ({ stmt: db.prepare(s.sql), params: s.params })) }));
-    const begin = db.prepare('begin');
+    // As Obol's SQLite transactions begin (src/platform/db/database.ts).
+    const begin = db.prepare('begin immediate');
     const commit = db.prepare('commit');
     const queue = serial();
     return {
@@ -139,21 +143,8 @@ export function rawExecutor(database, plan) {
       close: async () => void db.close(),
     };
   }
-  const u = new URL(database.url);
-  // The pool settings of openMysql() in src/platform/db/database.ts, so the drivers behave alike.
-  const pool = createPool({
-    host: u.hostname,
-    port: u.port ? Number(u.port) : 3306,
-    user: decodeURIComponent(u.username || 'root'),
-    password: decodeURIComponent(u.password),
-    database: decodeURIComponent(u.pathname.slice(1)),
-    connectionLimit: 20,
-    supportBigNumbers: true,
-    bigNumberStrings: false,
-    decimalNumbers: true,
-    charset: 'utf8mb4',
-    timezone: 'Z',
-  }).promise();
+  // Obol's own pool settings (src/platform/db/database.ts), so the drivers behave alike.
+  const pool = createPool(mysqlPoolOptions(database.url)).promise();
   return {
     async checkout(client) {
       const rewrite = plan.rewrite(client);

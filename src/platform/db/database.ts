@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, MysqlDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig, type LogEvent, type SelectQueryBuilder, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
-import { createPool } from 'mysql2';
+import { createPool, type PoolOptions } from 'mysql2';
 import { inSpan, isRecording, recordFinishedSpan, SpanKind } from '../observability/tracing.js';
 import type { Dialect } from './dialect.js';
 import type { Database } from './schema.js';
@@ -171,9 +171,10 @@ function reusingStatements(sqlite: KyselySqliteDatabase): KyselySqliteDatabase {
   };
 }
 
-function openMysql(url: string): Db {
+/** The pool settings of a mysql:// URL; the benchmark's raw baseline opens its pool with the same. */
+export function mysqlPoolOptions(url: string): PoolOptions {
   const u = new URL(url);
-  const pool = createPool({
+  return {
     host: u.hostname,
     port: u.port ? Number(u.port) : 3306,
     user: decodeURIComponent(u.username || 'root'),
@@ -186,7 +187,11 @@ function openMysql(url: string): Db {
     decimalNumbers: true,
     charset: 'utf8mb4',
     timezone: 'Z',
-  });
+  };
+}
+
+function openMysql(url: string): Db {
+  const pool = createPool(mysqlPoolOptions(url));
   const kysely = new Kysely<Database>({ dialect: new MysqlDialect({ pool }), log: statementSpans('mysql') });
   return {
     kysely,
