@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { entitlementsConsumer } from '../../src/entitlements/index.js';
 import { KafkaEventBus, relayOutboxOnce, runKafkaConsumer, type EventConsumer, type KafkaSettings } from '../../src/platform/events/index.js';
 import { setupTracing, type Tracing } from '../../src/platform/observability/tracing.js';
+import { findCardNumber } from '../../src/platform/security/card-guard.js';
 import { startGrpcServer } from '../../src/platform/grpc/server.js';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -123,6 +124,14 @@ describeEachDatabase('a checkout traced across the in-process event hop', (diale
     const servers = exporter.getFinishedSpans().filter((s) => s.name === 'mutation confirmCheckoutSession');
     expect(servers).toHaveLength(1);
     expect(servers[0]!.parentSpanContext).toBeUndefined();
+    // A caller's trace id that is a card number (valid hex) is not continued (invariant 6).
+    exporter.reset();
+    await checkout(h, `cus_trace_${randomUUID().slice(0, 8)}`, '00-4242424242424242aaaaaaaaaaaaaaaa-00f067aa0ba902b7-01');
+    const fresh = one(exporter.getFinishedSpans(), 'mutation confirmCheckoutSession');
+    expect(fresh.parentSpanContext).toBeUndefined();
+    expect(fresh.spanContext().traceId).not.toContain('4242424242424242');
+    // Nor does Obol make a card-shaped id itself, however many it makes.
+    for (const s of exporter.getFinishedSpans()) expect(findCardNumber(`${s.spanContext().traceId} ${s.spanContext().spanId}`)).toBe(false);
     // An oversized vendor tracestate is the caller's business: the sale goes through, the outbox row
     // keeps what fits.
     const caller = CALLER_TRACE();

@@ -32,12 +32,15 @@ import {
   BatchSpanProcessor,
   ConsoleSpanExporter,
   ParentBasedSampler,
+  RandomIdGenerator,
   TraceIdRatioBasedSampler,
+  type IdGenerator,
   type Sampler,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { TracesExporter } from '../config.js';
+import { findCardNumber } from '../security/card-guard.js';
 
 export { SpanKind } from '@opentelemetry/api';
 
@@ -78,6 +81,7 @@ export function setupTracing(args: { readonly settings: TracingSettings; readonl
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: settings.serviceName, [ATTR_SERVICE_VERSION]: settings.serviceVersion }),
     sampler,
+    idGenerator: new CardFreeIdGenerator(),
     spanProcessors: processors,
   });
   const contextManager = new AsyncLocalStorageContextManager().enable();
@@ -93,6 +97,29 @@ export function setupTracing(args: { readonly settings: TracingSettings; readonl
       context.disable();
     },
   };
+}
+
+/**
+ * Random ids never shaped like a card number. A hex id can hold a long run of digits that passes
+ * the Luhn check; the logs' card guard would then scrub it out of every line of its trace
+ * (invariant 6 is checked on the finished line), and the id would no longer find the trace.
+ */
+class CardFreeIdGenerator implements IdGenerator {
+  readonly #random = new RandomIdGenerator();
+
+  generateTraceId(): string {
+    for (;;) {
+      const id = this.#random.generateTraceId();
+      if (!findCardNumber(id)) return id;
+    }
+  }
+
+  generateSpanId(): string {
+    for (;;) {
+      const id = this.#random.generateSpanId();
+      if (!findCardNumber(id)) return id;
+    }
+  }
 }
 
 function tracer() {
@@ -182,8 +209,16 @@ const headerGetter: TextMapGetter<unknown> = {
   },
 };
 
-/** The caller's trace context from W3C headers (absent or malformed headers: a new trace). */
+/**
+ * The caller's trace context from W3C headers (absent or malformed headers: a new trace). A
+ * context holding anything shaped like a card number is not continued: it would travel on to
+ * spans, logs and Kafka headers (invariant 6).
+ */
 export function contextFromHeaders(headers: unknown, base: Context = context.active()): Context {
+  for (const key of ['traceparent', 'tracestate']) {
+    const value = headerGetter.get(headers, key);
+    if ((Array.isArray(value) ? value : [value]).some((v) => v !== undefined && findCardNumber(v))) return base;
+  }
   return propagation.extract(base, headers, headerGetter);
 }
 
